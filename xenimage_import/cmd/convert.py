@@ -1,0 +1,122 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""xenimage-convert: turn a disk image into a XenServer image tarball.
+
+DEST ending in ``.tgz`` gets the tarball Glance/Nova want; DEST ending in
+``.vhd`` gets the bare tap VHD, for ``xe vdi-import``.
+"""
+
+import argparse
+import json
+import sys
+
+from oslo_utils import units
+
+from xenimage_import.cmd import common
+from xenimage_import import exception
+from xenimage_import import helpers
+from xenimage_import import pack
+from xenimage_import.source import inspect
+from xenimage_import.vhd import layout as L
+
+_OUTPUTS = {'.tgz': helpers.OUTPUT_TARBALL, '.vhd': helpers.OUTPUT_VHD}
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog='xenimage-convert',
+        description='Convert a raw, qcow2, vhd, vmdk, vhdx or vdi image into '
+                    'a tap VHD as XenServer writes it, packed as 0.vhd in a '
+                    'gzipped tarball (DEST.tgz) or bare (DEST.vhd).')
+    p.add_argument('source', metavar='SOURCE')
+    p.add_argument('dest', metavar='DEST',
+                   help='output path ending in .tgz or .vhd')
+    p.add_argument('--source-format', default='auto',
+                   choices=('auto',) + inspect.SOURCE_FORMATS,
+                   help='format the source must be (default: detect)')
+    p.add_argument('--level', type=int, default=pack.DEFAULT_LEVEL,
+                   choices=range(pack.MIN_LEVEL, pack.MAX_LEVEL + 1),
+                   metavar='N',
+                   help='gzip level 0-9: 0-3 fastest (ISA-L), 9 smallest '
+                        '(default %d)' % pack.DEFAULT_LEVEL)
+    p.add_argument('--threads', type=int, default=0,
+                   help='compression threads (default: one per core)')
+    p.add_argument('--max-size', type=int, default=1024, metavar='GiB',
+                   help='refuse images whose virtual size is above this '
+                        '(default 1024)')
+    p.add_argument('--helper', default='local',
+                   help='conversion helper driver (default: local)')
+    p.add_argument('--json', action='store_true',
+                   help='print the result as JSON')
+    p.add_argument('-v', '--verbose', action='store_true',
+                   help='log what happens (debug level)')
+    return p
+
+
+def _summary(args, result):
+    skipped = result.blocks_total - result.blocks_stored
+    rate = result.virtual_size / max(result.seconds, 1e-6)
+    lines = [
+        ('source', '%s (%s, %s virtual)' % (
+            args.source, result.source_format,
+            exception.human_size(result.requested_size))),
+        ('virtual size', '%d bytes (%s)%s' % (
+            result.virtual_size, exception.human_size(result.virtual_size),
+            ', rounded up by %d bytes to whole 2 MiB blocks'
+            % result.rounded_up if result.rounded_up else '')),
+        ('blocks', '%d stored, %d skipped (zero or unallocated) of %d' % (
+            result.blocks_stored, skipped, result.blocks_total)),
+        ('output', '%s: %s (VHD %s)' % (
+            args.dest, exception.human_size(result.output_size),
+            exception.human_size(result.vhd_size))),
+        ('time', '%.2f s (%s/s of virtual disk)' % (
+            result.seconds, exception.human_size(rate))),
+    ]
+    width = max(len(k) for k, _ in lines)
+    return '\n'.join('%-*s  %s' % (width, k, v) for k, v in lines)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    common.setup_logging(args.verbose)
+    ext = args.dest[-4:].lower()
+    if ext not in _OUTPUTS:
+        return common.fail('DEST must end in .tgz or .vhd: %s' % args.dest)
+    policy = inspect.Policy(max_virtual_size=min(args.max_size * units.Gi,
+                                                 L.MAX_VHD_SIZE))
+    progress = common.ProgressBar() if not args.json else None
+    try:
+        source = inspect.inspect_source(args.source, args.source_format,
+                                        policy)
+        helper = helpers.load(args.helper)
+        result = helper.convert(helpers.ConversionRequest(
+            source=source, destination=args.dest, output=_OUTPUTS[ext],
+            level=args.level, threads=args.threads,
+            progress=progress.update if progress else None))
+    except (exception.XenImageError, OSError) as e:
+        return common.fail(e)
+    except KeyboardInterrupt:
+        return common.fail('interrupted', code=130)
+    finally:
+        if progress:
+            progress.close()
+    if args.json:
+        print(json.dumps(dict(result.as_dict(), source=args.source,
+                              destination=args.dest), indent=2))
+    else:
+        print(_summary(args, result))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,146 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""oslo.config options of xenimage_import, in one place.
+
+Glance reads them from the ``[xenimage_import]`` section of
+glance-image-import.conf. ``list_opts`` feeds oslo-config-generator
+(``etc/oslo-config-generator/xenimage_import.conf``).
+"""
+
+import sys
+
+from oslo_config import cfg
+from oslo_utils import units
+
+from xenimage_import import pack
+from xenimage_import.source import inspect
+
+GROUP = 'xenimage_import'
+
+VM_MODES = ('hvm', 'xen')
+
+opts = [
+    cfg.StrOpt('helper',
+               default='local',
+               help="""
+Conversion helper that writes the tap VHD.
+
+Helpers are drivers registered in the ``xenimage_import.helpers`` entry
+point group. ``local`` writes the VHD on the Glance node itself and needs no
+XenServer.
+
+Possible values:
+    * local
+    * the name of any other installed helper
+"""),
+    cfg.StrOpt('default_vm_mode',
+               default='hvm',
+               choices=VM_MODES,
+               help="""
+vm_mode given to converted images that do not set one.
+
+Nova's XenAPI driver boots a VHD without ``vm_mode`` as a paravirtualised
+guest, which fails for most cloud images, so the plugin always writes the
+property. Images with ``os_type=windows`` always get ``hvm``; a vm_mode the
+user set (``hvm``, ``xen``, or the aliases ``hv``/``pv``) is kept.
+"""),
+    cfg.BoolOpt('set_min_disk',
+                default=True,
+                help="""
+Set ``min_disk`` to the virtual size in GiB (rounded up) when it is 0.
+
+Nova refuses to boot a XenServer image on a flavor whose root disk is
+smaller than the VHD; with ``min_disk`` set, the API refuses such a flavor
+up front with a clear message.
+"""),
+    cfg.ListOpt('allowed_source_formats',
+                default=list(inspect.SOURCE_FORMATS),
+                help="""
+Disk formats the plugin converts.
+
+Every format except raw is decoded by qemu-img after the upload has passed
+format inspection. Uploads in other formats fail the import.
+
+Possible values:
+    * raw, qcow2, vhd, vmdk, vhdx, vdi
+"""),
+    cfg.IntOpt('max_virtual_size',
+               default=1024,
+               min=1,
+               max=2040,
+               help="""
+Largest virtual size, in GiB, that the plugin converts.
+
+Checked from the image headers before qemu-img runs. 2040 GiB is the VHD
+format's own limit.
+"""),
+    cfg.IntOpt('compression_level',
+               default=pack.DEFAULT_LEVEL,
+               min=pack.MIN_LEVEL,
+               max=pack.MAX_LEVEL,
+               help="""
+gzip level of the image tarball.
+
+Levels 0-3 use ISA-L (fastest; output about 14 percent larger than gzip -6),
+levels 4-9 use zlib-ng (gzip -6 sizes at several times gzip's speed). Each
+uses ``compression_threads`` cores.
+"""),
+    cfg.IntOpt('compression_threads',
+               default=0,
+               min=0,
+               help="""
+Threads that compress the tarball; 0 means one per available core.
+"""),
+    cfg.ListOpt('vmdk_allowed_types',
+                default=['streamOptimized', 'monolithicSparse'],
+                help="""
+VMDK create types that may be converted.
+
+Types made of several files, or whose descriptor names other files (for
+example ``monolithicFlat``), are refused whatever this says: they make
+qemu-img read paths chosen by the uploader.
+"""),
+    cfg.BoolOpt('allow_iso',
+                default=False,
+                help="""
+Convert ISO 9660 images as raw disks.
+
+Off by default: an ISO is usually meant to be attached as a CD-ROM, not
+booted as a VHD.
+"""),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(opts, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, opts)]
+
+
+def inspection_policy(group, python_exec=sys.executable):
+    """An :class:`inspect.Policy` from a registered option group.
+
+    :param python_exec: the Python that runs qemu-img under resource limits
+        (inside Glance, ``[wsgi] python_interpreter``: under uWSGI the
+        current executable is not Python).
+    """
+    vmdk_types = [t for t in group.vmdk_allowed_types
+                  if t in inspect.SINGLE_FILE_VMDK_TYPES]
+    return inspect.Policy(
+        allowed_formats=tuple(group.allowed_source_formats),
+        max_virtual_size=group.max_virtual_size * units.Gi,
+        vmdk_allowed_types=tuple(vmdk_types),
+        allow_iso=group.allow_iso,
+        python_exec=python_exec)

@@ -1,0 +1,103 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Conversion helpers: who turns an inspected source into a tap VHD.
+
+A helper is a driver loaded with stevedore from the entry point group
+``xenimage_import.helpers``. ``local`` (the default) writes the VHD itself;
+a later driver runs the conversion on a XenServer host. Callers (the CLI,
+the Glance plugin) build a :class:`ConversionRequest` and never need to
+know which helper serves it.
+"""
+
+import abc
+import dataclasses
+import typing
+
+from stevedore import driver
+
+from xenimage_import import exception
+from xenimage_import import pack
+
+NAMESPACE = 'xenimage_import.helpers'
+OUTPUT_TARBALL = 'tgz'
+OUTPUT_VHD = 'vhd'
+
+
+@dataclasses.dataclass
+class ConversionRequest(object):
+    """One conversion: an inspected source and where its output goes.
+
+    :param source: a :class:`xenimage_import.source.inspect.SourceImage`.
+    :param destination: the output path; it exists only once complete.
+    :param output: ``tgz`` (the image tarball) or ``vhd`` (a bare VHD).
+    :param work_dir: directory for work files, on the destination's
+        filesystem; defaults to the destination's directory.
+    :param work_prefix: name prefix of work files (``<image_id>.``).
+    :param progress: ``progress(phase, done, total)`` callable, or None.
+    """
+
+    source: typing.Any
+    destination: str
+    output: str = OUTPUT_TARBALL
+    level: int = pack.DEFAULT_LEVEL
+    threads: int = 0
+    work_dir: typing.Optional[str] = None
+    work_prefix: typing.Optional[str] = None
+    progress: typing.Optional[typing.Callable] = None
+
+
+@dataclasses.dataclass
+class ConversionResult(object):
+    helper: str
+    source_format: str
+    requested_size: int
+    virtual_size: int
+    blocks_total: int
+    blocks_stored: int
+    vhd_size: int
+    output_size: int
+    seconds: float
+
+    @property
+    def rounded_up(self):
+        return self.virtual_size - self.requested_size
+
+    def as_dict(self):
+        data = dataclasses.asdict(self)
+        data['rounded_up'] = self.rounded_up
+        return data
+
+
+class Helper(metaclass=abc.ABCMeta):
+    """A conversion driver."""
+
+    name = None
+
+    @abc.abstractmethod
+    def convert(self, request):
+        """Write the output for ``request``; return a ConversionResult.
+
+        Raises :class:`xenimage_import.exception.XenImageError` with a
+        one-line reason; leaves nothing at the destination on failure.
+        """
+
+
+def load(name, **kwargs):
+    """Instantiate the helper registered as ``name``."""
+    try:
+        manager = driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
+                                       invoke_kwds=kwargs)
+    except Exception as e:
+        raise exception.HelperNotFound(
+            'conversion helper %r could not be loaded: %s' % (name, e))
+    return manager.driver

@@ -1,0 +1,242 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Decide whether an uploaded file is safe to hand to qemu-img.
+
+The order matters and follows Glance's image_conversion plugin (the fix for
+the CVE-2024-32498 class): our own parsers look first
+(``oslo_utils.imageutils.format_inspector`` detection and ``safety_check``,
+plus our VHD footer reader), then ``qemu-img info`` runs with the format
+forced and under CPU and address-space limits, and its answer is checked
+again. Nothing inside the file (backing files, data files, vmdk extents,
+parent locators) is ever followed.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+
+from oslo_concurrency import processutils
+from oslo_log import log as logging
+from oslo_utils.imageutils import format_inspector
+from oslo_utils import units
+
+from xenimage_import import exception
+from xenimage_import.vhd import layout as L
+from xenimage_import.vhd import reader
+
+LOG = logging.getLogger(__name__)
+
+# User-facing format names (Glance disk_format) -> qemu-img driver names.
+QEMU_FORMATS = {
+    'raw': 'raw',
+    'qcow2': 'qcow2',
+    'vhd': 'vpc',
+    'vmdk': 'vmdk',
+    'vhdx': 'vhdx',
+    'vdi': 'vdi',
+}
+SOURCE_FORMATS = tuple(QEMU_FORMATS)
+# VMDK create types held in one file; every other type names extent files
+# that qemu-img would open.
+SINGLE_FILE_VMDK_TYPES = ('monolithicSparse', 'streamOptimized')
+# format_inspector names that are plain raw disks to us.
+_RAW_ALIASES = {'gpt': 'raw', 'mbr': 'raw'}
+_REFUSED = {
+    'luks': 'encrypted (LUKS) images cannot be converted',
+    'qed': 'QED images are not supported; convert to qcow2 first',
+}
+
+# Glance's QEMU_IMG_PROC_LIMITS: qemu-img info on a hostile file must not
+# spin or balloon.
+QEMU_IMG_INFO_LIMITS = processutils.ProcessLimits(cpu_time=30,
+                                                  address_space=1 * units.Gi)
+
+GZIP_MAGIC = b'\x1f\x8b'
+
+
+@dataclasses.dataclass
+class Policy(object):
+    """What an inspection accepts; built from configuration by callers."""
+
+    allowed_formats: tuple = SOURCE_FORMATS
+    max_virtual_size: int = 1024 * units.Gi
+    vmdk_allowed_types: tuple = SINGLE_FILE_VMDK_TYPES
+    allow_iso: bool = False
+    python_exec: str = sys.executable
+
+
+@dataclasses.dataclass
+class SourceImage(object):
+    """A file that passed inspection, with what was learned about it."""
+
+    path: str
+    format: str           # one of SOURCE_FORMATS
+    virtual_size: int
+    file_size: int
+    detected: str         # format_inspector's name (e.g. 'gpt')
+
+    @property
+    def qemu_format(self):
+        return QEMU_FORMATS[self.format]
+
+
+def _detect(path):
+    try:
+        inspector = format_inspector.detect_file_format(path)
+    except format_inspector.ImageFormatError as e:
+        raise exception.InvalidImage('image format detection failed: %s' % e)
+    try:
+        inspector.safety_check()
+    except format_inspector.SafetyCheckFailed as e:
+        reasons = '; '.join('%s' % v for v in e.failures.values())
+        raise exception.UnsafeImage(
+            'refusing %s image: %s' % (inspector.NAME, reasons or e))
+    except format_inspector.ImageFormatError as e:
+        raise exception.InvalidImage('%s image is malformed: %s'
+                                     % (inspector.NAME, e))
+    return inspector
+
+
+def _check_vhd_footer(path, size):
+    """Refuse VHDs qemu would misread: differencing disks, lying sizes."""
+    with open(path, 'rb') as f:
+        footer_offset = size - L.FOOTER_SIZE
+        f.seek(max(0, footer_offset))
+        footer = reader.parse_footer(f.read(L.FOOTER_SIZE))
+        if footer is None:   # a VHD may keep only its copy at offset 0
+            f.seek(0)
+            footer = reader.parse_footer(f.read(L.FOOTER_SIZE))
+    if footer is None:
+        raise exception.InvalidImage('VHD footer not found or damaged')
+    if footer.disk_type == L.DISK_TYPE_DIFFERENCING:
+        raise exception.UnsupportedFormat(
+            'differencing VHD (it needs a parent image); upload the whole '
+            'disk, for example after "vhd-util coalesce" or '
+            '"qemu-img convert"')
+    if footer.disk_type not in (L.DISK_TYPE_FIXED, L.DISK_TYPE_DYNAMIC):
+        raise exception.InvalidImage('VHD disk type %d is unknown'
+                                     % footer.disk_type)
+    if (footer.disk_type == L.DISK_TYPE_FIXED
+            and footer.current_size > footer_offset):
+        raise exception.InvalidImage(
+            'fixed VHD claims %d bytes but holds %d'
+            % (footer.current_size, max(0, footer_offset)))
+
+
+def _qemu_img_info(path, qemu_format, policy):
+    try:
+        out, _err = processutils.execute(
+            'qemu-img', 'info', '-f', qemu_format, '--output=json', path,
+            prlimit=QEMU_IMG_INFO_LIMITS, python_exec=policy.python_exec)
+    except processutils.ProcessExecutionError as e:
+        raise exception.InvalidImage(
+            'qemu-img cannot read the image as %s: %s'
+            % (qemu_format, _last_line(e.stderr) or e.description))
+    except OSError as e:
+        raise exception.ConversionFailed('cannot run qemu-img: %s' % e)
+    return json.loads(out)
+
+
+def _last_line(text):
+    lines = [ln.strip() for ln in (text or '').splitlines() if ln.strip()]
+    return lines[-1] if lines else ''
+
+
+def _check_qemu_info(info, source_format, policy):
+    qemu_format = QEMU_FORMATS[source_format]
+    if info.get('format') != qemu_format:
+        raise exception.FormatMismatch(source_format, info.get('format'))
+    if info.get('backing-filename') or info.get('full-backing-filename'):
+        raise exception.UnsafeImage(
+            'refusing %s image with a backing file' % source_format)
+    specific = info.get('format-specific', {}).get('data', {})
+    if specific.get('data-file'):
+        raise exception.UnsafeImage(
+            'refusing %s image with an external data file' % source_format)
+    if info.get('encrypted') or specific.get('encrypt'):
+        raise exception.UnsafeImage('encrypted images cannot be converted')
+    if qemu_format == 'vmdk':
+        create_type = specific.get('create-type')
+        if create_type not in policy.vmdk_allowed_types:
+            raise exception.UnsafeImage(
+                'refusing vmdk of create type %r (allowed: %s)'
+                % (create_type, ', '.join(policy.vmdk_allowed_types)
+                   or 'none'))
+        if len(specific.get('extents', [])) > 1:
+            raise exception.UnsupportedFormat(
+                'multi-file vmdk images are not supported')
+
+
+def _check_size(size, policy):
+    if size > policy.max_virtual_size:
+        raise exception.ImageTooLarge(size, policy.max_virtual_size)
+    if size > L.MAX_VHD_SIZE:
+        raise exception.ImageTooLarge(size, L.MAX_VHD_SIZE,
+                                      'the VHD format limit')
+
+
+def inspect_source(path, claimed='auto', policy=None):
+    """Inspect ``path`` and return a :class:`SourceImage`, or raise.
+
+    :param claimed: the format the uploader says the file is, or ``auto``.
+    :raises: a :class:`xenimage_import.exception.XenImageError` subclass
+        with a one-line reason.
+    """
+    policy = policy or Policy()
+    st = os.stat(path)
+    if st.st_size == 0:
+        raise exception.ImageTooSmall(0)
+    with open(path, 'rb') as f:
+        if f.read(2) == GZIP_MAGIC:
+            raise exception.UnsupportedFormat(
+                'the file is gzip-compressed (an image tarball?); only single '
+                'disk image files are converted')
+
+    inspector = _detect(path)
+    detected = inspector.NAME
+    if detected in _REFUSED:
+        raise exception.UnsupportedFormat(_REFUSED[detected])
+    fmt = _RAW_ALIASES.get(detected, detected)
+    if fmt == 'iso':
+        if not policy.allow_iso:
+            raise exception.UnsupportedFormat(
+                'ISO images are not converted to VHD (allow_iso is off)')
+        fmt = 'raw'
+    if fmt not in QEMU_FORMATS:
+        raise exception.UnsupportedFormat('%s images are not supported'
+                                          % detected)
+    if claimed not in ('auto', None) and claimed != fmt:
+        # An ISO claimed as raw is still raw data.
+        if not (claimed == 'raw' and detected == 'iso'):
+            raise exception.FormatMismatch(claimed, detected)
+    if fmt not in policy.allowed_formats:
+        raise exception.UnsupportedFormat(
+            '%s is not an allowed source format (allowed: %s)'
+            % (fmt, ', '.join(policy.allowed_formats)))
+
+    if fmt == 'raw':
+        virtual_size = st.st_size
+    else:
+        _check_size(inspector.virtual_size, policy)
+        if fmt == 'vhd':
+            _check_vhd_footer(path, st.st_size)
+        info = _qemu_img_info(path, QEMU_FORMATS[fmt], policy)
+        _check_qemu_info(info, fmt, policy)
+        virtual_size = int(info.get('virtual-size', 0))
+    _check_size(virtual_size, policy)
+    if virtual_size <= 0:
+        raise exception.ImageTooSmall(virtual_size)
+    LOG.debug('%s: %s image, virtual size %d', path, fmt, virtual_size)
+    return SourceImage(path=path, format=fmt, virtual_size=virtual_size,
+                       file_size=st.st_size, detected=detected)

@@ -1,0 +1,340 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Judge a VHD the way XenServer's dom0 side does.
+
+The checks are those of ``vhd-util check`` (which XenServer and Nova's dom0
+plugin run on every imported VHD), plus what Nova and ``vhd-util resize``
+add: the leaf must not be hidden, and only creator ``tap`` can be resized.
+
+The VHD is read strictly front to back, so the same code judges a file on
+disk and a ``0.vhd`` streamed out of a tarball, with flat memory: only the
+metadata and the last 512 bytes are kept.
+"""
+
+import dataclasses
+import time
+
+from xenimage_import.vhd import layout as L
+
+_SKIP_CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass
+class Problem(object):
+    check: str
+    message: str
+
+    def __str__(self):
+        return '%s: %s' % (self.check, self.message)
+
+
+@dataclasses.dataclass
+class VhdReport(object):
+    """What the validator found; ``valid`` when ``problems`` is empty."""
+
+    file_size: int
+    problems: list = dataclasses.field(default_factory=list)
+    creator: str = ''
+    disk_type: str = ''
+    virtual_size: int = 0
+    blocks_total: int = 0
+    blocks_allocated: int = 0
+
+    @property
+    def valid(self):
+        return not self.problems
+
+    def fail(self, check, message):
+        self.problems.append(Problem(check, message))
+
+
+class TruncatedVhd(Exception):
+    """The stream ended before a structure its headers point to."""
+
+
+def parse_footer(buf):
+    """Footer record from 512 bytes, or None if the cookie is wrong."""
+    if len(buf) < L.FOOTER_SIZE or not buf.startswith(L.FOOTER_COOKIE):
+        return None
+    return L.FOOTER.unpack(buf)
+
+
+class _ForwardReader(object):
+    """Random reads that only ever move forward over a stream."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.pos = 0
+
+    def skip_to(self, offset):
+        if offset < self.pos:
+            raise ValueError('offset %d is behind %d' % (offset, self.pos))
+        while self.pos < offset:
+            chunk = self._stream.read(min(_SKIP_CHUNK, offset - self.pos))
+            if not chunk:
+                raise TruncatedVhd('stream ended at byte %d' % self.pos)
+            self.pos += len(chunk)
+
+    def read_at(self, offset, size):
+        self.skip_to(offset)
+        parts = []
+        while size:
+            chunk = self._stream.read(size)
+            if not chunk:
+                raise TruncatedVhd('stream ended at byte %d' % self.pos)
+            parts.append(chunk)
+            self.pos += len(chunk)
+            size -= len(chunk)
+        return b''.join(parts)
+
+
+def _creator_name(app):
+    return app.rstrip(b'\0').decode('ascii', 'replace')
+
+
+def _check_footer(report, footer, raw, now):
+    fail = report.fail
+    if footer.checksum != L.checksum(raw, L.FOOTER.offsets['checksum']):
+        fail('footer.checksum', 'checksum mismatch')
+    if not footer.features & L.FEATURES_RESERVED:
+        fail('footer.features', 'reserved feature bit 0x2 not set '
+             '(features 0x%08x)' % footer.features)
+    if footer.file_format_version != L.FILE_FORMAT_VERSION:
+        fail('footer.version', 'file format version 0x%08x, expected '
+             '0x%08x' % (footer.file_format_version, L.FILE_FORMAT_VERSION))
+    if footer.timestamp + L.VHD_EPOCH > now + L.TIMESTAMP_SLACK:
+        fail('footer.timestamp', 'timestamp is %d s in the future'
+             % (footer.timestamp + L.VHD_EPOCH - now))
+    if footer.creator_application != L.CREATOR_TAP:
+        fail('footer.creator', 'created by %r, not tap: XenServer cannot '
+             'resize it (vhd-util resize needs creator "tap")'
+             % _creator_name(footer.creator_application))
+    elif footer.creator_version > L.TAP_CREATOR_VERSION:
+        fail('footer.creator_version', 'tap creator version 0x%08x is newer '
+             'than 1.3' % footer.creator_version)
+    chs = L.geometry_sectors(L.chs_geometry(footer.current_size))
+    if L.geometry_sectors(footer.disk_geometry) > chs:
+        fail('footer.geometry', 'geometry too large (%d/%d/%d for %d bytes)'
+             % (footer.disk_geometry >> 16, (footer.disk_geometry >> 8) & 0xFF,
+                footer.disk_geometry & 0xFF, footer.current_size))
+    if footer.disk_type not in L.DISK_TYPES:
+        fail('footer.disk_type', 'invalid disk type %d' % footer.disk_type)
+    elif footer.disk_type != L.DISK_TYPE_DYNAMIC:
+        fail('footer.disk_type', '%s VHD; XenServer images must be dynamic '
+             'and stand alone' % L.DISK_TYPES[footer.disk_type])
+    if footer.saved_state not in (0, 1):
+        fail('footer.saved_state', 'invalid saved state %d'
+             % footer.saved_state)
+    if footer.hidden not in (0, 1):
+        fail('footer.hidden', 'invalid hidden flag %d' % footer.hidden)
+    elif footer.hidden:
+        fail('footer.hidden', 'the VHD is hidden; Nova refuses hidden leaves')
+    if any(footer.reserved):
+        fail('footer.reserved', 'reserved bytes are not zero')
+    if not any(footer.unique_id):
+        fail('footer.unique_id', 'unique id is all zero')
+    if footer.original_size != footer.current_size:
+        # vhd-util tolerates this after a resize; a new image never has it.
+        pass
+
+
+def _check_header(report, header, raw, footer, file_size):
+    fail = report.fail
+    if header.cookie != L.HEADER_COOKIE:
+        fail('header.cookie', 'dynamic header cookie is %r' % header.cookie)
+        return False
+    if header.checksum != L.checksum(raw,
+                                     L.DYNAMIC_HEADER.offsets['checksum']):
+        fail('header.checksum', 'checksum mismatch')
+    if header.header_version != L.HEADER_VERSION:
+        fail('header.version', 'header version 0x%08x' % header.header_version)
+    if header.data_offset != L.HEADER_DATA_OFFSET:
+        fail('header.data_offset', 'data offset 0x%x is not all ones'
+             % header.data_offset)
+    ok = True
+    if header.max_table_entries > L.MAX_BAT_ENTRIES:
+        fail('header.max_table_entries', '%d BAT entries is beyond the VHD '
+             'size limit' % header.max_table_entries)
+        ok = False
+    if header.table_offset <= 0 or header.table_offset % L.SECTOR_SIZE:
+        fail('header.table_offset', 'BAT offset %d is not a positive '
+             'multiple of 512' % header.table_offset)
+        ok = False
+    elif (header.table_offset + header.max_table_entries * L.BAT_ENTRY_SIZE
+          > file_size):
+        fail('header.table_offset', 'BAT (%d entries at %d) runs past the '
+             'end of the file' % (header.max_table_entries,
+                                  header.table_offset))
+        ok = False
+    bs = header.block_size
+    if bs == 0 or bs & (bs - 1) or bs < L.SECTOR_SIZE:
+        fail('header.block_size', 'block size %d is not a power of two' % bs)
+        ok = False
+    elif bs != L.BLOCK_SIZE:
+        fail('header.block_size', 'block size %d; XenServer uses 2 MiB' % bs)
+    if header.reserved1 or any(header.reserved2):
+        fail('header.reserved', 'reserved bytes are not zero')
+    parent = (any(header.parent_unique_id) or header.parent_timestamp
+              or any(header.parent_unicode_name)
+              or any(header.parent_locators))
+    if parent and footer.disk_type != L.DISK_TYPE_DIFFERENCING:
+        fail('header.parent', 'parent fields set on a disk that is not '
+             'differencing')
+    if footer.current_size > header.max_table_entries * bs:
+        fail('header.max_table_entries', '%d entries of %d bytes cannot hold '
+             '%d bytes' % (header.max_table_entries, bs, footer.current_size))
+    return ok
+
+
+def _check_bat(report, bat, header, metadata_end, file_size, footer):
+    fail = report.fail
+    bitmap_bytes = L.round_up(header.block_size // L.SECTOR_SIZE // 8,
+                              L.SECTOR_SIZE)
+    span = bitmap_bytes + header.block_size
+    if footer.current_size // header.block_size > header.max_table_entries:
+        fail('bat.max_entries', 'fewer BAT entries than blocks')
+    used = []
+    for index, entry in enumerate(bat):
+        if entry == L.BAT_UNUSED:
+            continue
+        offset = entry * L.SECTOR_SIZE
+        if offset < metadata_end:
+            fail('bat.entry', 'block %d at byte %d overlaps the metadata'
+                 % (index, offset))
+        elif offset + span > file_size - L.FOOTER_SIZE:
+            fail('bat.entry', 'block %d at byte %d runs past the end of the '
+                 'file' % (index, offset))
+        else:
+            used.append((offset, index))
+    used.sort()
+    for (a, ia), (b, ib) in zip(used, used[1:]):
+        if b < a + span:
+            fail('bat.overlap', 'blocks %d and %d overlap' % (ia, ib))
+            break
+    report.blocks_allocated = len(used)
+    return used
+
+
+def _check_batmap(report, reader, header, bat, file_size):
+    """Validate the tap batmap; returns the end of the metadata."""
+    fail = report.fail
+    offset = L.round_up(header.table_offset
+                        + header.max_table_entries * L.BAT_ENTRY_SIZE,
+                        L.SECTOR_SIZE)
+    raw = reader.read_at(offset, L.BATMAP_HEADER.size)
+    bh = L.BATMAP_HEADER.unpack(raw)
+    if bh.cookie != L.BATMAP_COOKIE:
+        fail('batmap.cookie', 'tap VHD without a batmap (cookie %r)'
+             % bh.cookie)
+        return offset
+    if bh.batmap_version > L.BATMAP_VERSION:
+        fail('batmap.version', 'batmap version 0x%08x is newer than 1.2'
+             % bh.batmap_version)
+    needed = L.batmap_sectors(header.max_table_entries)
+    if bh.batmap_size < needed:
+        fail('batmap.size', 'batmap of %d sectors, %d needed'
+             % (bh.batmap_size, needed))
+        return offset + L.SECTOR_SIZE
+    if (bh.batmap_offset % L.SECTOR_SIZE
+            or bh.batmap_offset < offset + L.BATMAP_HEADER.size
+            or bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE
+            > file_size - L.FOOTER_SIZE):
+        fail('batmap.offset', 'batmap at byte %d (%d sectors) is misplaced'
+             % (bh.batmap_offset, bh.batmap_size))
+        return offset + L.SECTOR_SIZE
+    bits = reader.read_at(bh.batmap_offset,
+                          bh.batmap_size * L.SECTOR_SIZE)
+    if L.checksum(bits) != bh.checksum:
+        fail('batmap.checksum', 'checksum mismatch')
+    for index in range(header.max_table_entries):
+        if bits[index // 8] & (0x80 >> (index % 8)) and \
+                bat[index] == L.BAT_UNUSED:
+            fail('batmap.bits', 'block %d is marked full in the batmap but '
+                 'has no BAT entry' % index)
+            break
+    return bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE
+
+
+def validate_vhd(stream, file_size, now=None):
+    """Validate a VHD read front to back from ``stream``.
+
+    :param file_size: the VHD's size in bytes (from stat or the tar header).
+    :returns: a :class:`VhdReport`.
+    :raises TruncatedVhd: if the stream is shorter than ``file_size``.
+    """
+    now = time.time() if now is None else now
+    report = VhdReport(file_size=file_size)
+    if file_size < L.FOOTER_SIZE:
+        report.fail('file.size', 'only %d bytes: too small for a VHD'
+                    % file_size)
+        return report
+    if file_size % L.SECTOR_SIZE:
+        report.fail('file.size', 'size %d is not a multiple of 512'
+                    % file_size)
+    reader = _ForwardReader(stream)
+    copy_raw = reader.read_at(0, L.FOOTER_SIZE)
+    copy = parse_footer(copy_raw)
+    if copy is None:
+        report.fail('footer.copy', 'no footer copy at offset 0 (fixed VHDs '
+                    'and non-VHD files have none)')
+        return _finish_with_footer(report, reader, file_size, None, now)
+    report.creator = _creator_name(copy.creator_application)
+    report.disk_type = L.DISK_TYPES.get(copy.disk_type, str(copy.disk_type))
+    report.virtual_size = copy.current_size
+    if copy.data_offset != L.DYNAMIC_HEADER_OFFSET:
+        report.fail('footer.data_offset', 'dynamic header at %d, expected %d'
+                    % (copy.data_offset, L.DYNAMIC_HEADER_OFFSET))
+        return _finish_with_footer(report, reader, file_size, copy_raw, now)
+    if copy.data_offset + L.DYNAMIC_HEADER.size > file_size:
+        report.fail('header.location', 'dynamic header past end of file')
+        return report
+    header_raw = reader.read_at(copy.data_offset, L.DYNAMIC_HEADER.size)
+    header = L.DYNAMIC_HEADER.unpack(header_raw)
+    if not _check_header(report, header, header_raw, copy, file_size):
+        return _finish_with_footer(report, reader, file_size, copy_raw, now)
+    report.blocks_total = header.max_table_entries
+    if header.table_offset < reader.pos:
+        report.fail('header.table_offset', 'BAT overlaps the header')
+        return _finish_with_footer(report, reader, file_size, copy_raw, now)
+    bat_raw = reader.read_at(header.table_offset,
+                             header.max_table_entries * L.BAT_ENTRY_SIZE)
+    bat = L.unpack_bat(bat_raw)
+    metadata_end = reader.pos
+    if copy.creator_application == L.CREATOR_TAP:
+        metadata_end = _check_batmap(report, reader, header, bat, file_size)
+    used = _check_bat(report, bat, header, metadata_end, file_size, copy)
+    # Stream past the data; bitmaps are not judged by vhd-util check.
+    del used
+    return _finish_with_footer(report, reader, file_size, copy_raw, now)
+
+
+def _finish_with_footer(report, reader, file_size, copy_raw, now):
+    end = file_size - L.FOOTER_SIZE
+    if end < reader.pos:
+        report.fail('footer.location', 'footer overlaps the metadata')
+        return report
+    footer_raw = reader.read_at(end, L.FOOTER_SIZE)
+    footer = parse_footer(footer_raw)
+    if footer is None:
+        report.fail('footer.cookie', 'no VHD footer at the end of the file')
+        return report
+    if not report.creator:
+        report.creator = _creator_name(footer.creator_application)
+        report.disk_type = L.DISK_TYPES.get(footer.disk_type,
+                                            str(footer.disk_type))
+        report.virtual_size = footer.current_size
+    _check_footer(report, footer, footer_raw, now)
+    if copy_raw is not None and copy_raw != footer_raw:
+        report.fail('footer.copy', 'the footer copy at offset 0 differs from '
+                    'the footer at the end')
+    return report
