@@ -21,8 +21,10 @@ from xenimage_import import exception
 
 
 def setup_logging(verbose):
-    """Library warnings stay quiet unless asked for: errors are reported
-    once, as the tool's one-line reason."""
+    """Keep library warnings quiet unless asked for.
+
+    Errors are reported once, as the tool's one-line reason.
+    """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.CRITICAL,
                         format='%(levelname)s %(name)s: %(message)s')
 

@@ -36,8 +36,7 @@ PHASE_WRITE = 'write'
 
 
 class _Progress(object):
-    """Adapts byte counts to the request's ``progress(phase, done, total)``.
-    """
+    """Feed byte counts to a ``progress(phase, done, total)`` callback."""
 
     def __init__(self, callback, phase, total):
         self.callback = callback

@@ -57,12 +57,16 @@ _REFUSED = {
     'qed': 'QED images are not supported; convert to qcow2 first',
 }
 
+# Formats whose metadata ``qemu-img check`` can verify.
+_CHECKABLE = ('qcow2', 'vhdx', 'vdi')
+
 # Glance's QEMU_IMG_PROC_LIMITS: qemu-img info on a hostile file must not
 # spin or balloon.
 QEMU_IMG_INFO_LIMITS = processutils.ProcessLimits(cpu_time=30,
                                                   address_space=1 * units.Gi)
 
 GZIP_MAGIC = b'\x1f\x8b'
+VMDK_DESCRIPTOR_MAGIC = b'# Disk DescriptorFile'
 
 
 @dataclasses.dataclass
@@ -134,18 +138,45 @@ def _check_vhd_footer(path, size):
             % (footer.current_size, max(0, footer_offset)))
 
 
-def _qemu_img_info(path, qemu_format, policy):
+def _qemu_img(policy, *args, check_exit_code=True):
+    """Run qemu-img under the inspection resource limits."""
     try:
-        out, _err = processutils.execute(
-            'qemu-img', 'info', '-f', qemu_format, '--output=json', path,
-            prlimit=QEMU_IMG_INFO_LIMITS, python_exec=policy.python_exec)
+        return processutils.execute(
+            'qemu-img', *args, prlimit=QEMU_IMG_INFO_LIMITS,
+            python_exec=policy.python_exec,
+            check_exit_code=check_exit_code)
     except processutils.ProcessExecutionError as e:
         raise exception.InvalidImage(
-            'qemu-img cannot read the image as %s: %s'
-            % (qemu_format, _last_line(e.stderr) or e.description))
+            'qemu-img cannot read the image: %s'
+            % (_last_line(e.stderr) or e.description))
     except OSError as e:
         raise exception.ConversionFailed('cannot run qemu-img: %s' % e)
+
+
+def _qemu_img_info(path, qemu_format, policy):
+    out, _err = _qemu_img(policy, 'info', '-f', qemu_format,
+                          '--output=json', path)
     return json.loads(out)
+
+
+def _qemu_img_check(path, source_format, policy):
+    """Refuse damaged metadata.
+
+    qemu reads clusters past EOF as zeros, so a truncated or corrupted
+    image would otherwise convert silently into a different disk.
+    """
+    # Exit 0: clean; 3: leaked clusters only (harmless). 2 is corruption.
+    out, err = _qemu_img(policy, 'check', '-f', QEMU_FORMATS[source_format],
+                         '--output=json', path,
+                         check_exit_code=[0, 2, 3])
+    try:
+        result = json.loads(out)
+    except ValueError:
+        result = {}
+    if not result or result.get('corruptions') or result.get('check-errors'):
+        raise exception.InvalidImage(
+            '%s image is corrupt or truncated: %s'
+            % (source_format, _last_line(err) or 'qemu-img check failed'))
 
 
 def _last_line(text):
@@ -198,10 +229,16 @@ def inspect_source(path, claimed='auto', policy=None):
     if st.st_size == 0:
         raise exception.ImageTooSmall(0)
     with open(path, 'rb') as f:
-        if f.read(2) == GZIP_MAGIC:
-            raise exception.UnsupportedFormat(
-                'the file is gzip-compressed (an image tarball?); only single '
-                'disk image files are converted')
+        head = f.read(len(VMDK_DESCRIPTOR_MAGIC))
+    if head.startswith(GZIP_MAGIC):
+        raise exception.UnsupportedFormat(
+            'the file is gzip-compressed (an image tarball?); only single '
+            'disk image files are converted')
+    if head == VMDK_DESCRIPTOR_MAGIC:
+        # format_inspector only knows some descriptor layouts; any of them
+        # names extent files on the host, so none is ever read, even as raw.
+        raise exception.UnsafeImage(
+            'refusing vmdk descriptor file: its extents are separate files')
 
     inspector = _detect(path)
     detected = inspector.NAME
@@ -233,6 +270,8 @@ def inspect_source(path, claimed='auto', policy=None):
             _check_vhd_footer(path, st.st_size)
         info = _qemu_img_info(path, QEMU_FORMATS[fmt], policy)
         _check_qemu_info(info, fmt, policy)
+        if fmt in _CHECKABLE:
+            _qemu_img_check(path, fmt, policy)
         virtual_size = int(info.get('virtual-size', 0))
     _check_size(virtual_size, policy)
     if virtual_size <= 0:

@@ -171,7 +171,7 @@ def _check_header(report, header, raw, footer, file_size):
              'multiple of 512' % header.table_offset)
         ok = False
     elif (header.table_offset + header.max_table_entries * L.BAT_ENTRY_SIZE
-          > file_size):
+          > file_size - L.FOOTER_SIZE):
         fail('header.table_offset', 'BAT (%d entries at %d) runs past the '
              'end of the file' % (header.max_table_entries,
                                   header.table_offset))
@@ -231,6 +231,9 @@ def _check_batmap(report, reader, header, bat, file_size):
     offset = L.round_up(header.table_offset
                         + header.max_table_entries * L.BAT_ENTRY_SIZE,
                         L.SECTOR_SIZE)
+    if offset + L.BATMAP_HEADER.size > file_size - L.FOOTER_SIZE:
+        fail('batmap.offset', 'no room for the batmap header after the BAT')
+        return offset
     raw = reader.read_at(offset, L.BATMAP_HEADER.size)
     bh = L.BATMAP_HEADER.unpack(raw)
     if bh.cookie != L.BATMAP_COOKIE:

@@ -1,0 +1,77 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""xenimage-convert refuses every hostile-corpus case, leaving nothing."""
+
+import os
+import shutil
+import tempfile
+
+import testtools
+
+from tests.functional import test_convert
+from tests import hostile
+
+
+class RefusalTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix='xenimage-hostile-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.out_dir = os.path.join(self.dir, 'out')
+        os.mkdir(self.out_dir)
+
+    def assert_refused(self, claimed, builder, reason):
+        src = builder(self.dir)
+        dest = os.path.join(self.out_dir, 'image.tgz')
+        for fmt in (claimed, 'auto'):
+            rc, stdout, stderr = test_convert.cli(
+                'convert', '--source-format', fmt, src, dest)
+            self.assertEqual(1, rc, stdout)
+            lines = stderr.strip().splitlines()
+            self.assertEqual(1, len(lines), stderr)
+            self.assertIn(reason, lines[0])
+            self.assertEqual([], os.listdir(self.out_dir))
+            if fmt == claimed and 'claims' in reason:
+                break   # 'auto' accepts the true format
+
+
+def _make_test(claimed, builder, reason):
+    def test(self):
+        self.assert_refused(claimed, builder, reason)
+    return test
+
+
+for _name, _claimed, _builder, _reason in hostile.CASES:
+    setattr(RefusalTest, 'test_%s' % _name.replace('-', '_'),
+            _make_test(_claimed, _builder, _reason))
+
+
+class NothingLeftOnFailureTest(testtools.TestCase):
+
+    def test_unwritable_destination_leaves_nothing(self):
+        d = tempfile.mkdtemp(prefix='xenimage-ro-')
+        self.addCleanup(shutil.rmtree, d, True)
+        src = os.path.join(d, 'a.raw')
+        with open(src, 'wb') as f:
+            f.write(b'x' * 4096)
+        rc, _, stderr = test_convert.cli(
+            'convert', src, os.path.join(d, 'missing', 'out.tgz'))
+        self.assertEqual(1, rc)
+        self.assertIn('No such file or directory', stderr)
+        self.assertEqual(['a.raw'], os.listdir(d))
+
+    def test_bad_destination_suffix(self):
+        rc, _, stderr = test_convert.cli('convert', '/dev/null', 'x.zip')
+        self.assertEqual(1, rc)
+        self.assertIn('.tgz or .vhd', stderr)

@@ -1,0 +1,211 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A corpus of hostile or broken uploads, generated with the real qemu-img.
+
+Each case is ``(name, claimed format, builder, expected reason)``; the
+builder writes the file into a directory and returns its path. Used by the
+CLI tests and the Glance plugin tests alike, so both refuse the same way.
+"""
+
+import os
+import struct
+
+from tests import images
+from xenimage_import.vhd import layout as L
+from xenimage_import.vhd import writer
+
+MiB = images.MiB
+
+
+def _raw(d, name='base.raw', size=4 * MiB):
+    return images.make_sparse(os.path.join(d, name), size, [(0, 64 * 1024)])
+
+
+def _qcow2_backing(backing):
+    def build(d):
+        path = os.path.join(d, 'backing.qcow2')
+        images.run('qemu-img', 'create', '-q', '-f', 'qcow2', '-u', '-b',
+                   backing, '-F', 'raw', path, '4M')
+        return path
+    return build
+
+
+def _qcow2_data_file(d):
+    path = os.path.join(d, 'datafile.qcow2')
+    images.run('qemu-img', 'create', '-q', '-f', 'qcow2', '-o',
+               'data_file=%s' % os.path.join(d, 'external.raw'), path, '4M')
+    return path
+
+
+def _qcow2_encrypted(d):
+    path = os.path.join(d, 'enc.qcow2')
+    images.run('qemu-img', 'create', '-q', '-f', 'qcow2', '--object',
+               'secret,id=s0,data=hostile', '-o',
+               'encrypt.format=luks,encrypt.key-secret=s0', path, '4M')
+    return path
+
+
+def _luks(d):
+    path = os.path.join(d, 'disk.luks')
+    images.run('qemu-img', 'create', '-q', '-f', 'luks', '--object',
+               'secret,id=s0,data=hostile', '-o', 'key-secret=s0', path, '4M')
+    return path
+
+
+def _qcow2(d):
+    return images.qemu_convert(_raw(d), os.path.join(d, 'ok.qcow2'), 'qcow2')
+
+
+def _qcow2_truncated(d):
+    path = _qcow2(d)
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) - 64 * 1024)
+    return path
+
+
+def _qcow2_bad_l1(d):
+    path = _qcow2(d)
+    with open(path, 'r+b') as f:
+        f.seek(40)      # l1_table_offset
+        l1 = struct.unpack('>Q', f.read(8))[0]
+        f.seek(l1)
+        f.write(struct.pack('>Q', (1 << 63) | (1 << 50)))
+    return path
+
+
+def _qcow2_bad_refcount(d):
+    path = _qcow2(d)
+    with open(path, 'r+b') as f:
+        f.seek(48)      # refcount_table_offset
+        table = struct.unpack('>Q', f.read(8))[0]
+        f.seek(table)
+        f.write(struct.pack('>Q', 1 << 50))
+    return path
+
+
+def _qcow2_huge(d):
+    path = _qcow2(d)
+    with open(path, 'r+b') as f:
+        f.seek(24)      # size
+        f.write(struct.pack('>Q', 1 << 60))
+    return path
+
+
+def _vmdk_descriptor(extent):
+    def build(d):
+        path = os.path.join(d, 'desc.vmdk')
+        with open(path, 'w') as f:
+            f.write('# Disk DescriptorFile\nversion=1\nCID=fffffffe\n'
+                    'parentCID=ffffffff\ncreateType="monolithicFlat"\n\n'
+                    '# Extent description\n%s\n\n'
+                    'ddb.adapterType = "ide"\n' % extent)
+        return path
+    return build
+
+
+def _vmdk_monolithic_flat(d):
+    path = os.path.join(d, 'flat.vmdk')
+    images.qemu_convert(_raw(d), path, 'vmdk',
+                        options='subformat=monolithicFlat')
+    return path
+
+
+def _differencing_vhd(d):
+    plan = writer.TapVhdPlan(4 * MiB, [])
+    buf = bytearray(b''.join(writer.iter_tap_vhd(plan, None)))
+    for base in (0, len(buf) - 512):
+        footer = L.FOOTER.unpack(buf[base:base + 512])
+        buf[base:base + 512] = L.pack_with_checksum(
+            L.FOOTER, footer._replace(disk_type=L.DISK_TYPE_DIFFERENCING))
+    path = os.path.join(d, 'child.vhd')
+    with open(path, 'wb') as f:
+        f.write(buf)
+    return path
+
+
+def _fixed_vhd_lying_size(d):
+    path = images.qemu_convert(_raw(d), os.path.join(d, 'fixed.vhd'), 'vpc',
+                               options='subformat=fixed')
+    with open(path, 'r+b') as f:
+        f.seek(-512, os.SEEK_END)
+        footer = L.FOOTER.unpack(f.read(512))
+        f.seek(-512, os.SEEK_END)
+        f.write(L.pack_with_checksum(
+            L.FOOTER, footer._replace(current_size=64 * MiB,
+                                      original_size=64 * MiB)))
+    return path
+
+
+def _dynamic_vhd_bat_past_end(d):
+    path = images.qemu_convert(_raw(d), os.path.join(d, 'dyn.vhd'), 'vpc')
+    with open(path, 'r+b') as f:
+        f.seek(L.BAT_OFFSET)
+        f.write(struct.pack('>I', 0x00FFFFF0))
+    return path
+
+
+def _empty(d):
+    path = os.path.join(d, 'empty.raw')
+    open(path, 'wb').close()
+    return path
+
+
+def _iso(d):
+    path = os.path.join(d, 'cd.iso')
+    with open(path, 'wb') as f:
+        f.truncate(1 * MiB)
+        f.seek(0x8001)
+        f.write(b'CD001')
+    return path
+
+
+def _gzip(d):
+    path = os.path.join(d, 'image.tgz')
+    images.run('tar', '-czf', path, '-C', d, os.path.basename(_raw(d)))
+    return path
+
+
+# name, claimed format, builder, a fragment of the expected reason
+CASES = [
+    ('qcow2-backing-relative', 'qcow2', _qcow2_backing('base.raw'),
+     'backing file'),
+    ('qcow2-backing-absolute', 'qcow2', _qcow2_backing('/etc/passwd'),
+     'backing file'),
+    ('qcow2-backing-json', 'qcow2', _qcow2_backing(
+        'json:{"driver":"raw","file":{"driver":"file",'
+        '"filename":"/etc/passwd"}}'), 'backing file'),
+    ('qcow2-backing-nbd', 'qcow2', _qcow2_backing('nbd://127.0.0.1:10809/x'),
+     'backing file'),
+    ('qcow2-backing-http', 'qcow2',
+     _qcow2_backing('http://127.0.0.1:9/disk.raw'), 'backing file'),
+    ('qcow2-data-file', 'qcow2', _qcow2_data_file, 'data_file'),
+    ('qcow2-encrypted', 'qcow2', _qcow2_encrypted, 'encrypted'),
+    ('luks', 'raw', _luks, 'LUKS'),
+    ('qcow2-truncated', 'qcow2', _qcow2_truncated, 'corrupt or truncated'),
+    ('qcow2-bad-l1', 'qcow2', _qcow2_bad_l1, 'corrupt'),
+    ('qcow2-bad-refcount', 'qcow2', _qcow2_bad_refcount, 'corrupt'),
+    ('qcow2-absurd-size', 'qcow2', _qcow2_huge, 'virtual size'),
+    ('vmdk-extent-etc-passwd', 'vmdk',
+     _vmdk_descriptor('RW 8 FLAT "/etc/passwd" 0'), 'vmdk'),
+    ('vmdk-sparse-extent-host-path', 'vmdk',
+     _vmdk_descriptor('RW 8 SPARSE "/var/lib/glance/x.vmdk"'), 'vmdk'),
+    ('vmdk-monolithic-flat', 'vmdk', _vmdk_monolithic_flat, 'vmdk'),
+    ('vhd-differencing', 'vhd', _differencing_vhd, 'differencing VHD'),
+    ('vhd-fixed-lying-size', 'vhd', _fixed_vhd_lying_size, 'claims'),
+    ('vhd-bat-past-end', 'vhd', _dynamic_vhd_bat_past_end, 'vhd'),
+    ('claims-qcow2-is-raw', 'qcow2', _raw, 'claims to be qcow2'),
+    ('claims-raw-is-qcow2', 'raw', _qcow2, 'claims to be raw'),
+    ('zero-length', 'raw', _empty, 'empty'),
+    ('iso', 'raw', _iso, 'ISO'),
+    ('gzip-archive', 'raw', _gzip, 'gzip'),
+]
