@@ -117,6 +117,39 @@ def write_chunks(out, chunks, progress=None):
     return written
 
 
+def iter_file(path, chunk_size=2 * 1024 * 1024):
+    with open(path, 'rb') as f:
+        while True:
+            chunk = f.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+
+def write_tarball(out, size, chunks, level=DEFAULT_LEVEL, threads=None,
+                  progress=None):
+    """Gzip a one-member tar of ``chunks`` onto the binary file ``out``."""
+    gz = gzip_writer(out, level, threads)
+    try:
+        write_tar_member(gz, size, chunks, progress)
+    except BaseException:
+        # The partial output is discarded; a close error must not hide the
+        # real one.
+        with contextlib.suppress(Exception):
+            gz.close()
+        raise
+    gz.close()
+
+
+def pack_vhd_file(vhd_path, destination, level=DEFAULT_LEVEL, threads=None,
+                  work_prefix=None):
+    """Pack an existing VHD (already a valid tap VHD) as it is."""
+    size = os.path.getsize(vhd_path)
+    with atomic_output(destination, prefix=work_prefix) as out:
+        write_tarball(out, size, iter_file(vhd_path), level, threads)
+    return size
+
+
 @contextlib.contextmanager
 def atomic_output(destination, work_dir=None, prefix=None):
     """Yield a binary file that becomes ``destination`` only on success.

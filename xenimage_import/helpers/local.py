@@ -16,7 +16,6 @@ decode (qemu-img, unless raw) -> find the non-zero blocks -> plan the VHD
 -> stream it into the tar member -> gzip on all cores -> rename into place.
 """
 
-import contextlib
 import os
 import time
 
@@ -81,8 +80,9 @@ class LocalHelper(helpers.Helper):
                 with pack.atomic_output(request.destination, work_dir,
                                         request.work_prefix) as out:
                     if request.output == helpers.OUTPUT_TARBALL:
-                        _write_tarball(out, plan.file_size, chunks, request,
-                                       progress)
+                        pack.write_tarball(out, plan.file_size, chunks,
+                                           request.level, request.threads,
+                                           progress)
                     else:
                         pack.write_chunks(out, chunks, progress)
             except OSError as e:
@@ -99,16 +99,3 @@ class LocalHelper(helpers.Helper):
             vhd_size=plan.file_size,
             output_size=os.stat(request.destination).st_size,
             seconds=time.monotonic() - start)
-
-
-def _write_tarball(out, size, chunks, request, progress):
-    gz = pack.gzip_writer(out, request.level, request.threads)
-    try:
-        pack.write_tar_member(gz, size, chunks, progress)
-    except BaseException:
-        # The partial file is discarded; do not let a close error hide
-        # the real one.
-        with contextlib.suppress(Exception):
-            gz.close()
-        raise
-    gz.close()

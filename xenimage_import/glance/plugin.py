@@ -1,0 +1,354 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Glance image-import plugin: staged upload -> XenServer image tarball.
+
+Enabled with ``image_import_plugins = [xenimage_import]`` in
+glance-image-import.conf, after any plugin that rewrites the data (never
+before Glance's ``image_conversion``, which forces ``bare``). The flow:
+
+``_InspectUpload``  refuse unsafe or mislabelled data, learn its format
+``_ConvertToTapVhd`` convert through the configured helper, or pass a valid
+                     tap tarball through unchanged
+``_PublishImage``   set formats, sizes, vm_mode and min_disk on the image
+
+Each task's ``revert`` undoes exactly what it did; the first one also puts
+the image back to ``queued`` and its stores to failed, since Glance leaves
+that to plugins (see shared/spec/glance-33.md).
+"""
+
+import math
+import os
+import time
+
+from glance.common import exception as glance_exception
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import units
+from taskflow.patterns import linear_flow as lf
+from taskflow import task
+
+from xenimage_import import check
+from xenimage_import import conf
+from xenimage_import import exception
+from xenimage_import import helpers
+from xenimage_import import pack
+from xenimage_import.source import inspect
+from xenimage_import.vhd import layout as L
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+conf.register_opts(CONF)
+
+DISK_FORMAT = 'vhd'
+CONTAINER_FORMAT = 'ovf'
+SOURCE_FORMAT_PROPERTY = 'xenimage_source_format'
+# Nova's XenAPI driver accepts these spellings of vm_mode.
+_VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
+_PROGRESS_INTERVAL = 5.0
+# Properties _PublishImage may change, restored by its revert.
+_PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY)
+
+# What the inspection decided to do with the staged data.
+PASS_THROUGH = 'pass-through'    # already a valid tap tarball
+PACK_VHD = 'pack-vhd'            # a valid bare tap VHD: tar it as it is
+CONVERT = 'convert'              # everything else
+
+
+def _path(file_path):
+    return file_path[len('file://'):] if file_path.startswith(
+        'file://') else file_path
+
+
+def _work_prefix(image_id):
+    # NOTE: Glance's start-up cleanup removes staging files named
+    # <image_id>* for deleted images; every work file follows that scheme.
+    return '%s.' % image_id
+
+
+def _remove(path):
+    if path:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def _fail(image_id, error):
+    """Log and raise the one exception whose message users see."""
+    LOG.error('Image %(id)s: xenimage_import refused the upload: %(err)s',
+              {'id': image_id, 'err': error})
+    raise glance_exception.UploadException(
+        'xenimage_import: %s' % error)
+
+
+class _Plan(object):
+    """Result of inspection, handed from task to task."""
+
+    def __init__(self, staged_path, action, source=None, report=None):
+        self.staged_path = staged_path
+        self.action = action
+        self.source = source
+        self.report = report
+
+    @property
+    def source_format(self):
+        return self.source.format if self.source else DISK_FORMAT
+
+    @property
+    def virtual_size(self):
+        """Virtual size of the VHD that will be stored."""
+        if self.report is not None:
+            return self.report.vhd.virtual_size
+        # The tap writer rounds up to whole 2 MiB blocks, as vhd-util does.
+        return L.round_up(self.source.virtual_size, L.BLOCK_SIZE)
+
+
+class _InspectUpload(task.Task):
+
+    def __init__(self, task_id, task_type, action_wrapper, stores):
+        self.task_id = task_id
+        self.action_wrapper = action_wrapper
+        self.image_id = action_wrapper.image_id
+        self.stores = stores
+        self.staged_path = None
+        super().__init__(name='%s-XenInspect-%s' % (task_type, task_id),
+                         provides='xen_plan')
+
+    def execute(self, file_path):
+        path = self.staged_path = _path(file_path)
+        with self.action_wrapper as action:
+            disk_format = action.image_disk_format
+            container_format = action.image_container_format
+        LOG.info('Image %(id)s: inspecting staged %(disk)s/%(cont)s data',
+                 {'id': self.image_id, 'disk': disk_format,
+                  'cont': container_format})
+        try:
+            return self._plan(path, disk_format)
+        except exception.XenImageError as e:
+            _fail(self.image_id, e)
+        except check.Unreadable as e:
+            _fail(self.image_id, 'the upload is not a readable image '
+                  'tarball: %s' % e)
+
+    def _plan(self, path, disk_format):
+        with open(path, 'rb') as f:
+            gzipped = f.read(2) == inspect.GZIP_MAGIC
+        if gzipped:
+            if disk_format != DISK_FORMAT:
+                raise exception.FormatMismatch(disk_format,
+                                               'a gzip archive')
+            report = check.check_path(path)
+            if not report.valid:
+                raise exception.InvalidImage(
+                    'the image tarball is not a valid XenServer image: %s'
+                    % '; '.join(str(p) for p in report.all_problems()[:3]))
+            return _Plan(path, PASS_THROUGH, report=report)
+        claimed = disk_format if disk_format in inspect.SOURCE_FORMATS \
+            else 'auto'
+        if disk_format not in inspect.SOURCE_FORMATS:
+            raise exception.UnsupportedFormat(
+                'disk_format %s cannot be converted to a XenServer VHD'
+                % disk_format)
+        policy = conf.inspection_policy(
+            CONF.xenimage_import, python_exec=CONF.wsgi.python_interpreter)
+        source = inspect.inspect_source(path, claimed, policy)
+        if source.format == DISK_FORMAT:
+            report = check.check_path(path)
+            if report.valid:
+                return _Plan(path, PACK_VHD, source=source, report=report)
+        return _Plan(path, CONVERT, source=source)
+
+    def revert(self, result=None, **kwargs):
+        # NOTE: Glance leaves the image 'importing' with its stores in
+        # 'importing' unless a plugin's revert resets them.
+        with self.action_wrapper as action:
+            action.set_image_attribute(status='queued')
+            if self.stores:
+                action.remove_importing_stores(self.stores)
+                action.add_failed_stores(self.stores)
+        # NOTE: as Glance's image_conversion does, the staged upload goes
+        # too: a failed import leaves nothing behind and the user stages
+        # the data again.
+        _remove(self.staged_path)
+        LOG.info('Image %s: import reverted, image is queued again',
+                 self.image_id)
+
+
+class _ProgressLog(object):
+    """Per-import progress at INFO: percentage and rate, every few s."""
+
+    def __init__(self, image_id):
+        self.image_id = image_id
+        self.start = self.last = time.monotonic()
+
+    def __call__(self, phase, done, total):
+        now = time.monotonic()
+        # Short conversions log nothing here; long ones every few seconds.
+        if now - self.last < _PROGRESS_INTERVAL:
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-6)
+        LOG.info('Image %(id)s: %(phase)s %(pct)d%% (%(done)s of %(total)s, '
+                 '%(rate)s/s)', {
+                     'id': self.image_id, 'phase': phase,
+                     'pct': 100 * done // max(total, 1),
+                     'done': exception.human_size(done),
+                     'total': exception.human_size(total),
+                     'rate': exception.human_size(rate)})
+
+
+class _ConvertToTapVhd(task.Task):
+
+    default_provides = 'file_path'
+
+    def __init__(self, task_id, task_type, image_id):
+        self.task_id = task_id
+        self.image_id = image_id
+        self.dest_path = None
+        super().__init__(name='%s-XenConvert-%s' % (task_type, task_id))
+
+    def execute(self, file_path, xen_plan):
+        if xen_plan.action == PASS_THROUGH:
+            LOG.info('Image %s: already a valid tap VHD tarball, stored '
+                     'unchanged', self.image_id)
+            return file_path
+        src = _path(file_path)
+        self.dest_path = os.path.join(os.path.dirname(src),
+                                      '%s.tgz' % self.image_id)
+        group = CONF.xenimage_import
+        try:
+            if xen_plan.action == PACK_VHD:
+                pack.pack_vhd_file(
+                    src, self.dest_path, group.compression_level,
+                    group.compression_threads,
+                    work_prefix=_work_prefix(self.image_id))
+            else:
+                helper = helpers.load(group.helper)
+                helper.convert(helpers.ConversionRequest(
+                    source=xen_plan.source, destination=self.dest_path,
+                    level=group.compression_level,
+                    threads=group.compression_threads,
+                    work_prefix=_work_prefix(self.image_id),
+                    progress=_ProgressLog(self.image_id)))
+        except exception.XenImageError as e:
+            _fail(self.image_id, e)
+        LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
+                 'tarball of %(size)d bytes', {
+                     'id': self.image_id, 'src': xen_plan.source_format,
+                     'size': os.path.getsize(self.dest_path)})
+        return 'file://%s' % self.dest_path
+
+    def revert(self, result=None, **kwargs):
+        _remove(self.dest_path)
+
+
+class _PublishImage(task.Task):
+
+    def __init__(self, task_id, task_type, action_wrapper):
+        self.task_id = task_id
+        self.action_wrapper = action_wrapper
+        self.image_id = action_wrapper.image_id
+        self.saved = None
+        super().__init__(name='%s-XenPublish-%s' % (task_type, task_id))
+
+    def execute(self, file_path, xen_plan):
+        group = CONF.xenimage_import
+        size = os.path.getsize(_path(file_path))
+        with self.action_wrapper as action:
+            image = _image(action)
+            props = action.image_extra_properties
+            self.saved = {
+                'disk_format': action.image_disk_format,
+                'container_format': action.image_container_format,
+                'size': action.image_size,
+                'virtual_size': getattr(image, 'virtual_size', None),
+                'min_disk': getattr(image, 'min_disk', None),
+                'properties': {k: props[k] for k in _PUBLISHED_PROPERTIES
+                               if k in props},
+            }
+            action.set_image_attribute(
+                disk_format=DISK_FORMAT, container_format=CONTAINER_FORMAT,
+                size=size, virtual_size=xen_plan.virtual_size)
+            action.set_image_extra_properties({
+                'vm_mode': _vm_mode(props, group.default_vm_mode),
+                SOURCE_FORMAT_PROPERTY: xen_plan.source_format,
+            })
+            if group.set_min_disk and image is not None \
+                    and not image.min_disk:
+                # NOTE: min_disk is not among the attributes the action
+                # wrapper lets plugins set; the image it wraps is saved
+                # with it all the same when the context exits.
+                image.min_disk = int(math.ceil(xen_plan.virtual_size
+                                               / units.Gi))
+        LOG.info('Image %(id)s: published as vhd/ovf, %(size)d bytes, '
+                 'virtual size %(vsize)d', {'id': self.image_id,
+                                            'size': size,
+                                            'vsize': xen_plan.virtual_size})
+        if xen_plan.staged_path != _path(file_path):
+            # The tarball replaced the upload; Glance deletes file_path.
+            _remove(xen_plan.staged_path)
+
+    def revert(self, result=None, **kwargs):
+        if self.saved is None:
+            return
+        saved = self.saved
+        with self.action_wrapper as action:
+            action.set_image_attribute(
+                disk_format=saved['disk_format'],
+                container_format=saved['container_format'],
+                size=saved['size'], virtual_size=saved['virtual_size'])
+            image = _image(action)
+            if image is not None:
+                image.min_disk = saved['min_disk']
+            for key in _PUBLISHED_PROPERTIES:
+                if key in saved['properties']:
+                    action.set_image_extra_properties(
+                        {key: saved['properties'][key]})
+                else:
+                    action.pop_extra_property(key)
+
+
+def _image(action):
+    # NOTE: the wrapper exposes no getter for min_disk/virtual_size; the
+    # wrapped domain image is the one Glance saves on exit.
+    return getattr(action, '_image', None)
+
+
+def _vm_mode(props, default):
+    """vm_mode to publish: the user's (canonical), else hvm or default."""
+    user = (props.get('vm_mode') or '').strip().lower()
+    if user in _VM_MODE_ALIASES:
+        return _VM_MODE_ALIASES[user]
+    if (props.get('os_type') or '').lower() == 'windows':
+        return 'hvm'
+    return default
+
+
+def get_flow(**kwargs):
+    """Return the xenimage_import flow.
+
+    :param task_id: Task ID.
+    :param task_type: Type of the task.
+    :param action_wrapper: An api_image_import.ImportActionWrapper.
+    :param backend: the stores the image is being imported to.
+    """
+    task_id = kwargs.get('task_id')
+    task_type = kwargs.get('task_type')
+    action_wrapper = kwargs.get('action_wrapper')
+    stores = kwargs.get('backend') or []
+    image_id = action_wrapper.image_id
+    return lf.Flow(task_type).add(
+        _InspectUpload(task_id, task_type, action_wrapper, stores),
+        _ConvertToTapVhd(task_id, task_type, image_id),
+        _PublishImage(task_id, task_type, action_wrapper),
+    )
