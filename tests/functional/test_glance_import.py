@@ -1,0 +1,351 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Interoperable image import through a real Glance 33 and the real CLI.
+
+Each class starts its own glance-api under uWSGI on 127.0.0.1 (see
+tools/glance_server.py) with xenimage_import enabled, and drives it with
+``glance image-create-via-import``. The assertions are on formats and
+data, never on ``active`` alone: a plugin that fails to load leaves the
+image active as qcow2/bare.
+"""
+
+import functools
+import hashlib
+import http.server
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import testtools
+
+from tests.functional import test_convert
+from tests import hostile
+from tests import images
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..',
+                                'tools'))
+import glance_server  # noqa: E402
+
+MiB = images.MiB
+GiB = images.GiB
+
+
+def parse_table(text):
+    """``glance`` CLI property table -> dict (wrapped values joined)."""
+    rows = {}
+    key = None
+    for line in text.splitlines():
+        m = re.match(r'^\|\s(.*?)\s*\|\s(.*?)\s*\|$', line)
+        if not m:
+            continue
+        name, value = m.group(1).strip(), m.group(2)
+        if name in ('Property', 'Message'):
+            continue
+        if name:
+            key = name
+            rows[key] = value.strip()
+        elif key:
+            rows[key] += value.strip()
+    return rows
+
+
+class GlanceTestBase(testtools.TestCase):
+    """One glance-api per test class."""
+
+    plugin_conf = {}
+    http_dir = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.base = tempfile.mkdtemp(prefix='xenimage-glance-')
+        cls.http = None
+        ports = []
+        if cls.http_dir:
+            cls.http = _HttpServer(os.path.join(cls.base, 'http'))
+            ports.append(cls.http.port)
+        cls.server = glance_server.GlanceServer(
+            os.path.join(cls.base, 'glance'), plugin_conf=cls.plugin_conf,
+            allowed_ports=ports)
+        try:
+            cls.server.start()
+        except Exception:
+            shutil.rmtree(cls.base, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        if cls.http:
+            cls.http.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix='xenimage-gt-', dir=self.base)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.addOnException(self._attach_log)
+
+    def _attach_log(self, exc_info):
+        try:
+            with open(self.server.api_log) as f:
+                tail = f.readlines()[-40:]
+            self.addDetailUniqueName('glance-api.log', _text(''.join(tail)))
+        except OSError:
+            pass
+
+    def glance(self, *args, **kwargs):
+        return self.server.glance(*args, **kwargs)
+
+    def show(self, image_id):
+        return parse_table(self.glance('image-show', image_id).stdout)
+
+    def tasks(self, image_id):
+        return self.glance('image-tasks', image_id).stdout
+
+    def import_file(self, path, disk_format, *extra):
+        proc = self.glance('image-create-via-import', '--disk-format',
+                           disk_format, '--container-format', 'bare',
+                           '--name', os.path.basename(path), '--file', path,
+                           *extra, check=False)
+        m = re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout, re.M)
+        self.assertIsNotNone(m, proc.stdout + proc.stderr)
+        return m.group(1), proc
+
+    def wait_settled(self, image_id, timeout=180):
+        """Wait until the import task ended; return the image record."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            image = self.show(image_id)
+            if image['status'] == 'active':
+                return image
+            if image['status'] == 'queued' and re.search(
+                    r'\|\s+(failure|success)\s+\|', self.tasks(image_id)):
+                return image
+            time.sleep(0.5)
+        self.fail('image %s still %s after %d s'
+                  % (image_id, image['status'], timeout))
+
+    def download(self, image_id):
+        path = os.path.join(self.dir, '%s.tgz' % image_id)
+        self.glance('image-download', '--file', path, image_id)
+        return path
+
+    def files_for(self, image_id):
+        found = []
+        for d in (self.server.staging, self.server.store):
+            found += [n for n in os.listdir(d) if n.startswith(image_id)]
+        return found
+
+
+def _text(value):
+    from testtools import content
+    return content.text_content(value)
+
+
+class _HttpServer(object):
+    """A loopback HTTP server for web-download sources."""
+
+    def __init__(self, directory):
+        os.makedirs(directory, exist_ok=True)
+        self.directory = directory
+        handler = functools.partial(_QuietHandler, directory=directory)
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                     handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, name):
+        return 'http://127.0.0.1:%d/%s' % (self.port, name)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class ImportConvertsTest(GlanceTestBase):
+
+    http_dir = 'http'
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.src_dir = os.path.join(cls.base, 'sources')
+        os.mkdir(cls.src_dir)
+        cls.raw = images.make_ext4(os.path.join(cls.src_dir, 'disk.raw'),
+                                   48 * MiB + 512 * 1024, 8 * MiB,
+                                   trees=('/usr/share/doc', '/usr/bin'))
+
+    def source(self, fmt):
+        if fmt == 'raw':
+            return self.raw
+        qemu_fmt = {'vhd': 'vpc'}.get(fmt, fmt)
+        return images.qemu_convert(self.raw, os.path.join(
+            self.dir, 'disk.%s' % fmt), qemu_fmt)
+
+    def assert_converted(self, image_id, fmt, vm_mode='hvm', min_disk=None):
+        image = self.wait_settled(image_id)
+        self.assertEqual('active', image['status'], self.tasks(image_id))
+        self.assertEqual('vhd', image['disk_format'])
+        self.assertEqual('ovf', image['container_format'])
+        self.assertEqual(vm_mode, image['vm_mode'])
+        self.assertEqual(fmt, image['xenimage_source_format'])
+        vhd_size = images.MiB * 2 * math.ceil(
+            os.path.getsize(self.raw) / (2 * MiB))
+        self.assertEqual(str(vhd_size), image['virtual_size'])
+        self.assertEqual(str(min_disk or math.ceil(vhd_size / GiB)),
+                         image['min_disk'])
+
+        data = self.download(image_id)
+        with open(data, 'rb') as f:
+            blob = f.read()
+        self.assertEqual(str(len(blob)), image['size'])
+        self.assertEqual(hashlib.md5(blob).hexdigest(), image['checksum'])
+        self.assertEqual(hashlib.sha512(blob).hexdigest(),
+                         image['os_hash_value'])
+        rc, out, err = test_convert.cli('check', data)
+        self.assertEqual(0, rc, out + err)
+        vhd = images.extract_member(data, self.dir)
+        same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
+        self.assertTrue(same, message)
+        self.assertEqual([], [n for n in os.listdir(self.server.staging)
+                              if n.startswith(image_id)])
+        return image
+
+    def test_qcow2_glance_direct(self):
+        image_id, _ = self.import_file(self.source('qcow2'), 'qcow2')
+        self.assert_converted(image_id, 'qcow2')
+
+    def test_raw_glance_direct(self):
+        image_id, _ = self.import_file(self.source('raw'), 'raw')
+        self.assert_converted(image_id, 'raw')
+
+    def test_qemu_vhd_glance_direct(self):
+        image_id, _ = self.import_file(self.source('vhd'), 'vhd')
+        self.assert_converted(image_id, 'vhd')
+
+    def test_web_download_qcow2(self):
+        src = self.source('qcow2')
+        shutil.copy(src, os.path.join(self.http.directory, 'web.qcow2'))
+        proc = self.glance('image-create-via-import', '--disk-format',
+                           'qcow2', '--container-format', 'bare', '--name',
+                           'web', '--import-method', 'web-download',
+                           '--uri', self.http.url('web.qcow2'))
+        image_id = re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout,
+                             re.M).group(1)
+        self.assert_converted(image_id, 'qcow2')
+
+    def test_user_vm_mode_xen_kept(self):
+        image_id, _ = self.import_file(self.source('qcow2'), 'qcow2',
+                                       '--property', 'vm_mode=pv')
+        self.assert_converted(image_id, 'qcow2', vm_mode='xen')
+
+    def test_windows_gets_hvm_and_keeps_os_type(self):
+        image_id, _ = self.import_file(self.source('raw'), 'raw',
+                                       '--property', 'os_type=windows')
+        image = self.assert_converted(image_id, 'raw', vm_mode='hvm')
+        self.assertEqual('windows', image['os_type'])
+
+    def test_user_min_disk_kept(self):
+        image_id, _ = self.import_file(self.source('raw'), 'raw',
+                                       '--min-disk', '7')
+        self.assert_converted(image_id, 'raw', min_disk=7)
+
+    def test_tap_tarball_passes_through_unchanged(self):
+        tgz = os.path.join(self.dir, 'ready.tgz')
+        self.assertEqual(0, test_convert.cli('convert', self.raw, tgz)[0])
+        proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
+                           '--container-format', 'ovf', '--name', 'ready',
+                           '--file', tgz)
+        image_id = re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout,
+                             re.M).group(1)
+        image = self.wait_settled(image_id)
+        self.assertEqual('active', image['status'], self.tasks(image_id))
+        self.assertEqual(('vhd', 'ovf'), (image['disk_format'],
+                                          image['container_format']))
+        with open(tgz, 'rb') as f:
+            self.assertEqual(hashlib.md5(f.read()).hexdigest(),
+                             image['checksum'])
+
+
+class ImportRefusesTest(GlanceTestBase):
+
+    plugin_conf = {'max_virtual_size': 1}
+
+    def assert_refused(self, path, disk_format, reason):
+        image_id, proc = self.import_file(path, disk_format)
+        image = self.wait_settled(image_id)
+        tasks = self.tasks(image_id)
+        self.assertEqual('queued', image['status'])
+        self.assertIn('failure', tasks)
+        self.assertIn('xenimage_import', tasks)
+        self.assertIn(reason, tasks)
+        self.assertEqual(disk_format, image['disk_format'])
+        self.assertEqual('bare', image['container_format'])
+        self.assertNotIn('vm_mode', image)
+        self.assertEqual([], self.files_for(image_id))
+        return image_id
+
+    def _case(self, name):
+        for case in hostile.CASES:
+            if case[0] == name:
+                return case[2](self.dir)
+        raise KeyError(name)
+
+    def test_backing_file_refused(self):
+        self.assert_refused(self._case('qcow2-backing-absolute'), 'qcow2',
+                            'backing file')
+
+    def test_external_data_file_refused(self):
+        self.assert_refused(self._case('qcow2-data-file'), 'qcow2',
+                            'data_file')
+
+    def test_raw_claiming_qcow2_refused(self):
+        self.assert_refused(self._case('claims-qcow2-is-raw'), 'qcow2',
+                            'claims to be qcow2')
+
+    def test_above_size_cap_refused(self):
+        path = os.path.join(self.dir, 'big.qcow2')
+        images.run('qemu-img', 'create', '-q', '-f', 'qcow2', path, '2G')
+        self.assert_refused(path, 'qcow2', 'above the configured limit')
+
+    def test_refused_image_can_be_imported_again(self):
+        image_id = self.assert_refused(
+            self._case('claims-qcow2-is-raw'), 'qcow2', 'claims to be')
+        good = images.qemu_convert(
+            images.make_sparse(os.path.join(self.dir, 'ok.raw'), 4 * MiB,
+                               [(0, MiB)]),
+            os.path.join(self.dir, 'ok.qcow2'), 'qcow2')
+        self.glance('image-stage', '--file', good, image_id)
+        self.glance('image-import', '--import-method', 'glance-direct',
+                    image_id)
+        deadline = time.monotonic() + 60
+        while self.show(image_id)['status'] != 'active':
+            self.assertLess(time.monotonic(), deadline, self.tasks(image_id))
+            time.sleep(0.5)
+        image = self.show(image_id)
+        self.assertEqual(('vhd', 'ovf'), (image['disk_format'],
+                                          image['container_format']))
