@@ -19,6 +19,8 @@ CLI tests and the Glance plugin tests alike, so both refuse the same way.
 
 import os
 import struct
+import subprocess
+import time
 
 from tests import images
 from xenimage_import.vhd import layout as L
@@ -47,18 +49,33 @@ def _qcow2_data_file(d):
     return path
 
 
+def _create_luks(*cmd):
+    # NOTE: qemu-img times PBKDF iterations when it creates a LUKS header
+    # and gives up ("Unable to get accurate CPU usage") on a busy machine;
+    # try again a few times.
+    for attempt in range(5):
+        try:
+            return images.run(*cmd)
+        except subprocess.CalledProcessError:
+            if attempt == 4:
+                raise
+            time.sleep(0.5)
+
+
 def _qcow2_encrypted(d):
     path = os.path.join(d, 'enc.qcow2')
-    images.run('qemu-img', 'create', '-q', '-f', 'qcow2', '--object',
-               'secret,id=s0,data=hostile', '-o',
-               'encrypt.format=luks,encrypt.key-secret=s0', path, '4M')
+    _create_luks('qemu-img', 'create', '-q', '-f', 'qcow2', '--object',
+                 'secret,id=s0,data=hostile', '-o',
+                 'encrypt.format=luks,encrypt.key-secret=s0,'
+                 'encrypt.iter-time=10', path, '4M')
     return path
 
 
 def _luks(d):
     path = os.path.join(d, 'disk.luks')
-    images.run('qemu-img', 'create', '-q', '-f', 'luks', '--object',
-               'secret,id=s0,data=hostile', '-o', 'key-secret=s0', path, '4M')
+    _create_luks('qemu-img', 'create', '-q', '-f', 'luks', '--object',
+                 'secret,id=s0,data=hostile', '-o', 'key-secret=s0,'
+                 'iter-time=10', path, '4M')
     return path
 
 

@@ -36,8 +36,12 @@ FAKE_TIME = '1700000000'
 
 
 def run(*cmd, **kwargs):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **kwargs)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, **kwargs)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout,
+                                            proc.stderr.strip())
+    return proc
 
 
 def collect_files(trees, limit):

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Benchmark xenimage-convert against the manual procedure.
+
+Reference images are built once, deterministically, from files on this
+machine (no network) and kept in the work directory:
+
+* ``fs``: a 4 GiB ext4 disk holding ~1.3 GB of files, holes dug, and its
+  qcow2 conversion (the input of the ``fs`` case);
+* ``sparse``: 20 GiB virtual, 200 MiB of data in 8 regions; ``sparse-data``
+  holds the same 200 MiB densely (what the data alone costs);
+* ``random``: 1 GiB of incompressible data;
+* ``sparse64``: 64 GiB virtual with the same 200 MiB (memory check only).
+
+Per case the methods run alternately, ``--runs`` times each:
+``xenimage-convert`` at its default and its smallest-output level, the
+manual procedure (``qemu-img convert -O vpc`` + ``tar -czf``), and
+``qemu-img convert -O vpc`` + ``tar | pigz -1 -p2`` when pigz is
+installed. Wall time (median, min-max), CPU time, peak RSS of the process
+tree, output size, and ratios to the manual procedure are printed as a
+table and written as JSON. Every xenimage output is checked with
+xenimage-check and ``qemu-img compare`` against its source.
+
+    python tools/benchmark.py [--work DIR] [--runs 3] [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from tests import images  # noqa: E402
+from xenimage_import import pack  # noqa: E402
+
+MiB = images.MiB
+GiB = images.GiB
+BIN = os.path.dirname(os.path.abspath(sys.executable))
+
+
+def build_references(work):
+    """Create the reference images that are not there yet."""
+    def need(name):
+        return not os.path.exists(os.path.join(work, name))
+
+    def path(name):
+        return os.path.join(work, name)
+
+    if need('fs.qcow2'):
+        print('building fs.raw (4 GiB ext4, ~1.3 GB of local files)...',
+              flush=True)
+        images.make_ext4(path('fs.raw'), 4 * GiB, int(1.3e9))
+        images.qemu_convert(path('fs.raw'), path('fs.qcow2'), 'qcow2')
+    regions = images.scattered_regions(20 * GiB, 8, 25 * MiB)
+    if need('sparse.raw'):
+        print('building sparse.raw (20 GiB, 200 MiB of data)...', flush=True)
+        images.make_sparse(path('sparse.raw'), 20 * GiB, regions)
+    if need('sparse-data.raw'):
+        dense = [(n * 25 * MiB, 25 * MiB) for n in range(8)]
+        images.make_sparse(path('sparse-data.raw'), 200 * MiB, dense)
+    if need('sparse64.raw'):
+        images.make_sparse(path('sparse64.raw'), 64 * GiB,
+                           images.scattered_regions(64 * GiB, 8, 25 * MiB))
+    if need('random.raw'):
+        print('building random.raw (1 GiB)...', flush=True)
+        images.make_random(path('random.raw'), 1 * GiB)
+
+
+def run_measured(cmd, cwd=None):
+    """Run ``cmd``; return wall s, CPU s, peak RSS bytes of its tree."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    stderr = proc.stderr.read().decode(errors='replace')
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError('%s failed: %s' % (' '.join(cmd), stderr))
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+
+
+def _convert(level):
+    def cmd(src, fmt, out_dir):
+        return ([os.path.join(BIN, 'xenimage-convert'), '--level',
+                 str(level), '--source-format', fmt, src,
+                 os.path.join(out_dir, 'out.tgz')], None)
+    return cmd
+
+
+def _manual(compressor):
+    def cmd(src, fmt, out_dir):
+        qfmt = {'vhd': 'vpc'}.get(fmt, fmt)
+        script = ('qemu-img convert -f %s -O vpc "$1" 0.vhd && %s && '
+                  'rm -f 0.vhd' % (qfmt, compressor))
+        return (['bash', '-c', script, 'manual', src], out_dir)
+    return cmd
+
+
+def _gzip_only(level):
+    """The chosen gzip writer alone over the source's bytes."""
+    def cmd(src, fmt, out_dir):
+        code = ('import sys, shutil; from xenimage_import import pack\n'
+                'with open(sys.argv[1], "rb") as i, '
+                'open(sys.argv[2], "wb") as o:\n'
+                '    g = pack.gzip_writer(o, %d)\n'
+                '    shutil.copyfileobj(i, g, 2 << 20); g.close()\n' % level)
+        return ([sys.executable, '-c', code, src,
+                 os.path.join(out_dir, 'out.tgz')], None)
+    return cmd
+
+
+SMALLEST = pack.SMALLEST_LEVEL
+METHODS = {
+    'xenimage': _convert(pack.DEFAULT_LEVEL),
+    'xenimage-smallest': _convert(SMALLEST),
+    'manual': _manual('tar -czf out.tgz 0.vhd'),
+    'pigz-1': _manual('tar -cf - 0.vhd | pigz -1 -p2 > out.tgz'),
+    'gzip-writer-only': _gzip_only(pack.DEFAULT_LEVEL),
+}
+
+# case: (source file, format, methods, raw reference for qemu-img compare)
+CASES = {
+    'fs': ('fs.qcow2', 'qcow2',
+           ['xenimage', 'xenimage-smallest', 'manual', 'pigz-1'], 'fs.raw'),
+    'sparse': ('sparse.raw', 'raw',
+               ['xenimage', 'xenimage-smallest', 'manual', 'pigz-1'],
+               'sparse.raw'),
+    'sparse-data': ('sparse-data.raw', 'raw', ['xenimage'],
+                    'sparse-data.raw'),
+    'random': ('random.raw', 'raw',
+               ['xenimage', 'xenimage-smallest', 'manual', 'pigz-1',
+                'gzip-writer-only'], 'random.raw'),
+    'sparse64': ('sparse64.raw', 'raw', ['xenimage'], 'sparse64.raw'),
+}
+
+
+def verify(out, reference):
+    check = subprocess.run([os.path.join(BIN, 'xenimage-check'), out],
+                           stdout=subprocess.PIPE, text=True)
+    if check.returncode:
+        raise RuntimeError('xenimage-check failed: %s' % check.stdout)
+    d = tempfile.mkdtemp(dir=os.path.dirname(out))
+    try:
+        vhd = images.extract_member(out, d)
+        same, message = images.qemu_compare(vhd, 'vpc', reference, 'raw')
+        if not same:
+            raise RuntimeError('qemu-img compare: %s' % message)
+    finally:
+        shutil.rmtree(d)
+    return True
+
+
+def bench_case(work, name, runs):
+    src, fmt, methods, reference = CASES[name]
+    src = os.path.join(work, src)
+    if not shutil.which('pigz'):
+        methods = [m for m in methods if m != 'pigz-1']
+    samples = {m: [] for m in methods}
+    sizes = {}
+    verified = {}
+    out_dir = tempfile.mkdtemp(prefix='bench-', dir=work)
+    try:
+        for _ in range(runs):
+            for method in methods:       # alternate, in the same run
+                cmd, cwd = METHODS[method](src, fmt, out_dir)
+                samples[method].append(run_measured(cmd, cwd or out_dir))
+                out = os.path.join(out_dir, 'out.tgz')
+                sizes[method] = os.path.getsize(out)
+                if method.startswith('xenimage') and method not in verified:
+                    verified[method] = verify(out,
+                                              os.path.join(work, reference))
+                os.unlink(out)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    rows = []
+    manual = statistics.median(w for w, _, _ in samples['manual']) \
+        if 'manual' in samples else None
+    manual_size = sizes.get('manual')
+    for method in methods:
+        walls = [w for w, _, _ in samples[method]]
+        median = statistics.median(walls)
+        rows.append({
+            'case': name, 'method': method, 'runs': len(walls),
+            'wall_median_s': round(median, 3),
+            'wall_min_s': round(min(walls), 3),
+            'wall_max_s': round(max(walls), 3),
+            'cpu_median_s': round(statistics.median(
+                c for _, c, _ in samples[method]), 3),
+            'peak_rss_mb': round(max(r for _, _, r in samples[method])
+                                 / 1e6, 1),
+            'output_bytes': sizes[method],
+            'speedup_vs_manual': round(manual / median, 2)
+            if manual else None,
+            'size_vs_manual': round(sizes[method] / manual_size, 4)
+            if manual_size else None,
+            'verified': verified.get(method),
+        })
+    return rows
+
+
+def print_table(rows):
+    head = ('case', 'method', 'wall s (min-max)', 'cpu s', 'rss MB',
+            'output bytes', 'x manual', 'size/gzip-6')
+    lines = [head]
+    for r in rows:
+        lines.append((
+            r['case'], r['method'],
+            '%.2f (%.2f-%.2f)' % (r['wall_median_s'], r['wall_min_s'],
+                                  r['wall_max_s']),
+            '%.2f' % r['cpu_median_s'], '%.0f' % r['peak_rss_mb'],
+            '{:,}'.format(r['output_bytes']),
+            '%.1f' % r['speedup_vs_manual']
+            if r['speedup_vs_manual'] else '-',
+            '%.3f' % r['size_vs_manual'] if r['size_vs_manual'] else '-'))
+    widths = [max(len(str(line[i])) for line in lines)
+              for i in range(len(head))]
+    for n, line in enumerate(lines):
+        print('  '.join(str(v).ljust(w) for v, w in zip(line, widths)))
+        if n == 0:
+            print('  '.join('-' * w for w in widths))
+
+
+def machine():
+    info = {'cpus': os.cpu_count(), 'python': sys.version.split()[0]}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    info['cpu'] = line.split(':', 1)[1].strip()
+                    break
+        with open('/proc/meminfo') as f:
+            info['memory_kb'] = int(f.readline().split()[1])
+    except OSError:
+        pass
+    info['qemu_img'] = subprocess.run(
+        ['qemu-img', '--version'], stdout=subprocess.PIPE,
+        text=True).stdout.splitlines()[0]
+    return info
+
+
+def main():
+    p = argparse.ArgumentParser(description='Benchmark xenimage-convert '
+                                'against the manual procedure.')
+    p.add_argument('--work', default='/var/tmp/xenimage-bench',
+                   help='where reference images are built and kept')
+    p.add_argument('--runs', type=int, default=3)
+    p.add_argument('--cases', default=','.join(CASES),
+                   help='comma-separated subset of: %s' % ', '.join(CASES))
+    p.add_argument('--json', default=None,
+                   help='write results here (default WORK/results.json)')
+    args = p.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    build_references(args.work)
+    rows = []
+    for name in args.cases.split(','):
+        print('running case %s...' % name, flush=True)
+        rows.extend(bench_case(args.work, name, args.runs))
+    print()
+    print_table(rows)
+    result = {'machine': machine(), 'runs': args.runs, 'results': rows,
+              'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+    out = args.json or os.path.join(args.work, 'results.json')
+    with open(out, 'w') as f:
+        json.dump(result, f, indent=2)
+    print('\nJSON: %s' % out)
+
+
+if __name__ == '__main__':
+    main()
