@@ -17,9 +17,11 @@ builder writes the file into a directory and returns its path. Used by the
 CLI tests and the Glance plugin tests alike, so both refuse the same way.
 """
 
+import io
 import os
 import struct
 import subprocess
+import tarfile
 import time
 
 from tests import images
@@ -192,6 +194,54 @@ def _gzip(d):
     return path
 
 
+def _tar(members, name='upload.tgz'):
+    """A gzipped tar from (TarInfo, data-or-None) built in memory."""
+    def build(d):
+        path = os.path.join(d, name)
+        with tarfile.open(path, 'w:gz') as archive:
+            for info, data in members(d):
+                archive.addfile(info, io.BytesIO(data) if data else None)
+        return path
+    return build
+
+
+def _member(name, kind=tarfile.REGTYPE, data=b'', **attrs):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    return info, data if kind == tarfile.REGTYPE else None
+
+
+def _tap_vhd_bytes():
+    plan = writer.TapVhdPlan(4 * MiB, [])
+    return b''.join(writer.iter_tap_vhd(plan, None))
+
+
+class _Zeros(object):
+    """A file-like object of ``size`` zero bytes, for gzip bombs."""
+
+    def __init__(self, size):
+        self.left = size
+
+    def read(self, n=-1):
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return bytes(n)
+
+
+def _gzip_bomb(size):
+    def build(d):
+        path = os.path.join(d, 'bomb.tgz')
+        info = tarfile.TarInfo('0.vhd')
+        info.size = size
+        with tarfile.open(path, 'w:gz', compresslevel=9) as archive:
+            archive.addfile(info, _Zeros(size))
+        return path
+    return build
+
+
 # name, claimed format, builder, a fragment of the expected reason
 CASES = [
     ('qcow2-backing-relative', 'qcow2', _qcow2_backing('base.raw'),
@@ -218,11 +268,44 @@ CASES = [
      _vmdk_descriptor('RW 8 SPARSE "/var/lib/glance/x.vmdk"'), 'vmdk'),
     ('vmdk-monolithic-flat', 'vmdk', _vmdk_monolithic_flat, 'vmdk'),
     ('vhd-differencing', 'vhd', _differencing_vhd, 'differencing VHD'),
-    ('vhd-fixed-lying-size', 'vhd', _fixed_vhd_lying_size, 'claims'),
-    ('vhd-bat-past-end', 'vhd', _dynamic_vhd_bat_past_end, 'vhd'),
+    ('vhd-fixed-lying-size', 'vhd', _fixed_vhd_lying_size,
+     'fixed VHD claims'),
+    ('vhd-bat-past-end', 'vhd', _dynamic_vhd_bat_past_end,
+     'cannot read the image as vpc'),
     ('claims-qcow2-is-raw', 'qcow2', _raw, 'claims to be qcow2'),
     ('claims-raw-is-qcow2', 'raw', _qcow2, 'claims to be raw'),
     ('zero-length', 'raw', _empty, 'empty'),
     ('iso', 'raw', _iso, 'ISO'),
     ('gzip-archive', 'raw', _gzip, 'gzip'),
+    ('tar-dotdot-member', 'vhd',
+     _tar(lambda d: [_member('../0.vhd', data=_tap_vhd_bytes())]),
+     'outside the archive'),
+    ('tar-absolute-member', 'vhd',
+     _tar(lambda d: [_member('/0.vhd', data=_tap_vhd_bytes())]),
+     'outside the archive'),
+    ('tar-symlink-member', 'vhd',
+     _tar(lambda d: [_member('0.vhd', tarfile.SYMTYPE,
+                             linkname='/etc/passwd')]), 'not a regular'),
+    ('tar-hardlink-member', 'vhd',
+     _tar(lambda d: [_member('0.vhd', tarfile.LNKTYPE,
+                             linkname='/etc/passwd')]), 'not a regular'),
+    ('tar-device-member', 'vhd',
+     _tar(lambda d: [_member('0.vhd', tarfile.CHRTYPE, devmajor=1,
+                             devminor=3)]), 'not a regular'),
+    ('tar-directory-member', 'vhd',
+     _tar(lambda d: [_member('0.vhd', tarfile.DIRTYPE)]), 'not a regular'),
+    ('tar-second-member', 'vhd',
+     _tar(lambda d: [_member('0.vhd', data=_tap_vhd_bytes()),
+                     _member('1.vhd', data=_tap_vhd_bytes())]),
+     'more than one member'),
+    ('tar-other-name', 'vhd',
+     _tar(lambda d: [_member('disk.raw', data=b'x' * 4096)]),
+     'only a single 0.vhd'),
+    ('gzip-bomb-beyond-cap', 'vhd', _gzip_bomb(1536 * MiB),
+     'beyond the limit'),
+    ('gzip-bomb-ratio', 'vhd', _gzip_bomb(600 * MiB), 'beyond the limit'),
 ]
+
+# Cases whose content is legitimate in another format: with
+# --source-format auto they are not refused.
+MISLABELLED = ('claims-qcow2-is-raw', 'claims-raw-is-qcow2', 'gzip-archive')

@@ -128,11 +128,13 @@ class GlanceTestBase(testtools.TestCase):
         self.assertIsNotNone(m, proc.stdout + proc.stderr)
         return m.group(1), proc
 
-    def wait_settled(self, image_id, timeout=180):
+    def wait_settled(self, image_id, timeout=180, staged_only=False):
         """Wait until the import task ended; return the image record."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             image = self.show(image_id)
+            if staged_only:
+                return image
             if image['status'] == 'active':
                 return image
             if image['status'] == 'queued' and re.search(
@@ -309,6 +311,22 @@ class ImportRefusesTest(GlanceTestBase):
         self.assertEqual([], self.files_for(image_id))
         return image_id
 
+    def assert_corpus_case_refused(self, name, claimed, builder, reason):
+        path = builder(self.dir)
+        image_id, proc = self.import_file(path, claimed)
+        image = self.wait_settled(image_id, staged_only=proc.returncode != 0)
+        self.assertEqual('queued', image['status'])
+        self.assertEqual(claimed, image['disk_format'])
+        self.assertNotIn('vm_mode', image)
+        self.assertEqual([], self.files_for(image_id))
+        tasks = self.tasks(image_id)
+        if proc.returncode:
+            # Glance's own upload-time check refused it while staging.
+            self.assertIn('does not match', proc.stderr)
+        else:
+            self.assertIn('xenimage_import', tasks)
+            self.assertIn(reason, tasks)
+
     def _case(self, name):
         for case in hostile.CASES:
             if case[0] == name:
@@ -349,3 +367,14 @@ class ImportRefusesTest(GlanceTestBase):
         image = self.show(image_id)
         self.assertEqual(('vhd', 'ovf'), (image['disk_format'],
                                           image['container_format']))
+
+
+def _corpus_test(name, claimed, builder, reason):
+    def test(self):
+        self.assert_corpus_case_refused(name, claimed, builder, reason)
+    return test
+
+
+for _case in hostile.CASES:
+    setattr(ImportRefusesTest, 'test_corpus_%s' % _case[0].replace('-', '_'),
+            _corpus_test(*_case))

@@ -18,6 +18,7 @@ DEST ending in ``.tgz`` gets the tarball Glance/Nova want; DEST ending in
 
 import argparse
 import json
+import os
 import sys
 
 from oslo_utils import units
@@ -27,6 +28,7 @@ from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import inspect
+from xenimage_import.source import upload
 from xenimage_import.vhd import layout as L
 
 _OUTPUTS = {'.tgz': helpers.OUTPUT_TARBALL, '.vhd': helpers.OUTPUT_VHD}
@@ -47,8 +49,10 @@ def _parser():
     p.add_argument('--level', type=int, default=pack.DEFAULT_LEVEL,
                    choices=range(pack.MIN_LEVEL, pack.MAX_LEVEL + 1),
                    metavar='N',
-                   help='gzip level 0-9: 0-3 fastest (ISA-L), 9 smallest '
-                        '(default %d)' % pack.DEFAULT_LEVEL)
+                   help='gzip level %d-%d: 0-3 fastest (ISA-L), %d smallest '
+                        '(zlib-ng, gzip -6 size; default %d)'
+                        % (pack.MIN_LEVEL, pack.MAX_LEVEL,
+                           pack.SMALLEST_LEVEL, pack.DEFAULT_LEVEL))
     p.add_argument('--threads', type=int, default=0,
                    help='compression threads (default: one per core)')
     p.add_argument('--max-size', type=int, default=1024, metavar='GiB',
@@ -95,19 +99,26 @@ def main(argv=None):
     policy = inspect.Policy(max_virtual_size=min(args.max_size * units.Gi,
                                                  L.MAX_VHD_SIZE))
     progress = common.ProgressBar() if not args.json else None
+    work_dir = os.path.dirname(os.path.abspath(args.dest))
+    work_prefix = '.%s.' % os.path.basename(args.dest)
+    found = None
     try:
-        source = inspect.inspect_source(args.source, args.source_format,
-                                        policy)
+        # A tarball source has its 0.vhd extracted and re-written.
+        found = upload.examine(args.source, args.source_format, policy,
+                               work_dir, work_prefix, pass_through=False)
         helper = helpers.load(args.helper)
         result = helper.convert(helpers.ConversionRequest(
-            source=source, destination=args.dest, output=_OUTPUTS[ext],
-            level=args.level, threads=args.threads,
+            source=found.source, destination=args.dest,
+            output=_OUTPUTS[ext], level=args.level, threads=args.threads,
+            work_prefix=work_prefix,
             progress=progress.update if progress else None))
     except (exception.XenImageError, OSError) as e:
         return common.fail(e)
     except KeyboardInterrupt:
         return common.fail('interrupted', code=130)
     finally:
+        if found is not None:
+            found.cleanup()
         if progress:
             progress.close()
     if args.json:

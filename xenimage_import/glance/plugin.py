@@ -37,13 +37,12 @@ from oslo_utils import units
 from taskflow.patterns import linear_flow as lf
 from taskflow import task
 
-from xenimage_import import check
 from xenimage_import import conf
 from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import inspect
-from xenimage_import.vhd import layout as L
+from xenimage_import.source import upload
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -57,11 +56,6 @@ _VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
 _PROGRESS_INTERVAL = 5.0
 # Properties _PublishImage may change, restored by its revert.
 _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY)
-
-# What the inspection decided to do with the staged data.
-PASS_THROUGH = 'pass-through'    # already a valid tap tarball
-PACK_VHD = 'pack-vhd'            # a valid bare tap VHD: tar it as it is
-CONVERT = 'convert'              # everything else
 
 
 def _path(file_path):
@@ -91,28 +85,6 @@ def _fail(image_id, error):
         'xenimage_import: %s' % error)
 
 
-class _Plan(object):
-    """Result of inspection, handed from task to task."""
-
-    def __init__(self, staged_path, action, source=None, report=None):
-        self.staged_path = staged_path
-        self.action = action
-        self.source = source
-        self.report = report
-
-    @property
-    def source_format(self):
-        return self.source.format if self.source else DISK_FORMAT
-
-    @property
-    def virtual_size(self):
-        """Virtual size of the VHD that will be stored."""
-        if self.report is not None:
-            return self.report.vhd.virtual_size
-        # The tap writer rounds up to whole 2 MiB blocks, as vhd-util does.
-        return L.round_up(self.source.virtual_size, L.BLOCK_SIZE)
-
-
 class _InspectUpload(task.Task):
 
     def __init__(self, task_id, task_type, action_wrapper, stores):
@@ -121,8 +93,9 @@ class _InspectUpload(task.Task):
         self.image_id = action_wrapper.image_id
         self.stores = stores
         self.staged_path = None
+        self.upload = None
         super().__init__(name='%s-XenInspect-%s' % (task_type, task_id),
-                         provides='xen_plan')
+                         provides='xen_upload')
 
     def execute(self, file_path):
         path = self.staged_path = _path(file_path)
@@ -132,41 +105,20 @@ class _InspectUpload(task.Task):
         LOG.info('Image %(id)s: inspecting staged %(disk)s/%(cont)s data',
                  {'id': self.image_id, 'disk': disk_format,
                   'cont': container_format})
-        try:
-            return self._plan(path, disk_format)
-        except exception.XenImageError as e:
-            _fail(self.image_id, e)
-        except check.Unreadable as e:
-            _fail(self.image_id, 'the upload is not a readable image '
-                  'tarball: %s' % e)
-
-    def _plan(self, path, disk_format):
-        with open(path, 'rb') as f:
-            gzipped = f.read(2) == inspect.GZIP_MAGIC
-        if gzipped:
-            if disk_format != DISK_FORMAT:
-                raise exception.FormatMismatch(disk_format,
-                                               'a gzip archive')
-            report = check.check_path(path)
-            if not report.valid:
-                raise exception.InvalidImage(
-                    'the image tarball is not a valid XenServer image: %s'
-                    % '; '.join(str(p) for p in report.all_problems()[:3]))
-            return _Plan(path, PASS_THROUGH, report=report)
-        claimed = disk_format if disk_format in inspect.SOURCE_FORMATS \
-            else 'auto'
-        if disk_format not in inspect.SOURCE_FORMATS:
-            raise exception.UnsupportedFormat(
-                'disk_format %s cannot be converted to a XenServer VHD'
-                % disk_format)
+        # An ISO is raw data to qemu; inspection refuses it unless allowed.
+        claimed = 'raw' if disk_format == 'iso' else disk_format
+        if claimed not in inspect.SOURCE_FORMATS:
+            _fail(self.image_id, 'disk_format %s cannot be converted to a '
+                  'XenServer VHD' % disk_format)
         policy = conf.inspection_policy(
             CONF.xenimage_import, python_exec=CONF.wsgi.python_interpreter)
-        source = inspect.inspect_source(path, claimed, policy)
-        if source.format == DISK_FORMAT:
-            report = check.check_path(path)
-            if report.valid:
-                return _Plan(path, PACK_VHD, source=source, report=report)
-        return _Plan(path, CONVERT, source=source)
+        try:
+            self.upload = upload.examine(
+                path, claimed, policy, os.path.dirname(path),
+                _work_prefix(self.image_id))
+        except exception.XenImageError as e:
+            _fail(self.image_id, e)
+        return self.upload
 
     def revert(self, result=None, **kwargs):
         # NOTE: Glance leaves the image 'importing' with its stores in
@@ -179,6 +131,8 @@ class _InspectUpload(task.Task):
         # NOTE: as Glance's image_conversion does, the staged upload goes
         # too: a failed import leaves nothing behind and the user stages
         # the data again.
+        if self.upload is not None:
+            self.upload.cleanup()
         _remove(self.staged_path)
         LOG.info('Image %s: import reverted, image is queued again',
                  self.image_id)
@@ -217,8 +171,8 @@ class _ConvertToTapVhd(task.Task):
         self.dest_path = None
         super().__init__(name='%s-XenConvert-%s' % (task_type, task_id))
 
-    def execute(self, file_path, xen_plan):
-        if xen_plan.action == PASS_THROUGH:
+    def execute(self, file_path, xen_upload):
+        if xen_upload.action == upload.PASS_THROUGH:
             LOG.info('Image %s: already a valid tap VHD tarball, stored '
                      'unchanged', self.image_id)
             return file_path
@@ -227,7 +181,7 @@ class _ConvertToTapVhd(task.Task):
                                       '%s.tgz' % self.image_id)
         group = CONF.xenimage_import
         try:
-            if xen_plan.action == PACK_VHD:
+            if xen_upload.action == upload.PACK_VHD:
                 pack.pack_vhd_file(
                     src, self.dest_path, group.compression_level,
                     group.compression_threads,
@@ -235,16 +189,18 @@ class _ConvertToTapVhd(task.Task):
             else:
                 helper = helpers.load(group.helper)
                 helper.convert(helpers.ConversionRequest(
-                    source=xen_plan.source, destination=self.dest_path,
+                    source=xen_upload.source, destination=self.dest_path,
                     level=group.compression_level,
                     threads=group.compression_threads,
                     work_prefix=_work_prefix(self.image_id),
                     progress=_ProgressLog(self.image_id)))
         except exception.XenImageError as e:
             _fail(self.image_id, e)
+        finally:
+            xen_upload.cleanup()
         LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
                  'tarball of %(size)d bytes', {
-                     'id': self.image_id, 'src': xen_plan.source_format,
+                     'id': self.image_id, 'src': xen_upload.source_format,
                      'size': os.path.getsize(self.dest_path)})
         return 'file://%s' % self.dest_path
 
@@ -261,7 +217,7 @@ class _PublishImage(task.Task):
         self.saved = None
         super().__init__(name='%s-XenPublish-%s' % (task_type, task_id))
 
-    def execute(self, file_path, xen_plan):
+    def execute(self, file_path, xen_upload):
         group = CONF.xenimage_import
         size = os.path.getsize(_path(file_path))
         with self.action_wrapper as action:
@@ -278,25 +234,25 @@ class _PublishImage(task.Task):
             }
             action.set_image_attribute(
                 disk_format=DISK_FORMAT, container_format=CONTAINER_FORMAT,
-                size=size, virtual_size=xen_plan.virtual_size)
+                size=size, virtual_size=xen_upload.virtual_size)
             action.set_image_extra_properties({
                 'vm_mode': _vm_mode(props, group.default_vm_mode),
-                SOURCE_FORMAT_PROPERTY: xen_plan.source_format,
+                SOURCE_FORMAT_PROPERTY: xen_upload.source_format,
             })
             if group.set_min_disk and image is not None \
                     and not image.min_disk:
                 # NOTE: min_disk is not among the attributes the action
                 # wrapper lets plugins set; the image it wraps is saved
                 # with it all the same when the context exits.
-                image.min_disk = int(math.ceil(xen_plan.virtual_size
+                image.min_disk = int(math.ceil(xen_upload.virtual_size
                                                / units.Gi))
         LOG.info('Image %(id)s: published as vhd/ovf, %(size)d bytes, '
                  'virtual size %(vsize)d', {'id': self.image_id,
                                             'size': size,
-                                            'vsize': xen_plan.virtual_size})
-        if xen_plan.staged_path != _path(file_path):
+                                            'vsize': xen_upload.virtual_size})
+        if xen_upload.path != _path(file_path):
             # The tarball replaced the upload; Glance deletes file_path.
-            _remove(xen_plan.staged_path)
+            _remove(xen_upload.path)
 
     def revert(self, result=None, **kwargs):
         if self.saved is None:

@@ -77,8 +77,8 @@ class LocalHelper(helpers.Helper):
             progress = _counter(request.progress, PHASE_WRITE,
                                 plan.file_size)
             try:
-                with pack.atomic_output(request.destination, work_dir,
-                                        request.work_prefix) as out:
+                with pack.atomic_output(request.destination,
+                                        prefix=request.work_prefix) as out:
                     if request.output == helpers.OUTPUT_TARBALL:
                         pack.write_tarball(out, plan.file_size, chunks,
                                            request.level, request.threads,

@@ -23,10 +23,10 @@ import contextlib
 import os
 import tempfile
 
-from oslo_concurrency import processutils
 from oslo_log import log as logging
 
 from xenimage_import import exception
+from xenimage_import.source import qemu
 from xenimage_import.source import raw
 
 LOG = logging.getLogger(__name__)
@@ -35,17 +35,9 @@ LOG = logging.getLogger(__name__)
 def _qemu_img_to_raw(source, target):
     # NOTE: the format is always forced (-f): qemu-img must never probe a
     # hostile file, and inspection has already vetted it as that format.
-    try:
-        processutils.execute('qemu-img', 'convert', '-q', '-f',
-                             source.qemu_format, '-O', 'raw', source.path,
-                             target)
-    except processutils.ProcessExecutionError as e:
-        lines = [ln for ln in (e.stderr or '').splitlines() if ln.strip()]
-        raise exception.ConversionFailed(
-            'qemu-img could not decode the %s image: %s'
-            % (source.format, lines[-1] if lines else e.description))
-    except OSError as e:
-        raise exception.ConversionFailed('cannot run qemu-img: %s' % e)
+    qemu.run(('convert', '-q', '-f', source.qemu_format, '-O', 'raw',
+              source.path, target), [source.path, target],
+             'qemu-img could not decode the %s image' % source.format)
 
 
 @contextlib.contextmanager

@@ -26,12 +26,12 @@ import json
 import os
 import sys
 
-from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils.imageutils import format_inspector
 from oslo_utils import units
 
 from xenimage_import import exception
+from xenimage_import.source import qemu
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 
@@ -60,11 +60,6 @@ _REFUSED = {
 # Formats whose metadata ``qemu-img check`` can verify.
 _CHECKABLE = ('qcow2', 'vhdx', 'vdi')
 
-# Glance's QEMU_IMG_PROC_LIMITS: qemu-img info on a hostile file must not
-# spin or balloon.
-QEMU_IMG_INFO_LIMITS = processutils.ProcessLimits(cpu_time=30,
-                                                  address_space=1 * units.Gi)
-
 GZIP_MAGIC = b'\x1f\x8b'
 VMDK_DESCRIPTOR_MAGIC = b'# Disk DescriptorFile'
 
@@ -77,6 +72,7 @@ class Policy(object):
     max_virtual_size: int = 1024 * units.Gi
     vmdk_allowed_types: tuple = SINGLE_FILE_VMDK_TYPES
     allow_iso: bool = False
+    max_expansion_ratio: int = 400
     python_exec: str = sys.executable
 
 
@@ -112,6 +108,18 @@ def _detect(path):
     return inspector
 
 
+def _has_fixed_vhd_footer(path, size):
+    if size < 2 * L.FOOTER_SIZE:
+        return False
+    with open(path, 'rb') as f:
+        f.seek(size - L.FOOTER_SIZE)
+        raw = f.read(L.FOOTER_SIZE)
+    footer = reader.parse_footer(raw)
+    return (footer is not None and footer.disk_type == L.DISK_TYPE_FIXED
+            and footer.checksum == L.checksum(raw,
+                                              L.FOOTER.offsets['checksum']))
+
+
 def _check_vhd_footer(path, size):
     """Refuse VHDs qemu would misread: differencing disks, lying sizes."""
     with open(path, 'rb') as f:
@@ -138,24 +146,11 @@ def _check_vhd_footer(path, size):
             % (footer.current_size, max(0, footer_offset)))
 
 
-def _qemu_img(policy, *args, check_exit_code=True):
-    """Run qemu-img under the inspection resource limits."""
-    try:
-        return processutils.execute(
-            'qemu-img', *args, prlimit=QEMU_IMG_INFO_LIMITS,
-            python_exec=policy.python_exec,
-            check_exit_code=check_exit_code)
-    except processutils.ProcessExecutionError as e:
-        raise exception.InvalidImage(
-            'qemu-img cannot read the image: %s'
-            % (_last_line(e.stderr) or e.description))
-    except OSError as e:
-        raise exception.ConversionFailed('cannot run qemu-img: %s' % e)
-
-
 def _qemu_img_info(path, qemu_format, policy):
-    out, _err = _qemu_img(policy, 'info', '-f', qemu_format,
-                          '--output=json', path)
+    out, _err = qemu.run(('info', '-f', qemu_format, '--output=json', path),
+                         [path], 'qemu-img cannot read the image as %s'
+                         % qemu_format, qemu.INSPECTION_LIMITS,
+                         policy.python_exec)
     return json.loads(out)
 
 
@@ -166,22 +161,18 @@ def _qemu_img_check(path, source_format, policy):
     image would otherwise convert silently into a different disk.
     """
     # Exit 0: clean; 3: leaked clusters only (harmless). 2 is corruption.
-    out, err = _qemu_img(policy, 'check', '-f', QEMU_FORMATS[source_format],
-                         '--output=json', path,
-                         check_exit_code=[0, 2, 3])
+    error = '%s image is corrupt or truncated' % source_format
+    out, err = qemu.run(('check', '-f', QEMU_FORMATS[source_format],
+                         '--output=json', path), [path], error,
+                        qemu.INSPECTION_LIMITS, policy.python_exec,
+                        check_exit_code=[0, 2, 3])
     try:
         result = json.loads(out)
     except ValueError:
         result = {}
     if not result or result.get('corruptions') or result.get('check-errors'):
-        raise exception.InvalidImage(
-            '%s image is corrupt or truncated: %s'
-            % (source_format, _last_line(err) or 'qemu-img check failed'))
-
-
-def _last_line(text):
-    lines = [ln.strip() for ln in (text or '').splitlines() if ln.strip()]
-    return lines[-1] if lines else ''
+        raise exception.InvalidImage('%s: %s' % (
+            error, qemu.reason(err, [path]) or 'qemu-img check failed'))
 
 
 def _check_qemu_info(info, source_format, policy):
@@ -232,8 +223,8 @@ def inspect_source(path, claimed='auto', policy=None):
         head = f.read(len(VMDK_DESCRIPTOR_MAGIC))
     if head.startswith(GZIP_MAGIC):
         raise exception.UnsupportedFormat(
-            'the file is gzip-compressed (an image tarball?); only single '
-            'disk image files are converted')
+            'the file is gzip-compressed; only XenServer image tarballs '
+            '(claimed as vhd) and single disk image files are converted')
     if head == VMDK_DESCRIPTOR_MAGIC:
         # format_inspector only knows some descriptor layouts; any of them
         # names extent files on the host, so none is ever read, even as raw.
@@ -242,6 +233,11 @@ def inspect_source(path, claimed='auto', policy=None):
 
     inspector = _detect(path)
     detected = inspector.NAME
+    if detected == 'raw' and _has_fixed_vhd_footer(path, st.st_size):
+        # format_inspector looks only at the start of a file; a fixed VHD
+        # keeps its only footer at the end.
+        detected = 'vhd'
+        inspector = None
     if detected in _REFUSED:
         raise exception.UnsupportedFormat(_REFUSED[detected])
     fmt = _RAW_ALIASES.get(detected, detected)
@@ -265,7 +261,8 @@ def inspect_source(path, claimed='auto', policy=None):
     if fmt == 'raw':
         virtual_size = st.st_size
     else:
-        _check_size(inspector.virtual_size, policy)
+        if inspector is not None:
+            _check_size(inspector.virtual_size, policy)
         if fmt == 'vhd':
             _check_vhd_footer(path, st.st_size)
         info = _qemu_img_info(path, QEMU_FORMATS[fmt], policy)

@@ -1,0 +1,60 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Run the real qemu-img and turn its failures into one-line reasons.
+
+Messages reach users (Glance task messages), so server paths are replaced
+by "the image" and qemu-img's own prefixes are dropped.
+"""
+
+from oslo_concurrency import processutils
+from oslo_utils import units
+
+from xenimage_import import exception
+
+# Glance's QEMU_IMG_PROC_LIMITS: qemu-img info/check on a hostile file must
+# not spin or balloon.
+INSPECTION_LIMITS = processutils.ProcessLimits(cpu_time=30,
+                                               address_space=1 * units.Gi)
+
+
+def reason(stderr, paths=()):
+    """The last meaningful line of qemu-img's stderr, without paths."""
+    lines = [ln.strip() for ln in (stderr or '').splitlines() if ln.strip()]
+    line = lines[-1] if lines else ''
+    for path in paths:
+        line = line.replace("'%s'" % path, 'the image')
+        line = line.replace(path, 'the image')
+    for prefix in ('qemu-img: ', 'Could not open the image: '):
+        if line.startswith(prefix):
+            line = line[len(prefix):]
+    return line
+
+
+def run(args, paths, error, limits=None, python_exec=None,
+        check_exit_code=True):
+    """Run ``qemu-img *args``; return (stdout, stderr).
+
+    :param paths: file paths in ``args``, scrubbed from error messages.
+    :param error: message prefix for a failure, e.g. "cannot read the
+        qcow2 image".
+    """
+    try:
+        return processutils.execute('qemu-img', *args, prlimit=limits,
+                                    python_exec=python_exec,
+                                    check_exit_code=check_exit_code)
+    except processutils.ProcessExecutionError as e:
+        raise exception.InvalidImage('%s: %s' % (
+            error, reason(e.stderr, paths) or 'qemu-img failed'))
+    except OSError as e:
+        raise exception.ConversionFailed('cannot run qemu-img: %s'
+                                         % e.strerror)

@@ -1,0 +1,106 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Take the VHD out of an uploaded XenServer image tarball, safely.
+
+An upload labelled vhd/ovf that is not a valid tap tarball (typically a
+qemu-made VHD packed by hand) is re-written: its ``0.vhd`` is extracted
+here and then inspected like any other VHD. Nothing in the archive chooses
+a path: the member is streamed into a work file whose name we pick, only a
+single regular ``0.vhd`` at the root is accepted, and decompression stops
+at a bound derived from the size cap, so a gzip bomb costs nothing.
+"""
+
+import contextlib
+import os
+import tarfile
+import tempfile
+
+from xenimage_import import check
+from xenimage_import import exception
+from xenimage_import.vhd import layout as L
+
+_CHUNK = 1024 * 1024
+_ZERO_CHUNK = bytes(_CHUNK)
+
+
+def _refuse(reason):
+    raise exception.UnsafeImage('refusing image tarball: %s' % reason)
+
+
+def _member(archive):
+    member = archive.next()
+    if member is None:
+        _refuse('the archive is empty')
+    name = member.name
+    if name.startswith('/') or '..' in name.split('/'):
+        _refuse('member %r points outside the archive' % name)
+    if name not in ('0.vhd', './0.vhd'):
+        _refuse('member %r: only a single 0.vhd at the root is accepted'
+                % name)
+    if not member.isreg():
+        _refuse('0.vhd is not a regular file (%s)' % (
+            'link' if member.issym() or member.islnk() else
+            'directory' if member.isdir() else 'device or special file'))
+    return member
+
+
+def extract_vhd(path, work_dir, work_prefix, max_size):
+    """Extract ``0.vhd`` from the tarball ``path``; return the work file.
+
+    The VHD may hold at most ``max_size`` bytes of disk plus its metadata
+    (one bitmap sector per block, headers, BAT): the tar header declares
+    the member's size, so a bigger member is refused before anything is
+    decompressed. The work file is sparse; the caller removes it. On
+    error it is removed here.
+    """
+    limit = max_size + (max_size // L.BLOCK_SIZE + 1) * (
+        8 * L.SECTOR_SIZE) + 64 * 1024 * 1024
+    fd, work_file = tempfile.mkstemp(dir=work_dir, prefix=work_prefix,
+                                     suffix='.vhd')
+    try:
+        with open(path, 'rb') as raw, os.fdopen(fd, 'wb') as out:
+            gz = check.SingleMemberGzipReader(raw)
+            try:
+                archive = tarfile.open(fileobj=gz, mode='r|')
+                member = _member(archive)
+                if member.size > limit:
+                    _refuse('0.vhd would expand to %d bytes, beyond the '
+                            'limit of %d (max_virtual_size and '
+                            'max_expansion_ratio)' % (member.size, limit))
+                _copy_sparse(archive.extractfile(member), out, member.size)
+                if archive.next() is not None:
+                    _refuse('the archive holds more than one member')
+            except tarfile.TarError as e:
+                _refuse('not a valid tar archive (%s)' % e)
+            except check.Unreadable as e:
+                _refuse(str(e))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(work_file)
+        raise
+    return work_file
+
+
+def _copy_sparse(src, out, size):
+    """Copy ``size`` bytes, leaving holes where whole chunks are zero."""
+    done = 0
+    while done < size:
+        chunk = src.read(min(_CHUNK, size - done))
+        if not chunk:
+            _refuse('0.vhd is truncated')
+        if chunk == _ZERO_CHUNK[:len(chunk)]:
+            out.seek(len(chunk), os.SEEK_CUR)
+        else:
+            out.write(chunk)
+        done += len(chunk)
+    out.truncate(size)

@@ -1,0 +1,112 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Decide what an uploaded file is and what must happen to it.
+
+Shared by the command line and the Glance plugin so that both accept and
+refuse exactly the same uploads:
+
+* a valid tap tarball passes through unchanged (``PASS_THROUGH``);
+* a valid bare tap VHD is packed as it is (``PACK_VHD``);
+* any other tarball has its ``0.vhd`` extracted and converted;
+* any other file is inspected and converted (``CONVERT``).
+"""
+
+import contextlib
+import dataclasses
+import os
+import typing
+
+from xenimage_import import check
+from xenimage_import import exception
+from xenimage_import.source import inspect
+from xenimage_import.source import tarball
+from xenimage_import.vhd import layout as L
+
+PASS_THROUGH = 'pass-through'
+PACK_VHD = 'pack-vhd'
+CONVERT = 'convert'
+
+
+@dataclasses.dataclass
+class Upload(object):
+    """What was found, and the work files to remove when done."""
+
+    path: str
+    action: str
+    source: typing.Any = None          # inspect.SourceImage
+    report: typing.Any = None          # check.CheckReport of a tap input
+    work_files: list = dataclasses.field(default_factory=list)
+
+    @property
+    def source_format(self):
+        return self.source.format if self.source else 'vhd'
+
+    @property
+    def virtual_size(self):
+        """Virtual size of the VHD that will be stored."""
+        if self.report is not None:
+            return self.report.vhd.virtual_size
+        # The tap writer rounds up to whole 2 MiB blocks, as vhd-util does.
+        return L.round_up(self.source.virtual_size, L.BLOCK_SIZE)
+
+    def cleanup(self):
+        for path in self.work_files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        self.work_files = []
+
+
+def _is_gzip(path):
+    with open(path, 'rb') as f:
+        return f.read(2) == inspect.GZIP_MAGIC
+
+
+def examine(path, claimed, policy, work_dir, work_prefix=None,
+            pass_through=True):
+    """Examine the upload at ``path``; return an :class:`Upload`.
+
+    :param claimed: the format the uploader gave (a source format, or
+        ``auto``); a tarball must be claimed as ``vhd`` or ``auto``.
+    :param pass_through: whether valid tap inputs may be kept as they are.
+    :raises: :class:`xenimage_import.exception.XenImageError`.
+    """
+    if not _is_gzip(path):
+        source = inspect.inspect_source(path, claimed, policy)
+        if pass_through and source.format == 'vhd':
+            report = check.check_vhd_file(path)
+            if report.valid:
+                return Upload(path, PACK_VHD, source=source, report=report)
+        return Upload(path, CONVERT, source=source)
+
+    if claimed not in ('vhd', 'auto'):
+        raise exception.FormatMismatch(claimed, 'a gzip archive')
+    if pass_through:
+        try:
+            report = check.check_path(path)
+        except check.Unreadable as e:
+            raise exception.InvalidImage('unreadable image tarball: %s' % e)
+        if report.valid:
+            return Upload(path, PASS_THROUGH, report=report)
+    # Decompression is bounded by the size cap and by an expansion ratio.
+    limit = min(policy.max_virtual_size,
+                os.path.getsize(path) * policy.max_expansion_ratio)
+    upload = Upload(path, CONVERT)
+    upload.work_files.append(
+        tarball.extract_vhd(path, work_dir, work_prefix, limit))
+    try:
+        upload.source = inspect.inspect_source(upload.work_files[0], 'vhd',
+                                               policy)
+    except BaseException:
+        upload.cleanup()
+        raise
+    return upload
