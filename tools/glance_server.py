@@ -151,7 +151,7 @@ class GlanceServer(object):
     """
 
     def __init__(self, base, plugins=('xenimage_import',), plugin_conf=None,
-                 allowed_ports=(), threads=4, debug=False):
+                 allowed_ports=(), threads=4, debug=False, env=None):
         self.base = os.path.abspath(base)
         self.etc = os.path.join(self.base, 'etc')
         self.log_dir = os.path.join(self.base, 'log')
@@ -162,6 +162,7 @@ class GlanceServer(object):
         self.allowed_ports = list(allowed_ports)
         self.threads = threads
         self.debug = debug
+        self.env = dict(env or {})
         self.port = free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.proc = None
@@ -200,6 +201,9 @@ class GlanceServer(object):
         for name, template in files.items():
             with open(os.path.join(self.etc, name), 'w') as f:
                 f.write(template.format(**values))
+                if name == 'uwsgi.ini':
+                    for key, value in sorted(self.env.items()):
+                        f.write('env = %s=%s\n' % (key, value))
         with open(os.path.join(self.etc, 'glance-image-import.conf'),
                   'w') as f:
             f.write('[image_import_opts]\nimage_import_plugins = [%s]\n'

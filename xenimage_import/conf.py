@@ -107,6 +107,17 @@ Levels 0-3 use ISA-L (fastest; output about 14 percent larger than gzip -6),
 levels 4-6 use zlib-ng (6: within 2 percent of gzip -6's size at about 5
 times its speed). Each uses ``compression_threads`` cores.
 """),
+    cfg.IntOpt('max_concurrent_conversions',
+               default=2,
+               min=1,
+               help="""
+Conversions that may run at once on one Glance node.
+
+Each conversion keeps the compression threads busy, so on a node with few
+cores more at once only makes each slower. Imports over the limit wait for
+a free slot (across all worker processes of the node, through file locks
+in ``[oslo_concurrency] lock_path``); they do not fail.
+"""),
     cfg.IntOpt('compression_threads',
                default=0,
                min=0,

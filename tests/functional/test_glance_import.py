@@ -69,6 +69,16 @@ class GlanceTestBase(testtools.TestCase):
 
     plugin_conf = {}
     http_dir = None
+    threads = 4
+
+    @classmethod
+    def _server_env(cls, base_dir):
+        """Extra environment for uWSGI (override in subclasses)."""
+        return {}
+
+    @classmethod
+    def _prepare(cls, server):
+        """Called once the server's paths exist, before it starts."""
 
     @classmethod
     def setUpClass(cls):
@@ -81,8 +91,10 @@ class GlanceTestBase(testtools.TestCase):
             ports.append(cls.http.port)
         cls.server = glance_server.GlanceServer(
             os.path.join(cls.base, 'glance'), plugin_conf=cls.plugin_conf,
-            allowed_ports=ports)
+            allowed_ports=ports, threads=cls.threads,
+            env=cls._server_env(cls.base))
         try:
+            cls._prepare(cls.server)
             cls.server.start()
         except Exception:
             shutil.rmtree(cls.base, ignore_errors=True)

@@ -105,7 +105,8 @@ def main(argv=None):
     try:
         # A tarball source has its 0.vhd extracted and re-written.
         found = upload.examine(args.source, args.source_format, policy,
-                               work_dir, work_prefix, pass_through=False)
+                               pass_through=False)
+        found.unpack(policy, work_dir, work_prefix)
         helper = helpers.load(args.helper)
         result = helper.convert(helpers.ConversionRequest(
             source=found.source, destination=args.dest,

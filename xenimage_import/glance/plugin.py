@@ -37,6 +37,7 @@ from oslo_utils import units
 from taskflow.patterns import linear_flow as lf
 from taskflow import task
 
+from xenimage_import import concurrency
 from xenimage_import import conf
 from xenimage_import import exception
 from xenimage_import import helpers
@@ -77,6 +78,15 @@ def _remove(path):
             pass
 
 
+def _policy():
+    return conf.inspection_policy(CONF.xenimage_import,
+                                  python_exec=CONF.wsgi.python_interpreter)
+
+
+def _lock_path():
+    return CONF.oslo_concurrency.lock_path
+
+
 def _fail(image_id, error):
     """Log and raise the one exception whose message users see."""
     LOG.error('Image %(id)s: xenimage_import refused the upload: %(err)s',
@@ -110,12 +120,10 @@ class _InspectUpload(task.Task):
         if claimed not in inspect.SOURCE_FORMATS:
             _fail(self.image_id, 'disk_format %s cannot be converted to a '
                   'XenServer VHD' % disk_format)
-        policy = conf.inspection_policy(
-            CONF.xenimage_import, python_exec=CONF.wsgi.python_interpreter)
+        concurrency.sweep_stale_work_files(os.path.dirname(path),
+                                           _lock_path())
         try:
-            self.upload = upload.examine(
-                path, claimed, policy, os.path.dirname(path),
-                _work_prefix(self.image_id))
+            self.upload = upload.examine(path, claimed, _policy())
         except exception.XenImageError as e:
             _fail(self.image_id, e)
         return self.upload
@@ -177,32 +185,39 @@ class _ConvertToTapVhd(task.Task):
                      'unchanged', self.image_id)
             return file_path
         src = _path(file_path)
-        self.dest_path = os.path.join(os.path.dirname(src),
-                                      '%s.tgz' % self.image_id)
+        work_dir = os.path.dirname(src)
+        self.dest_path = os.path.join(work_dir, '%s.tgz' % self.image_id)
+        slots = concurrency.ConversionSlots(
+            _lock_path(), CONF.xenimage_import.max_concurrent_conversions)
+        with slots.convert(self.image_id):
+            self._convert(src, work_dir, xen_upload)
+        LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
+                 'tarball of %(size)d bytes', {
+                     'id': self.image_id, 'src': xen_upload.source_format,
+                     'size': os.path.getsize(self.dest_path)})
+        return 'file://%s' % self.dest_path
+
+    def _convert(self, src, work_dir, xen_upload):
         group = CONF.xenimage_import
+        prefix = _work_prefix(self.image_id)
         try:
+            xen_upload.unpack(_policy(), work_dir, prefix)
             if xen_upload.action == upload.PACK_VHD:
                 pack.pack_vhd_file(
                     src, self.dest_path, group.compression_level,
                     group.compression_threads,
-                    work_prefix=_work_prefix(self.image_id))
+                    work_prefix=prefix)
             else:
                 helper = helpers.load(group.helper)
                 helper.convert(helpers.ConversionRequest(
                     source=xen_upload.source, destination=self.dest_path,
                     level=group.compression_level,
                     threads=group.compression_threads,
-                    work_prefix=_work_prefix(self.image_id),
-                    progress=_ProgressLog(self.image_id)))
+                    work_prefix=prefix, progress=_ProgressLog(self.image_id)))
         except exception.XenImageError as e:
             _fail(self.image_id, e)
         finally:
             xen_upload.cleanup()
-        LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
-                 'tarball of %(size)d bytes', {
-                     'id': self.image_id, 'src': xen_upload.source_format,
-                     'size': os.path.getsize(self.dest_path)})
-        return 'file://%s' % self.dest_path
 
     def revert(self, result=None, **kwargs):
         _remove(self.dest_path)

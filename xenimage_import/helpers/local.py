@@ -61,9 +61,27 @@ class LocalHelper(helpers.Helper):
 
     def convert(self, request):
         start = time.monotonic()
-        source = request.source
         if request.output not in (helpers.OUTPUT_TARBALL, helpers.OUTPUT_VHD):
             raise ValueError('unknown output %r' % request.output)
+        try:
+            plan = self._convert(request)
+        except OSError as e:
+            # NOTE: no path in the message: it may reach Glance users.
+            raise exception.ConversionFailed('conversion failed: %s'
+                                             % (e.strerror or e))
+        return helpers.ConversionResult(
+            helper=self.name,
+            source_format=request.source.format,
+            requested_size=request.source.virtual_size,
+            virtual_size=plan.size,
+            blocks_total=plan.entries,
+            blocks_stored=len(plan.blocks),
+            vhd_size=plan.file_size,
+            output_size=os.stat(request.destination).st_size,
+            seconds=time.monotonic() - start)
+
+    def _convert(self, request):
+        source = request.source
         work_dir = request.work_dir or os.path.dirname(
             os.path.abspath(request.destination))
         with decode.open_raw(source, work_dir, request.work_prefix) as image:
@@ -76,26 +94,12 @@ class LocalHelper(helpers.Helper):
             chunks = writer.iter_tap_vhd(plan, image.read_block)
             progress = _counter(request.progress, PHASE_WRITE,
                                 plan.file_size)
-            try:
-                with pack.atomic_output(request.destination,
-                                        prefix=request.work_prefix) as out:
-                    if request.output == helpers.OUTPUT_TARBALL:
-                        pack.write_tarball(out, plan.file_size, chunks,
-                                           request.level, request.threads,
-                                           progress)
-                    else:
-                        pack.write_chunks(out, chunks, progress)
-            except OSError as e:
-                raise exception.ConversionFailed(
-                    'writing %s failed: %s' % (request.destination,
-                                               e.strerror or e))
-        return helpers.ConversionResult(
-            helper=self.name,
-            source_format=source.format,
-            requested_size=source.virtual_size,
-            virtual_size=plan.size,
-            blocks_total=plan.entries,
-            blocks_stored=len(plan.blocks),
-            vhd_size=plan.file_size,
-            output_size=os.stat(request.destination).st_size,
-            seconds=time.monotonic() - start)
+            with pack.atomic_output(request.destination,
+                                    prefix=request.work_prefix) as out:
+                if request.output == helpers.OUTPUT_TARBALL:
+                    pack.write_tarball(out, plan.file_size, chunks,
+                                       request.level, request.threads,
+                                       progress)
+                else:
+                    pack.write_chunks(out, chunks, progress)
+        return plan

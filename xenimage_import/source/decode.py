@@ -37,7 +37,8 @@ def _qemu_img_to_raw(source, target):
     # hostile file, and inspection has already vetted it as that format.
     qemu.run(('convert', '-q', '-f', source.qemu_format, '-O', 'raw',
               source.path, target), [source.path, target],
-             'qemu-img could not decode the %s image' % source.format)
+             'qemu-img could not decode the %s image' % source.format,
+             error_class=exception.ConversionFailed)
 
 
 @contextlib.contextmanager

@@ -208,12 +208,11 @@ def _check_size(size, policy):
                                       'the VHD format limit')
 
 
-def inspect_source(path, claimed='auto', policy=None):
-    """Inspect ``path`` and return a :class:`SourceImage`, or raise.
+def preinspect(path, claimed='auto', policy=None):
+    """Everything decided before qemu-img may touch ``path``.
 
-    :param claimed: the format the uploader says the file is, or ``auto``.
-    :raises: a :class:`xenimage_import.exception.XenImageError` subclass
-        with a one-line reason.
+    Our own parsers only: returns ``(format, detected name, file size)``.
+    This is the step the fuzzer (tools/fuzz.py) drives.
     """
     policy = policy or Policy()
     st = os.stat(path)
@@ -258,13 +257,26 @@ def inspect_source(path, claimed='auto', policy=None):
             '%s is not an allowed source format (allowed: %s)'
             % (fmt, ', '.join(policy.allowed_formats)))
 
-    if fmt == 'raw':
-        virtual_size = st.st_size
-    else:
+    if fmt != 'raw':
         if inspector is not None:
             _check_size(inspector.virtual_size, policy)
         if fmt == 'vhd':
             _check_vhd_footer(path, st.st_size)
+    return fmt, detected, st.st_size
+
+
+def inspect_source(path, claimed='auto', policy=None):
+    """Inspect ``path`` and return a :class:`SourceImage`, or raise.
+
+    :param claimed: the format the uploader says the file is, or ``auto``.
+    :raises: a :class:`xenimage_import.exception.XenImageError` subclass
+        with a one-line reason.
+    """
+    policy = policy or Policy()
+    fmt, detected, file_size = preinspect(path, claimed, policy)
+    if fmt == 'raw':
+        virtual_size = file_size
+    else:
         info = _qemu_img_info(path, QEMU_FORMATS[fmt], policy)
         _check_qemu_info(info, fmt, policy)
         if fmt in _CHECKABLE:
@@ -275,4 +287,4 @@ def inspect_source(path, claimed='auto', policy=None):
         raise exception.ImageTooSmall(virtual_size)
     LOG.debug('%s: %s image, virtual size %d', path, fmt, virtual_size)
     return SourceImage(path=path, format=fmt, virtual_size=virtual_size,
-                       file_size=st.st_size, detected=detected)
+                       file_size=file_size, detected=detected)

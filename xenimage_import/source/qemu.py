@@ -16,6 +16,8 @@ Messages reach users (Glance task messages), so server paths are replaced
 by "the image" and qemu-img's own prefixes are dropped.
 """
 
+import shutil
+
 from oslo_concurrency import processutils
 from oslo_utils import units
 
@@ -41,19 +43,25 @@ def reason(stderr, paths=()):
 
 
 def run(args, paths, error, limits=None, python_exec=None,
-        check_exit_code=True):
+        check_exit_code=True, error_class=exception.InvalidImage):
     """Run ``qemu-img *args``; return (stdout, stderr).
 
     :param paths: file paths in ``args``, scrubbed from error messages.
     :param error: message prefix for a failure, e.g. "cannot read the
         qcow2 image".
+    :param error_class: what a failure raises: InvalidImage while judging
+        an upload, ConversionFailed while decoding one already judged.
     """
+    if shutil.which('qemu-img') is None:
+        raise exception.ConversionFailed(
+            'cannot run qemu-img: it is not installed on this server '
+            '(Debian/Ubuntu package qemu-utils)')
     try:
         return processutils.execute('qemu-img', *args, prlimit=limits,
                                     python_exec=python_exec,
                                     check_exit_code=check_exit_code)
     except processutils.ProcessExecutionError as e:
-        raise exception.InvalidImage('%s: %s' % (
+        raise error_class('%s: %s' % (
             error, reason(e.stderr, paths) or 'qemu-img failed'))
     except OSError as e:
         raise exception.ConversionFailed('cannot run qemu-img: %s'

@@ -17,7 +17,8 @@ refuse exactly the same uploads:
 
 * a valid tap tarball passes through unchanged (``PASS_THROUGH``);
 * a valid bare tap VHD is packed as it is (``PACK_VHD``);
-* any other tarball has its ``0.vhd`` extracted and converted;
+* any other tarball has its ``0.vhd`` extracted and converted
+  (``UNPACK``, then ``CONVERT``);
 * any other file is inspected and converted (``CONVERT``).
 """
 
@@ -35,6 +36,7 @@ from xenimage_import.vhd import layout as L
 PASS_THROUGH = 'pass-through'
 PACK_VHD = 'pack-vhd'
 CONVERT = 'convert'
+UNPACK = 'unpack'
 
 
 @dataclasses.dataclass
@@ -59,6 +61,18 @@ class Upload(object):
         # The tap writer rounds up to whole 2 MiB blocks, as vhd-util does.
         return L.round_up(self.source.virtual_size, L.BLOCK_SIZE)
 
+    def unpack(self, policy, work_dir, work_prefix=None):
+        """Extract and inspect the ``0.vhd`` of an ``UNPACK`` tarball."""
+        if self.action != UNPACK:
+            return
+        # Decompression is bounded by the size cap and an expansion ratio.
+        limit = min(policy.max_virtual_size,
+                    os.path.getsize(self.path) * policy.max_expansion_ratio)
+        vhd = tarball.extract_vhd(self.path, work_dir, work_prefix, limit)
+        self.work_files.append(vhd)
+        self.source = inspect.inspect_source(vhd, 'vhd', policy)
+        self.action = CONVERT
+
     def cleanup(self):
         for path in self.work_files:
             with contextlib.suppress(FileNotFoundError):
@@ -71,9 +85,12 @@ def _is_gzip(path):
         return f.read(2) == inspect.GZIP_MAGIC
 
 
-def examine(path, claimed, policy, work_dir, work_prefix=None,
-            pass_through=True):
+def examine(path, claimed, policy, pass_through=True):
     """Examine the upload at ``path``; return an :class:`Upload`.
+
+    Creates no file: a tarball that must be re-written comes back as
+    ``UNPACK``, for :meth:`Upload.unpack` to extract once the caller holds
+    its conversion slot.
 
     :param claimed: the format the uploader gave (a source format, or
         ``auto``); a tarball must be claimed as ``vhd`` or ``auto``.
@@ -97,16 +114,4 @@ def examine(path, claimed, policy, work_dir, work_prefix=None,
             raise exception.InvalidImage('unreadable image tarball: %s' % e)
         if report.valid:
             return Upload(path, PASS_THROUGH, report=report)
-    # Decompression is bounded by the size cap and by an expansion ratio.
-    limit = min(policy.max_virtual_size,
-                os.path.getsize(path) * policy.max_expansion_ratio)
-    upload = Upload(path, CONVERT)
-    upload.work_files.append(
-        tarball.extract_vhd(path, work_dir, work_prefix, limit))
-    try:
-        upload.source = inspect.inspect_source(upload.work_files[0], 'vhd',
-                                               policy)
-    except BaseException:
-        upload.cleanup()
-        raise
-    return upload
+    return Upload(path, UNPACK)

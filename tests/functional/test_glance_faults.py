@@ -1,0 +1,220 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Faults and load against the real Glance: full disk, killed worker,
+broken qemu-img, and many imports at once.
+"""
+
+import concurrent.futures
+import os
+import signal
+import stat
+import subprocess
+import time
+
+from tests.functional import test_glance_import as base
+from tests import images
+
+MiB = images.MiB
+
+
+class DiskFullTest(base.GlanceTestBase):
+    """Staging on a small tmpfs that the conversion fills."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mounted = None
+        super().setUpClass()
+
+    @classmethod
+    def _prepare(cls, server):
+        os.makedirs(server.staging, exist_ok=True)
+        if os.geteuid() != 0:
+            return
+        rc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=48m',
+                             'xenimage-test', server.staging]).returncode
+        if rc == 0:
+            cls.mounted = server.staging
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if cls.mounted:
+                subprocess.run(['umount', '-l', cls.mounted])
+
+    def test_full_disk_fails_cleanly(self):
+        if not self.mounted:
+            self.skipTest('needs root to mount a small tmpfs')
+        # 30 MiB of incompressible data: staged qcow2 + decoded raw do not
+        # fit in 48 MiB.
+        raw = images.make_random(os.path.join(self.dir, 'r.raw'), 30 * MiB)
+        qcow2 = images.qemu_convert(raw, os.path.join(self.dir, 'r.qcow2'),
+                                    'qcow2')
+        image_id, _ = self.import_file(qcow2, 'qcow2')
+        image = self.wait_settled(image_id)
+        tasks = self.tasks(image_id)
+        self.assertEqual('queued', image['status'])
+        self.assertIn('No space left on device', tasks)
+        self.assertNotIn(self.server.staging, tasks)
+        self.assertEqual(('qcow2', 'bare'), (image['disk_format'],
+                                             image['container_format']))
+        self.assertEqual([], os.listdir(self.server.staging))
+
+
+class BrokenQemuImgTest(base.GlanceTestBase):
+    """qemu-img missing from the server's PATH, or failing."""
+
+    @classmethod
+    def _server_env(cls, base_dir):
+        cls.fakebin = os.path.join(base_dir, 'fakebin')
+        os.makedirs(cls.fakebin)
+        venv_bin = os.path.join(os.path.dirname(os.path.dirname(
+            base.glance_server._bin('python'))), 'bin')
+        return {'PATH': '%s:%s' % (cls.fakebin, venv_bin)}
+
+    def set_qemu_img(self, script):
+        path = os.path.join(self.fakebin, 'qemu-img')
+        if script is None:
+            if os.path.exists(path):
+                os.unlink(path)
+            return
+        with open(path, 'w') as f:
+            f.write('#!/bin/sh\n' + script)
+        os.chmod(path, stat.S_IRWXU)
+
+    def qcow2(self):
+        raw = images.make_sparse(os.path.join(self.dir, 'a.raw'), 8 * MiB,
+                                 [(0, MiB)])
+        return images.qemu_convert(raw, os.path.join(self.dir, 'a.qcow2'),
+                                   'qcow2')
+
+    def assert_fails_with(self, message):
+        image_id, _ = self.import_file(self.qcow2(), 'qcow2')
+        image = self.wait_settled(image_id)
+        self.assertEqual('queued', image['status'])
+        self.assertIn(message, self.tasks(image_id))
+        self.assertEqual([], self.files_for(image_id))
+
+    def test_missing_qemu_img(self):
+        self.set_qemu_img(None)
+        self.assert_fails_with('cannot run qemu-img')
+
+    def test_failing_qemu_img(self):
+        self.set_qemu_img('echo "qemu-img: simulated I/O error" >&2\n'
+                          'exit 1\n')
+        self.assert_fails_with('simulated I/O error')
+
+
+class KilledWorkerTest(base.GlanceTestBase):
+    """SIGKILL the uWSGI worker in the middle of a conversion."""
+
+    # zlib-ng at level 6 keeps the conversion busy for a few seconds.
+    plugin_conf = {'compression_level': 6}
+
+    def test_killed_worker_leaves_nothing_behind(self):
+        other = images.qemu_convert(
+            images.make_sparse(os.path.join(self.dir, 'o.raw'), 8 * MiB,
+                               [(0, MiB)]),
+            os.path.join(self.dir, 'o.qcow2'), 'qcow2')
+        other_id, _ = self.import_file(other, 'qcow2')
+        other_image = self.wait_settled(other_id)
+        self.assertEqual('active', other_image['status'])
+
+        big = images.make_ext4(os.path.join(self.dir, 'big.raw'), 640 * MiB,
+                               400 * MiB)
+        image_id, _ = self.import_file(big, 'raw')
+        deadline = time.monotonic() + 60
+        while not [n for n in os.listdir(self.server.staging)
+                   if n.startswith(image_id + '.') and n.endswith('.part')]:
+            self.assertLess(time.monotonic(), deadline,
+                            'conversion never started')
+            time.sleep(0.05)
+        workers = self.server.worker_pids()
+        self.assertTrue(workers)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        # uWSGI's master respawns the worker.
+        self.server.wait_ready()
+        self.assertTrue([n for n in os.listdir(self.server.staging)
+                         if n.startswith(image_id + '.')])
+
+        # The next import on the node sweeps what the dead one left.
+        third = images.qemu_convert(
+            images.make_sparse(os.path.join(self.dir, 't.raw'), 8 * MiB,
+                               [(MiB, MiB)]),
+            os.path.join(self.dir, 't.qcow2'), 'qcow2')
+        third_id, _ = self.import_file(third, 'qcow2')
+        self.assertEqual('active', self.wait_settled(third_id)['status'])
+        leftovers = [n for n in os.listdir(self.server.staging)
+                     if n.startswith(image_id + '.')]
+        self.assertEqual([], leftovers)
+
+        self.glance('image-delete', image_id)
+        self.assertEqual([], self.files_for(image_id))
+        # The image imported before the crash is untouched.
+        data = self.download(other_id)
+        rc, out, err = base.test_convert.cli('check', data)
+        self.assertEqual(0, rc, out + err)
+        self.assertEqual(other_image['checksum'],
+                         self.show(other_id)['checksum'])
+
+
+class LoadTest(base.GlanceTestBase):
+    """Eight imports at once, two conversion slots."""
+
+    plugin_conf = {'max_concurrent_conversions': 2}
+    threads = 10
+
+    def test_eight_concurrent_imports(self):
+        sources = []
+        for n in range(8):
+            raw = images.make_sparse(
+                os.path.join(self.dir, 'img%d.raw' % n), (16 + n) * MiB,
+                images.scattered_regions((16 + n) * MiB, 3, 512 * 1024,
+                                         seed=n), seed=n)
+            if n % 2:
+                path = images.qemu_convert(
+                    raw, os.path.join(self.dir, 'img%d.qcow2' % n), 'qcow2')
+                sources.append((raw, path, 'qcow2'))
+            else:
+                sources.append((raw, raw, 'raw'))
+
+        # NOTE: staging writes the SQLite database hard ("database is
+        # locked" with parallel uploads, a Glance+SQLite limit), so the
+        # uploads are staged one by one; the eight imports then start at
+        # once and convert concurrently.
+        ids = []
+        for _raw, path, fmt in sources:
+            out = self.glance('image-create', '--disk-format', fmt,
+                              '--container-format', 'bare', '--name',
+                              os.path.basename(path)).stdout
+            image_id = base.parse_table(out)['id']
+            self.glance('image-stage', '--file', path, image_id)
+            ids.append(image_id)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: self.glance(
+                'image-import', '--import-method', 'glance-direct', i), ids))
+            records = list(pool.map(self.wait_settled, ids))
+        self.assertEqual(['active'] * 8, [r['status'] for r in records],
+                         [self.tasks(i) for i in ids])
+        for image_id, (raw, _path, fmt) in zip(ids, sources):
+            data = self.download(image_id)
+            vhd_dir = os.path.join(self.dir, image_id)
+            os.mkdir(vhd_dir)
+            vhd = images.extract_member(data, vhd_dir)
+            same, message = images.qemu_compare(vhd, 'vpc', raw, 'raw')
+            self.assertTrue(same, '%s (%s): %s' % (image_id, fmt, message))
+        with open(self.server.api_log) as f:
+            log = f.read()
+        self.assertIn('waiting for a slot', log)
