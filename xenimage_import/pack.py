@@ -15,17 +15,21 @@
 The VHD goes straight into a tar member, the tar stream straight into a
 multi-threaded gzip writer that emits ONE gzip member (Python's
 ``tarfile`` in ``r|gz`` mode, used by Nova's ``vdi_remote_stream`` path,
-stops after the first member). Output lands in a temporary file beside the
-destination and is renamed into place only once complete.
+stops after the first member). The VHD's metadata is written last, into
+room reserved for it (:class:`TarballSink`), so the data is read once.
+Output lands in a temporary file beside the destination and is renamed
+into place only once complete.
 """
 
 import contextlib
 import os
+import struct
 import tarfile
 import tempfile
 import time
 
 from isal import igzip_threaded
+from isal import isal_zlib
 from zlib_ng import gzip_ng_threaded
 
 VHD_MEMBER = '0.vhd'
@@ -95,60 +99,158 @@ def tar_trailer(size):
     return bytes(pad + 2 * TAR_BLOCK + (-total % TAR_RECORD))
 
 
-class SizeMismatch(Exception):
-    pass
+# A gzip header without name or mtime (RFC 1952): equal input, equal
+# output. OS 255 = unknown.
+GZIP_HEADER = struct.pack('<BBBBIBB', 0x1f, 0x8b, 8, 0, 0, 0, 255)
+_GZIP_TRAILER = struct.Struct('<II')          # CRC-32, size mod 2**32
+# A stored (uncompressed) deflate block holds at most 65535 bytes behind a
+# 5-byte header: BFINAL=0/BTYPE=00 padded to a byte, LEN, NLEN.
+_STORED_MAX = 0xFFFF
+_STORED_HEADER = struct.Struct('<BHH')
 
 
-def write_tar_member(out, size, chunks, progress=None):
-    """Write a tar archive holding ``0.vhd`` made of ``chunks`` to ``out``."""
-    out.write(tar_header(size))
-    written = write_chunks(out, chunks, progress)
-    if written != size:
-        raise SizeMismatch('member declared %d bytes, wrote %d'
-                           % (size, written))
-    out.write(tar_trailer(size))
+def stored_size(length):
+    """Bytes of ``length`` bytes encoded as stored deflate blocks."""
+    return length + _STORED_HEADER.size * -(-length // _STORED_MAX)
 
 
-def write_chunks(out, chunks, progress=None):
-    written = 0
-    for chunk in chunks:
-        out.write(chunk)
-        written += len(chunk)
-        if progress:
-            progress(len(chunk))
-    return written
+def stored_blocks(data):
+    """``data`` as non-final stored deflate blocks, byte aligned."""
+    parts = []
+    for start in range(0, len(data), _STORED_MAX):
+        chunk = data[start:start + _STORED_MAX]
+        parts.append(_STORED_HEADER.pack(0, len(chunk), len(chunk) ^ 0xFFFF))
+        parts.append(chunk)
+    return b''.join(parts)
 
 
-def iter_file(path, chunk_size=2 * 1024 * 1024):
-    with open(path, 'rb') as f:
-        while True:
-            chunk = f.read(chunk_size)
-            if not chunk:
-                return
-            yield chunk
+class _DeflateBody(object):
+    """Keep only the deflate stream of a threaded gzip writer.
+
+    Its 10-byte header is dropped and its 8-byte trailer held back for
+    :class:`TarballSink` to combine with the head.
+    """
+
+    def __init__(self, out):
+        self._out = out
+        self._header = b''
+        self.trailer = b''
+
+    def write(self, data):
+        data = bytes(data)
+        size = len(data)
+        if len(self._header) < len(GZIP_HEADER):
+            need = len(GZIP_HEADER) - len(self._header)
+            self._header += data[:need]
+            data = data[need:]
+            if len(self._header) == len(GZIP_HEADER) and \
+                    self._header[3] != 0:
+                raise ValueError('gzip writer emitted optional header fields')
+        data = self.trailer + data
+        self._out.write(data[:-_GZIP_TRAILER.size])
+        self.trailer = data[-_GZIP_TRAILER.size:]
+        return size
+
+    def flush(self):
+        self._out.flush()
 
 
-def write_tarball(out, size, chunks, level=DEFAULT_LEVEL, threads=None,
-                  progress=None):
-    """Gzip a one-member tar of ``chunks`` onto the binary file ``out``."""
-    gz = gzip_writer(out, level, threads)
-    try:
-        write_tar_member(gz, size, chunks, progress)
-    except BaseException:
+class TarballSink(object):
+    """Write ``0.vhd`` as a one-member gzipped tar whose head comes last.
+
+    The VHD's metadata (and so the tar header with the VHD's size) is only
+    known once every block has been seen. The head is therefore stored
+    uncompressed in deflate "stored" blocks, in room reserved at the start
+    of the file and written last; the body streams through a threaded gzip
+    writer right after it. The result is ONE gzip member: stored blocks
+    followed by the writer's deflate blocks form one deflate stream, and
+    the CRC of head and body is joined with ``crc32_combine``.
+
+    :param out: a seekable binary file.
+    :param head_size: bytes of tar header plus VHD metadata.
+    """
+
+    def __init__(self, out, head_size, level=DEFAULT_LEVEL, threads=None):
+        self._out = out
+        self.head_size = head_size
+        self._start = out.tell()
+        out.seek(self._start + len(GZIP_HEADER) + stored_size(head_size))
+        self._body = _DeflateBody(out)
+        self._gz = gzip_writer(self._body, level, threads)
+        self.body_size = 0
+
+    def write(self, data):
+        self._gz.write(data)
+        self.body_size += len(data)
+
+    def finish(self, head):
+        """Close the body and write ``head`` into its reserved room."""
+        if len(head) != self.head_size:
+            raise ValueError('head is %d bytes, %d reserved'
+                             % (len(head), self.head_size))
+        self._gz.close()
+        body_crc, body_isize = _GZIP_TRAILER.unpack(self._body.trailer)
+        if body_isize != self.body_size & 0xFFFFFFFF:
+            raise ValueError('gzip writer lost data')
+        crc = isal_zlib.crc32_combine(isal_zlib.crc32(head), body_crc,
+                                      self.body_size)
+        self._out.write(_GZIP_TRAILER.pack(
+            crc, (self.head_size + self.body_size) & 0xFFFFFFFF))
+        end = self._out.tell()
+        self._out.seek(self._start)
+        self._out.write(GZIP_HEADER + stored_blocks(head))
+        self._out.seek(end)
+
+    def abort(self):
         # The partial output is discarded; a close error must not hide the
         # real one.
         with contextlib.suppress(Exception):
-            gz.close()
-        raise
-    gz.close()
+            self._gz.close()
+
+
+class BareSink(object):
+    """Write a bare VHD whose head (metadata) comes last, into its room."""
+
+    def __init__(self, out, head_size):
+        self._out = out
+        self.head_size = head_size
+        self._start = out.tell()
+        out.seek(self._start + head_size)
+
+    def write(self, data):
+        self._out.write(data)
+
+    def finish(self, head):
+        if len(head) != self.head_size:
+            raise ValueError('head is %d bytes, %d reserved'
+                             % (len(head), self.head_size))
+        end = self._out.tell()
+        self._out.seek(self._start)
+        self._out.write(head)
+        self._out.seek(end)
+
+    def abort(self):
+        pass
 
 
 def pack_vhd_file(vhd_path, destination, level=DEFAULT_LEVEL, threads=None,
                   work_prefix=None):
     """Pack an existing VHD (already a valid tap VHD) as it is."""
     size = os.path.getsize(vhd_path)
-    with atomic_output(destination, prefix=work_prefix) as out:
-        write_tarball(out, size, iter_file(vhd_path), level, threads)
+    with atomic_output(destination, prefix=work_prefix) as out, \
+            open(vhd_path, 'rb') as vhd:
+        sink = TarballSink(out, TAR_BLOCK, level, threads)
+        try:
+            while True:
+                chunk = vhd.read(2 * 1024 * 1024)
+                if not chunk:
+                    break
+                sink.write(chunk)
+            sink.write(tar_trailer(size))
+            sink.finish(tar_header(size))
+        except BaseException:
+            sink.abort()
+            raise
     return size
 
 

@@ -168,6 +168,12 @@ class TapVhdLayoutTest(testtools.TestCase):
             self.assertEqual(b'\xff' * 512,
                              vhd[sector * 512:(sector + 1) * 512])
             previous_end = sector + 1 + 4096
+        if not used:
+            # No data: the footer follows the metadata, which always
+            # reaches the first 4 KiB aligned data position.
+            previous_end = -(-(meta_end_sector + 1) // 8) * 8 - 1
+            self.assertEqual(bytes((previous_end - meta_end_sector) * 512),
+                             vhd[meta_end_sector * 512:previous_end * 512])
         self.assertEqual(previous_end * 512 + 512, len(vhd))
         for offset in data_offsets:
             index = offset // BLOCK

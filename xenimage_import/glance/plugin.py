@@ -213,7 +213,8 @@ class _ConvertToTapVhd(task.Task):
                     source=xen_upload.source, destination=self.dest_path,
                     level=group.compression_level,
                     threads=group.compression_threads,
-                    work_prefix=prefix, progress=_ProgressLog(self.image_id)))
+                    work_prefix=prefix, progress=_ProgressLog(self.image_id),
+                    python_exec=CONF.wsgi.python_interpreter))
         except exception.XenImageError as e:
             _fail(self.image_id, e)
         finally:

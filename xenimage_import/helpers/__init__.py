@@ -21,6 +21,7 @@ know which helper serves it.
 
 import abc
 import dataclasses
+import sys
 import typing
 
 from stevedore import driver
@@ -40,9 +41,9 @@ class ConversionRequest(object):
     :param source: a :class:`xenimage_import.source.inspect.SourceImage`.
     :param destination: the output path; it exists only once complete.
     :param output: ``tgz`` (the image tarball) or ``vhd`` (a bare VHD).
-    :param work_dir: directory for work files, on the destination's
-        filesystem; defaults to the destination's directory.
     :param work_prefix: name prefix of work files (``<image_id>.``).
+    :param python_exec: the Python that runs qemu-img under resource
+        limits (not ``sys.executable`` under uWSGI).
     :param progress: ``progress(phase, done, total)`` callable, or None.
     """
 
@@ -51,8 +52,8 @@ class ConversionRequest(object):
     output: str = OUTPUT_TARBALL
     level: int = pack.DEFAULT_LEVEL
     threads: int = 0
-    work_dir: typing.Optional[str] = None
     work_prefix: typing.Optional[str] = None
+    python_exec: str = sys.executable
     progress: typing.Optional[typing.Callable] = None
 
 

@@ -10,10 +10,11 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The ``local`` helper: write the tap VHD on this machine, streaming.
+"""The ``local`` helper: write the tap VHD on this machine, in one pass.
 
-decode (qemu-img, unless raw) -> find the non-zero blocks -> plan the VHD
--> stream it into the tar member -> gzip on all cores -> rename into place.
+non-zero blocks (read in place, or decoded by qemu-img window by window)
+-> appended to the VHD -> tar member -> gzip on all cores; the metadata
+goes last into the room reserved for it -> rename into place.
 """
 
 import os
@@ -25,13 +26,11 @@ from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import decode
-from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import writer
 
 LOG = logging.getLogger(__name__)
 
-PHASE_SCAN = 'scan'
-PHASE_WRITE = 'write'
+PHASE_CONVERT = 'convert'
 
 
 class _Progress(object):
@@ -81,25 +80,35 @@ class LocalHelper(helpers.Helper):
             seconds=time.monotonic() - start)
 
     def _convert(self, request):
-        source = request.source
-        work_dir = request.work_dir or os.path.dirname(
-            os.path.abspath(request.destination))
-        with decode.open_raw(source, work_dir, request.work_prefix) as image:
-            candidates = sum(1 for _ in image.candidate_blocks())
-            blocks = image.data_blocks(_counter(
-                request.progress, PHASE_SCAN, candidates * L.BLOCK_SIZE))
-            plan = writer.TapVhdPlan(image.size, blocks)
-            LOG.debug('%s: %d of %d blocks hold data', source.path,
-                      len(blocks), plan.entries)
-            chunks = writer.iter_tap_vhd(plan, image.read_block)
-            progress = _counter(request.progress, PHASE_WRITE,
-                                plan.file_size)
+        tarball = request.output == helpers.OUTPUT_TARBALL
+        with decode.open_image(request.source,
+                               request.python_exec) as image:
+            plan = writer.TapVhdPlan(image.size)
+            identity = writer.new_identity()
+            progress = _counter(request.progress, PHASE_CONVERT,
+                                image.candidate_bytes())
             with pack.atomic_output(request.destination,
                                     prefix=request.work_prefix) as out:
-                if request.output == helpers.OUTPUT_TARBALL:
-                    pack.write_tarball(out, plan.file_size, chunks,
-                                       request.level, request.threads,
-                                       progress)
+                if tarball:
+                    sink = pack.TarballSink(
+                        out, pack.TAR_BLOCK + plan.metadata_size,
+                        request.level, request.threads)
                 else:
-                    pack.write_chunks(out, chunks, progress)
+                    sink = pack.BareSink(out, plan.metadata_size)
+                try:
+                    for block, data in image.data_blocks(progress):
+                        sink.write(plan.add(block))
+                        sink.write(data)
+                    footer = plan.footer(*identity)
+                    sink.write(footer)
+                    head = plan.metadata(footer)
+                    if tarball:
+                        sink.write(pack.tar_trailer(plan.file_size))
+                        head = pack.tar_header(plan.file_size) + head
+                    sink.finish(head)
+                except BaseException:
+                    sink.abort()
+                    raise
+        LOG.debug('%s: %d of %d blocks hold data', request.source.path,
+                  len(plan.blocks), plan.entries)
         return plan

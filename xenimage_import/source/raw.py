@@ -14,7 +14,8 @@
 
 Holes are found with SEEK_DATA/SEEK_HOLE, so a 64 GiB sparse file with a
 little data costs what its data costs. Blocks that hold only zeros are
-dropped by :meth:`RawImage.data_blocks`; the VHD writer never stores them.
+dropped by :meth:`RawImage.data_blocks`, in the same single read that
+hands the others to the writer.
 """
 
 import errno
@@ -28,19 +29,26 @@ _ZERO_BLOCK = bytes(L.BLOCK_SIZE)
 class RawImage(object):
     """A raw image file opened read-only."""
 
-    def __init__(self, path):
+    def __init__(self, path=None, fd=None):
         self.path = path
-        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._owned = fd is None
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC) if fd is None \
+            else fd
         try:
             self.size = os.fstat(self._fd).st_size
         except OSError:
-            os.close(self._fd)
+            self.close()
             raise
 
+    @classmethod
+    def from_fd(cls, fd):
+        """Read an open file (left open on close)."""
+        return cls(fd=fd)
+
     def close(self):
-        if self._fd >= 0:
+        if self._fd >= 0 and self._owned:
             os.close(self._fd)
-            self._fd = -1
+        self._fd = -1
 
     def __enter__(self):
         return self
@@ -75,27 +83,26 @@ class RawImage(object):
             if stop > first:
                 last = stop - 1
 
-    def data_blocks(self, progress=None):
-        """Indexes of the blocks that hold a non-zero byte.
+    def candidate_bytes(self):
+        """Bytes :meth:`data_blocks` will read (for progress totals)."""
+        return sum(1 for _ in self.candidate_blocks()) * L.BLOCK_SIZE
 
-        One read pass over the allocated blocks, into a single reused
-        buffer so that memory stays flat.
+    def data_blocks(self, progress=None, candidates=None):
+        """Yield ``(index, data)`` for every block holding a non-zero byte.
+
+        One read of each allocated block (or of each of ``candidates``),
+        into a single reused buffer so that memory stays flat: consume
+        ``data`` before the next step.
         """
         buf = bytearray(L.BLOCK_SIZE)
-        found = []
-        for block in self.candidate_blocks():
+        view = memoryview(buf)
+        if candidates is None:
+            candidates = self.candidate_blocks()
+        for block in candidates:
             got = os.preadv(self._fd, [buf], block * L.BLOCK_SIZE)
             if got < L.BLOCK_SIZE:
-                buf[got:] = bytes(L.BLOCK_SIZE - got)
-            if buf != _ZERO_BLOCK:
-                found.append(block)
+                view[got:] = bytes(L.BLOCK_SIZE - got)
             if progress:
                 progress(L.BLOCK_SIZE)
-        return found
-
-    def read_block(self, block):
-        """The 2 MiB of block ``block``, zero padded past end of file."""
-        data = os.pread(self._fd, L.BLOCK_SIZE, block * L.BLOCK_SIZE)
-        if len(data) < L.BLOCK_SIZE:
-            data = data.ljust(L.BLOCK_SIZE, b'\0')
-        return data
+            if buf != _ZERO_BLOCK:
+                yield block, buf

@@ -29,8 +29,8 @@ _BITMAP_FULL = b'\xff' * (L.BITMAP_SECTORS * L.SECTOR_SIZE)
 # gap that puts the following bitmap at (b + 1) % 8 == 0.
 _BLOCK_STRIDE = L.round_up(L.BITMAP_SECTORS + L.SECTORS_PER_BLOCK,
                            L.DATA_ALIGN_SECTORS)
-_GAP = bytes((_BLOCK_STRIDE - L.BITMAP_SECTORS - L.SECTORS_PER_BLOCK)
-             * L.SECTOR_SIZE)
+_GAP_AND_BITMAP = bytes((_BLOCK_STRIDE - L.BITMAP_SECTORS
+                         - L.SECTORS_PER_BLOCK) * L.SECTOR_SIZE) + _BITMAP_FULL
 
 
 def _first_aligned_bitmap(sector):
@@ -39,14 +39,18 @@ def _first_aligned_bitmap(sector):
 
 
 class TapVhdPlan(object):
-    """Where every structure of a tap VHD goes, for a size and a block set.
+    """Where every structure of a tap VHD goes, for a size and its blocks.
+
+    The metadata in front of the data has a fixed size for a given virtual
+    size, so blocks can be appended (:meth:`add`) as they are found and the
+    metadata written last, into the space reserved for it.
 
     :param virtual_size: size of the disk in bytes; rounded up to whole
         2 MiB blocks as ``vhd-util create`` does.
-    :param blocks: indexes of the blocks that hold data, in any order.
+    :param blocks: indexes of blocks known to hold data, in any order.
     """
 
-    def __init__(self, virtual_size, blocks):
+    def __init__(self, virtual_size, blocks=()):
         if virtual_size <= 0:
             raise exception.ImageTooSmall(virtual_size)
         self.requested_size = virtual_size
@@ -55,25 +59,41 @@ class TapVhdPlan(object):
             raise exception.ImageTooLarge(virtual_size, L.MAX_VHD_SIZE,
                                           'the VHD format limit')
         self.entries = self.size // L.BLOCK_SIZE
-        self.blocks = array.array('I', sorted(set(blocks)))
-        if self.blocks and self.blocks[-1] >= self.entries:
-            raise ValueError('block %d beyond the end of a %d-block disk'
-                             % (self.blocks[-1], self.entries))
         self.batmap_header_offset = L.BAT_OFFSET + L.bat_bytes(self.entries)
         self.batmap_offset = self.batmap_header_offset + L.BATMAP_HEADER.size
         self.batmap_sectors = L.batmap_sectors(self.entries)
         metadata_end = (self.batmap_offset // L.SECTOR_SIZE
                         + self.batmap_sectors)
-        if self.blocks:
-            self.first_bitmap_sector = _first_aligned_bitmap(metadata_end)
-            end = (self.first_bitmap_sector
-                   + (len(self.blocks) - 1) * _BLOCK_STRIDE
-                   + L.BITMAP_SECTORS + L.SECTORS_PER_BLOCK)
-        else:
-            self.first_bitmap_sector = metadata_end
-            end = metadata_end
-        self.footer_offset = end * L.SECTOR_SIZE
-        self.file_size = self.footer_offset + L.FOOTER_SIZE
+        self.first_bitmap_sector = _first_aligned_bitmap(metadata_end)
+        self.metadata_size = self.first_bitmap_sector * L.SECTOR_SIZE
+        self.blocks = array.array('I')
+        for block in sorted(set(blocks)):
+            self.add(block)
+
+    def add(self, block):
+        """Append a data block; return the bytes that precede its data.
+
+        Blocks must come in increasing order, as tapdisk writes them.
+        """
+        if not 0 <= block < self.entries:
+            raise ValueError('block %d beyond the end of a %d-block disk'
+                             % (block, self.entries))
+        if self.blocks and block <= self.blocks[-1]:
+            raise ValueError('block %d after block %d' % (block,
+                                                          self.blocks[-1]))
+        self.blocks.append(block)
+        return _BITMAP_FULL if len(self.blocks) == 1 else _GAP_AND_BITMAP
+
+    @property
+    def footer_offset(self):
+        if not self.blocks:
+            return self.metadata_size
+        return (self.bitmap_sector(len(self.blocks) - 1)
+                + L.BITMAP_SECTORS + L.SECTORS_PER_BLOCK) * L.SECTOR_SIZE
+
+    @property
+    def file_size(self):
+        return self.footer_offset + L.FOOTER_SIZE
 
     @property
     def rounded_up(self):
@@ -137,7 +157,7 @@ class TapVhdPlan(object):
         batmap = self.batmap()
         head = b''.join([footer, self.dynamic_header(), self.bat(),
                          self.batmap_header(batmap), batmap])
-        return head.ljust(self.first_bitmap_sector * L.SECTOR_SIZE, b'\0')
+        return head.ljust(self.metadata_size, b'\0')
 
 
 def vhd_timestamp(now=None):
@@ -145,23 +165,23 @@ def vhd_timestamp(now=None):
     return int(now if now is not None else time.time()) - L.VHD_EPOCH
 
 
-def iter_tap_vhd(plan, read_block, timestamp=None, unique_id=None):
-    """Yield the bytes of a tap VHD, in file order.
+def new_identity(timestamp=None, unique_id=None):
+    """(timestamp, unique id) for a new VHD's footer: now, random UUID."""
+    return (vhd_timestamp() if timestamp is None else timestamp,
+            uuid.uuid4().bytes if unique_id is None else unique_id)
 
-    :param plan: a :class:`TapVhdPlan`.
+
+def iter_tap_vhd(plan, read_block, timestamp=None, unique_id=None):
+    """Yield the bytes of a tap VHD whose blocks are all known, in order.
+
+    :param plan: a :class:`TapVhdPlan` holding every block.
     :param read_block: called with each block index of ``plan.blocks``;
         returns exactly ``BLOCK_SIZE`` bytes.
     """
-    if timestamp is None:
-        timestamp = vhd_timestamp()
-    if unique_id is None:
-        unique_id = uuid.uuid4().bytes
-    footer = plan.footer(timestamp, unique_id)
+    footer = plan.footer(*new_identity(timestamp, unique_id))
     yield plan.metadata(footer)
     for nth, block in enumerate(plan.blocks):
-        if nth:
-            yield _GAP
-        yield _BITMAP_FULL
+        yield _BITMAP_FULL if nth == 0 else _GAP_AND_BITMAP
         data = read_block(block)
         if len(data) != L.BLOCK_SIZE:
             raise ValueError('block %d: read %d bytes' % (block, len(data)))
