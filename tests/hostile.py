@@ -309,3 +309,22 @@ CASES = [
 # Cases whose content is legitimate in another format: with
 # --source-format auto they are not refused.
 MISLABELLED = ('claims-qcow2-is-raw', 'claims-raw-is-qcow2', 'gzip-archive')
+
+
+def gpt_disk(d, size=8 * MiB):
+    """A raw disk with a protective MBR and a GPT header (accepted)."""
+    path = os.path.join(d, 'gpt.raw')
+    sectors = size // 512
+    mbr = bytearray(512)
+    # One partition entry: type 0xEE spanning the disk, as GPT tools write.
+    struct.pack_into('<B3sB3sII', mbr, 446, 0, b'\x00\x02\x00', 0xEE,
+                     b'\xff\xff\xff', 1, min(sectors - 1, 0xFFFFFFFF))
+    mbr[510:512] = b'\x55\xaa'
+    header = bytearray(512)
+    struct.pack_into('<8sII', header, 0, b'EFI PART', 0x00010000, 92)
+    with open(path, 'wb') as f:
+        f.truncate(size)
+        f.write(mbr + header)
+        f.seek(MiB)
+        f.write(images.pattern('gpt', 64 * 1024))
+    return path

@@ -73,7 +73,7 @@ enabled_import_methods = [glance-direct,web-download,copy-image]
 worker_self_reference_url = {url}
 
 [database]
-connection = sqlite:///{base}/glance.sqlite
+connection = {database_url}
 
 [glance_store]
 default_backend = file1
@@ -151,7 +151,8 @@ class GlanceServer(object):
     """
 
     def __init__(self, base, plugins=('xenimage_import',), plugin_conf=None,
-                 allowed_ports=(), threads=4, debug=False, env=None):
+                 allowed_ports=(), threads=4, debug=False, env=None,
+                 database_url=None):
         self.base = os.path.abspath(base)
         self.etc = os.path.join(self.base, 'etc')
         self.log_dir = os.path.join(self.base, 'log')
@@ -163,6 +164,8 @@ class GlanceServer(object):
         self.threads = threads
         self.debug = debug
         self.env = dict(env or {})
+        self.database_url = database_url or 'sqlite:///%s/glance.sqlite' % (
+            self.base)
         self.port = free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.proc = None
@@ -191,6 +194,7 @@ class GlanceServer(object):
                       venv=_venv(), tools=TOOLS_DIR, threads=self.threads,
                       task_threads=max(4, self.threads),
                       debug=str(self.debug),
+                      database_url=self.database_url,
                       allowed_ports=','.join(
                           str(p) for p in [80, 443] + self.allowed_ports))
         files = {
@@ -219,7 +223,7 @@ class GlanceServer(object):
                        stderr=subprocess.PIPE)
 
     def start(self, timeout=60):
-        if not os.path.exists(os.path.join(self.base, 'glance.sqlite')):
+        if not os.path.exists(os.path.join(self.etc, 'glance-api.conf')):
             self.write_config()
             self.db_sync()
         out = open(os.path.join(self.log_dir, 'uwsgi-stdout.log'), 'ab')

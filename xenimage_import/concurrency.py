@@ -23,13 +23,13 @@ A worker killed mid-conversion releases its locks with its death, so
 """
 
 import contextlib
+import logging
 import os
 import re
 import threading
 import time
 
 import fasteners
-from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 

@@ -137,18 +137,26 @@ class _DeflateBody(object):
         self.trailer = b''
 
     def write(self, data):
-        data = bytes(data)
-        size = len(data)
+        view = memoryview(data).cast('B')
+        size = len(view)
         if len(self._header) < len(GZIP_HEADER):
             need = len(GZIP_HEADER) - len(self._header)
-            self._header += data[:need]
-            data = data[need:]
+            self._header += bytes(view[:need])
+            view = view[need:]
             if len(self._header) == len(GZIP_HEADER) and \
                     self._header[3] != 0:
                 raise ValueError('gzip writer emitted optional header fields')
-        data = self.trailer + data
-        self._out.write(data[:-_GZIP_TRAILER.size])
-        self.trailer = data[-_GZIP_TRAILER.size:]
+        keep = _GZIP_TRAILER.size
+        if len(view) >= keep:
+            # NOTE: no concatenation: for incompressible data the deflate
+            # stream is as large as the input.
+            self._out.write(self.trailer)
+            self._out.write(view[:-keep])
+            self.trailer = bytes(view[-keep:])
+        else:
+            held = self.trailer + bytes(view)
+            self._out.write(held[:-keep])
+            self.trailer = held[-keep:]
         return size
 
     def flush(self):

@@ -81,6 +81,11 @@ class GlanceTestBase(testtools.TestCase):
         """Called once the server's paths exist, before it starts."""
 
     @classmethod
+    def _database_url(cls):
+        """Glance's database; SQLite unless a class needs more."""
+        return None
+
+    @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.base = tempfile.mkdtemp(prefix='xenimage-glance-')
@@ -92,7 +97,7 @@ class GlanceTestBase(testtools.TestCase):
         cls.server = glance_server.GlanceServer(
             os.path.join(cls.base, 'glance'), plugin_conf=cls.plugin_conf,
             allowed_ports=ports, threads=cls.threads,
-            env=cls._server_env(cls.base))
+            env=cls._server_env(cls.base), database_url=cls._database_url())
         try:
             cls._prepare(cls.server)
             cls.server.start()
@@ -287,6 +292,14 @@ class ImportConvertsTest(GlanceTestBase):
         image_id, _ = self.import_file(self.source('raw'), 'raw',
                                        '--min-disk', '7')
         self.assert_converted(image_id, 'raw', min_disk=7)
+
+    def test_gpt_disk_imports_as_raw(self):
+        image_id, _ = self.import_file(hostile.gpt_disk(self.dir), 'raw')
+        image = self.wait_settled(image_id)
+        self.assertEqual('active', image['status'], self.tasks(image_id))
+        self.assertEqual(('vhd', 'ovf', 'raw'), (
+            image['disk_format'], image['container_format'],
+            image['xenimage_source_format']))
 
     def test_tap_tarball_passes_through_unchanged(self):
         tgz = os.path.join(self.dir, 'ready.tgz')

@@ -12,6 +12,7 @@
 
 """xenimage-convert refuses every hostile-corpus case, leaving nothing."""
 
+import json
 import os
 import shutil
 import tempfile
@@ -59,6 +60,21 @@ def _make_test(name, claimed, builder, reason):
 for _case in hostile.CASES:
     setattr(RefusalTest, 'test_%s' % _case[0].replace('-', '_'),
             _make_test(*_case))
+
+
+class AcceptedTest(testtools.TestCase):
+
+    def test_gpt_disk_converts_as_raw(self):
+        d = tempfile.mkdtemp(prefix='xenimage-gpt-')
+        self.addCleanup(shutil.rmtree, d, True)
+        src = hostile.gpt_disk(d)
+        for fmt in ('raw', 'auto'):
+            out = os.path.join(d, 'gpt-%s.tgz' % fmt)
+            rc, stdout, stderr = test_convert.cli(
+                'convert', '--json', '--source-format', fmt, src, out)
+            self.assertEqual(0, rc, stderr)
+            self.assertEqual('raw', json.loads(stdout)['source_format'])
+            self.assertEqual(0, test_convert.cli('check', out)[0])
 
 
 class NothingLeftOnFailureTest(testtools.TestCase):

@@ -17,10 +17,9 @@ non-zero blocks (read in place, or decoded by qemu-img window by window)
 goes last into the room reserved for it -> rename into place.
 """
 
+import logging
 import os
 import time
-
-from oslo_log import log as logging
 
 from xenimage_import import exception
 from xenimage_import import helpers

@@ -27,11 +27,10 @@ map says hold data are read.
 import array
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
-
-from oslo_log import log as logging
 
 from xenimage_import import exception
 from xenimage_import.source import qemu

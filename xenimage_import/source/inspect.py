@@ -23,10 +23,10 @@ parent locators) is ever followed.
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 
-from oslo_log import log as logging
 from oslo_utils.imageutils import format_inspector
 from oslo_utils import units
 
