@@ -92,30 +92,35 @@ def _qcow2_truncated(d):
     return path
 
 
-def _qcow2_bad_l1(d):
-    path = _qcow2(d)
-    with open(path, 'r+b') as f:
-        f.seek(40)      # l1_table_offset
-        l1 = struct.unpack('>Q', f.read(8))[0]
-        f.seek(l1)
-        f.write(struct.pack('>Q', (1 << 63) | (1 << 50)))
-    return path
+# qcow2 header fields (big-endian u64) that the corruptions target.
+QCOW2_SIZE = 24
+QCOW2_L1_TABLE_OFFSET = 40
+QCOW2_REFCOUNT_TABLE_OFFSET = 48
 
 
-def _qcow2_bad_refcount(d):
-    path = _qcow2(d)
-    with open(path, 'r+b') as f:
-        f.seek(48)      # refcount_table_offset
-        table = struct.unpack('>Q', f.read(8))[0]
-        f.seek(table)
-        f.write(struct.pack('>Q', 1 << 50))
-    return path
+def _qcow2_corrupt_table(header_field, entry):
+    """A qcow2 whose first entry of a table now points far past EOF."""
+    def build(d):
+        path = _qcow2(d)
+        with open(path, 'r+b') as f:
+            f.seek(header_field)
+            table = struct.unpack('>Q', f.read(8))[0]
+            f.seek(table)
+            f.write(struct.pack('>Q', entry))
+        return path
+    return build
+
+
+_qcow2_bad_l1 = _qcow2_corrupt_table(QCOW2_L1_TABLE_OFFSET,
+                                     (1 << 63) | (1 << 50))
+_qcow2_bad_refcount = _qcow2_corrupt_table(QCOW2_REFCOUNT_TABLE_OFFSET,
+                                           1 << 50)
 
 
 def _qcow2_huge(d):
     path = _qcow2(d)
     with open(path, 'r+b') as f:
-        f.seek(24)      # size
+        f.seek(QCOW2_SIZE)
         f.write(struct.pack('>Q', 1 << 60))
     return path
 
@@ -305,6 +310,15 @@ CASES = [
      'beyond the limit'),
     ('gzip-bomb-ratio', 'vhd', _gzip_bomb(600 * MiB), 'beyond the limit'),
 ]
+
+
+def add_case_tests(cls, check, prefix='test_'):
+    """Give ``cls`` one test per case, each calling ``cls.<check>(*case)``."""
+    for case in CASES:
+        def test(self, case=case):
+            getattr(self, check)(*case)
+        setattr(cls, prefix + case[0].replace('-', '_'), test)
+
 
 # Cases whose content is legitimate in another format: with
 # --source-format auto they are not refused.

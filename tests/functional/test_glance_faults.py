@@ -29,8 +29,11 @@ import postgres_server  # noqa: E402  (tools/, on sys.path via base)
 MiB = images.MiB
 
 
-class DiskFullTest(base.GlanceTestBase):
-    """Staging on a small tmpfs that the conversion fills."""
+class _SmallTmpfsTest(base.GlanceTestBase):
+    """A Glance with one of its directories on a small tmpfs (root only)."""
+
+    where = None        # 'staging' or 'store'
+    tmpfs_size = None
 
     @classmethod
     def setUpClass(cls):
@@ -39,13 +42,15 @@ class DiskFullTest(base.GlanceTestBase):
 
     @classmethod
     def _prepare(cls, server):
-        os.makedirs(server.staging, exist_ok=True)
+        path = getattr(server, cls.where)
+        os.makedirs(path, exist_ok=True)
         if os.geteuid() != 0:
             return
-        rc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=48m',
-                             'xenimage-test', server.staging]).returncode
+        rc = subprocess.run(['mount', '-t', 'tmpfs', '-o',
+                             'size=%s' % cls.tmpfs_size, 'xenimage-test',
+                             path]).returncode
         if rc == 0:
-            cls.mounted = server.staging
+            cls.mounted = path
 
     @classmethod
     def tearDownClass(cls):
@@ -55,9 +60,19 @@ class DiskFullTest(base.GlanceTestBase):
             if cls.mounted:
                 subprocess.run(['umount', '-l', cls.mounted])
 
-    def test_full_disk_fails_cleanly(self):
+    def setUp(self):
+        super().setUp()
         if not self.mounted:
             self.skipTest('needs root to mount a small tmpfs')
+
+
+class DiskFullTest(_SmallTmpfsTest):
+    """Staging on a small tmpfs that the conversion fills."""
+
+    where = 'staging'
+    tmpfs_size = '48m'
+
+    def test_full_disk_fails_cleanly(self):
         # 30 MiB of incompressible data: staged qcow2 + decoded raw do not
         # fit in 48 MiB.
         raw = images.make_random(os.path.join(self.dir, 'r.raw'), 30 * MiB)
@@ -72,6 +87,27 @@ class DiskFullTest(base.GlanceTestBase):
         self.assertEqual(('qcow2', 'bare'), (image['disk_format'],
                                              image['container_format']))
         self.assertEqual([], os.listdir(self.server.staging))
+
+
+class StoreFullTest(_SmallTmpfsTest):
+    """The store fills after the plugin published: every task reverts."""
+
+    where = 'store'
+    tmpfs_size = '1m'
+
+    def test_store_failure_restores_the_image(self):
+        raw = images.make_random(os.path.join(self.dir, 'r.raw'), 4 * MiB)
+        image_id, _ = self.import_file(raw, 'raw', '--property',
+                                       'vm_mode=pv')
+        image = self.wait_settled(image_id)
+        self.assertEqual('queued', image['status'], self.tasks(image_id))
+        # _PublishImage's revert put back what it changed.
+        self.assertEqual(('raw', 'bare', 'pv'), (
+            image['disk_format'], image['container_format'],
+            image['vm_mode']))
+        self.assertNotIn('xenimage_source_format', image)
+        self.assertEqual('0', image['min_disk'])
+        self.assertEqual([], self.files_for(image_id))
 
 
 class BrokenQemuImgTest(base.GlanceTestBase):

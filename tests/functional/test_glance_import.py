@@ -394,12 +394,5 @@ class ImportRefusesTest(GlanceTestBase):
                                           image['container_format']))
 
 
-def _corpus_test(name, claimed, builder, reason):
-    def test(self):
-        self.assert_corpus_case_refused(name, claimed, builder, reason)
-    return test
-
-
-for _case in hostile.CASES:
-    setattr(ImportRefusesTest, 'test_corpus_%s' % _case[0].replace('-', '_'),
-            _corpus_test(*_case))
+hostile.add_case_tests(ImportRefusesTest, 'assert_corpus_case_refused',
+                       prefix='test_corpus_')

@@ -51,15 +51,7 @@ class RefusalTest(testtools.TestCase):
             self.assertEqual(before, sorted(os.listdir(self.dir)))
 
 
-def _make_test(name, claimed, builder, reason):
-    def test(self):
-        self.assert_refused(name, claimed, builder, reason)
-    return test
-
-
-for _case in hostile.CASES:
-    setattr(RefusalTest, 'test_%s' % _case[0].replace('-', '_'),
-            _make_test(*_case))
+hostile.add_case_tests(RefusalTest, 'assert_refused')
 
 
 class AcceptedTest(testtools.TestCase):

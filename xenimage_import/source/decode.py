@@ -59,11 +59,8 @@ def _data_blocks_map(source, python_exec):
     with millions of extents costs time, not memory beyond one integer per
     2 MiB block of data.
     """
-    limits = qemu.INSPECTION_LIMITS
-    cmd = [python_exec, '-m', 'oslo_concurrency.prlimit',
-           '--as=%d' % limits.address_space, '--cpu=%d' % limits.cpu_time,
-           '--', 'qemu-img', 'map', '-f', source.qemu_format,
-           '--output=json', source.path]
+    cmd = qemu.command(('map', '-f', source.qemu_format, '--output=json',
+                        source.path), qemu.INSPECTION_LIMITS, python_exec)
     blocks = array.array('I')
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

@@ -17,6 +17,7 @@ by "the image" and qemu-img's own prefixes are dropped.
 """
 
 import shutil
+import sys
 
 from oslo_concurrency import processutils
 from oslo_utils import units
@@ -42,6 +43,24 @@ def reason(stderr, paths=()):
     return line
 
 
+def command(args, limits=None, python_exec=None):
+    """The argv that runs ``qemu-img *args``, under ``limits`` if given.
+
+    util-linux's ``prlimit`` applies the limits without starting a Python
+    interpreter; oslo.concurrency's wrapper (what Glance uses) is the
+    fallback where it is missing.
+    """
+    argv = ['qemu-img'] + list(args)
+    if limits is None:
+        return argv
+    rlimits = ['--as=%d' % limits.address_space,
+               '--cpu=%d' % limits.cpu_time]
+    if shutil.which('prlimit'):
+        return ['prlimit'] + rlimits + ['--'] + argv
+    return ([python_exec or sys.executable, '-m',
+             'oslo_concurrency.prlimit'] + rlimits + ['--'] + argv)
+
+
 def run(args, paths, error, limits=None, python_exec=None,
         check_exit_code=True, error_class=exception.InvalidImage):
     """Run ``qemu-img *args``; return (stdout, stderr).
@@ -57,8 +76,7 @@ def run(args, paths, error, limits=None, python_exec=None,
             'cannot run qemu-img: it is not installed on this server '
             '(Debian/Ubuntu package qemu-utils)')
     try:
-        return processutils.execute('qemu-img', *args, prlimit=limits,
-                                    python_exec=python_exec,
+        return processutils.execute(*command(args, limits, python_exec),
                                     check_exit_code=check_exit_code)
     except processutils.ProcessExecutionError as e:
         raise error_class('%s: %s' % (
