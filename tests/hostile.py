@@ -23,6 +23,7 @@ import struct
 import subprocess
 import tarfile
 import time
+import uuid
 
 from tests import images
 from xenimage_import.vhd import layout as L
@@ -178,6 +179,43 @@ def _dynamic_vhd_bat_past_end(d):
     return path
 
 
+# VHDX region and metadata item GUIDs (MS-VHDX 2.6), as stored on disk.
+VHDX_REGION_TABLE = 0x30000
+VHDX_METADATA_REGION = uuid.UUID('8B7CA206-4790-4B9A-B8FE-575F050F886E')
+VHDX_FILE_PARAMETERS = uuid.UUID('CAA16737-FA36-4D43-B3B6-33F0AA44E76B')
+VHDX_HAS_PARENT = 0x2
+_VHDX_REGION_HEADER = struct.Struct('<4sIII')     # signature, crc, count
+_VHDX_REGION_ENTRY = struct.Struct('<16sQII')     # guid, offset, length
+_VHDX_METADATA_HEADER = struct.Struct('<8sHH20s')  # 'metadata', count
+_VHDX_METADATA_ENTRY = struct.Struct('<16sIIII')  # guid, offset, length
+
+
+def _vhdx_with_parent(d):
+    """A qemu-made VHDX whose file parameters say it has a parent."""
+    path = os.path.join(d, 'child.vhdx')
+    images.run('qemu-img', 'create', '-q', '-f', 'vhdx', path, '8M')
+    with open(path, 'r+b') as f:
+        f.seek(VHDX_REGION_TABLE)
+        _sig, _crc, count, _ = _VHDX_REGION_HEADER.unpack(
+            f.read(_VHDX_REGION_HEADER.size))
+        regions = [_VHDX_REGION_ENTRY.unpack(f.read(_VHDX_REGION_ENTRY.size))
+                   for _ in range(count)]
+        meta = [r[1] for r in regions
+                if r[0] == VHDX_METADATA_REGION.bytes_le][0]
+        f.seek(meta)
+        count = _VHDX_METADATA_HEADER.unpack(
+            f.read(_VHDX_METADATA_HEADER.size))[2]
+        items = [_VHDX_METADATA_ENTRY.unpack(
+            f.read(_VHDX_METADATA_ENTRY.size)) for _ in range(count)]
+        params = [i[1] for i in items
+                  if i[0] == VHDX_FILE_PARAMETERS.bytes_le][0]
+        f.seek(meta + params + 4)
+        flags = struct.unpack('<I', f.read(4))[0]
+        f.seek(meta + params + 4)
+        f.write(struct.pack('<I', flags | VHDX_HAS_PARENT))
+    return path
+
+
 def _empty(d):
     path = os.path.join(d, 'empty.raw')
     open(path, 'wb').close()
@@ -273,6 +311,8 @@ CASES = [
      _vmdk_descriptor('RW 8 SPARSE "/var/lib/glance/x.vmdk"'), 'vmdk'),
     ('vmdk-monolithic-flat', 'vmdk', _vmdk_monolithic_flat, 'vmdk'),
     ('vhd-differencing', 'vhd', _differencing_vhd, 'differencing VHD'),
+    ('vhdx-with-parent', 'vhdx', _vhdx_with_parent,
+     'cannot read the image as vhdx'),
     ('vhd-fixed-lying-size', 'vhd', _fixed_vhd_lying_size,
      'fixed VHD claims'),
     ('vhd-bat-past-end', 'vhd', _dynamic_vhd_bat_past_end,

@@ -28,7 +28,8 @@ Per case the methods run alternately, ``--runs`` times each:
 manual procedure (``qemu-img convert -O vpc`` + ``tar -czf``), and
 ``qemu-img convert -O vpc`` + ``tar | pigz -1 -p2`` when pigz is
 installed. Wall time (median, min-max), CPU time, peak RSS of the process
-tree, output size, and ratios to the manual procedure are printed as a
+tree, "core" time (the command's own work, without interpreter
+start-up), output size, and ratios to the manual procedure are printed as a
 table and written as JSON. Every xenimage output is checked with
 xenimage-check and ``qemu-img compare`` against its source.
 
@@ -85,22 +86,34 @@ def build_references(work):
 
 
 def run_measured(cmd, cwd=None):
-    """Run ``cmd``; return wall s, CPU s, peak RSS bytes of its tree."""
+    """Run ``cmd``; return wall s, CPU s, peak RSS bytes, core s.
+
+    "core s" is the time the command reports for its own work, without
+    interpreter start-up (the ``seconds`` of xenimage-convert --json, or
+    what the gzip-only script prints); None for shell pipelines.
+    """
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
+    stdout = proc.stdout.read().decode(errors='replace')
     stderr = proc.stderr.read().decode(errors='replace')
+    proc.stdout.close()
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status):
         raise RuntimeError('%s failed: %s' % (' '.join(cmd), stderr))
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
+    try:
+        core = float(json.loads(stdout)['seconds'])
+    except (ValueError, KeyError, TypeError):
+        core = None
+    return (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
+            core)
 
 
 def _convert(level):
     def cmd(src, fmt, out_dir):
-        return ([os.path.join(BIN, 'xenimage-convert'), '--level',
+        return ([os.path.join(BIN, 'xenimage-convert'), '--json', '--level',
                  str(level), '--source-format', fmt, src,
                  os.path.join(out_dir, 'out.tgz')], None)
     return cmd
@@ -118,11 +131,15 @@ def _manual(compressor):
 def _gzip_only(level):
     """The chosen gzip writer alone over the source's bytes."""
     def cmd(src, fmt, out_dir):
-        code = ('import sys, shutil; from xenimage_import import pack\n'
+        code = ('import json, sys, shutil, time\n'
+                'from xenimage_import import pack\n'
+                't = time.monotonic()\n'
                 'with open(sys.argv[1], "rb") as i, '
                 'open(sys.argv[2], "wb") as o:\n'
                 '    g = pack.gzip_writer(o, %d)\n'
-                '    shutil.copyfileobj(i, g, 2 << 20); g.close()\n' % level)
+                '    shutil.copyfileobj(i, g, 2 << 20); g.close()\n'
+                'print(json.dumps({"seconds": time.monotonic() - t}))\n'
+                % level)
         return ([sys.executable, '-c', code, src,
                  os.path.join(out_dir, 'out.tgz')], None)
     return cmd
@@ -192,20 +209,23 @@ def bench_case(work, name, runs):
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     rows = []
-    manual = statistics.median(w for w, _, _ in samples['manual']) \
+    manual = statistics.median(s[0] for s in samples['manual']) \
         if 'manual' in samples else None
     manual_size = sizes.get('manual')
     for method in methods:
-        walls = [w for w, _, _ in samples[method]]
+        walls = [w for w, _, _, _ in samples[method]]
+        cores = [c for _, _, _, c in samples[method] if c is not None]
         median = statistics.median(walls)
         rows.append({
             'case': name, 'method': method, 'runs': len(walls),
             'wall_median_s': round(median, 3),
             'wall_min_s': round(min(walls), 3),
             'wall_max_s': round(max(walls), 3),
+            'core_median_s': round(statistics.median(cores), 3)
+            if cores else None,
             'cpu_median_s': round(statistics.median(
-                c for _, c, _ in samples[method]), 3),
-            'peak_rss_mb': round(max(r for _, _, r in samples[method])
+                c for _, c, _, _ in samples[method]), 3),
+            'peak_rss_mb': round(max(r for _, _, r, _ in samples[method])
                                  / 1e6, 1),
             'output_bytes': sizes[method],
             'speedup_vs_manual': round(manual / median, 2)
@@ -218,14 +238,15 @@ def bench_case(work, name, runs):
 
 
 def print_table(rows):
-    head = ('case', 'method', 'wall s (min-max)', 'cpu s', 'rss MB',
-            'output bytes', 'x manual', 'size/gzip-6')
+    head = ('case', 'method', 'wall s (min-max)', 'core s', 'cpu s',
+            'rss MB', 'output bytes', 'x manual', 'size/gzip-6')
     lines = [head]
     for r in rows:
         lines.append((
             r['case'], r['method'],
             '%.2f (%.2f-%.2f)' % (r['wall_median_s'], r['wall_min_s'],
                                   r['wall_max_s']),
+            '%.2f' % r['core_median_s'] if r['core_median_s'] else '-',
             '%.2f' % r['cpu_median_s'], '%.0f' % r['peak_rss_mb'],
             '{:,}'.format(r['output_bytes']),
             '%.1f' % r['speedup_vs_manual']

@@ -141,9 +141,8 @@ class GlanceTestBase(testtools.TestCase):
                            disk_format, '--container-format', 'bare',
                            '--name', os.path.basename(path), '--file', path,
                            *extra, check=False)
-        m = re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout, re.M)
-        self.assertIsNotNone(m, proc.stdout + proc.stderr)
-        return m.group(1), proc
+        self.assertIn('| id ', proc.stdout, proc.stderr)
+        return image_id_of(proc), proc
 
     def wait_settled(self, image_id, timeout=180, staged_only=False):
         """Wait until the import task ended; return the image record."""
@@ -171,6 +170,11 @@ class GlanceTestBase(testtools.TestCase):
         for d in (self.server.staging, self.server.store):
             found += [n for n in os.listdir(d) if n.startswith(image_id)]
         return found
+
+
+def image_id_of(proc):
+    """The image id printed by ``glance image-create*``."""
+    return re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout, re.M).group(1)
 
 
 def _text(value):
@@ -273,8 +277,7 @@ class ImportConvertsTest(GlanceTestBase):
                            'qcow2', '--container-format', 'bare', '--name',
                            'web', '--import-method', 'web-download',
                            '--uri', self.http.url('web.qcow2'))
-        image_id = re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout,
-                             re.M).group(1)
+        image_id = image_id_of(proc)
         self.assert_converted(image_id, 'qcow2')
 
     def test_user_vm_mode_xen_kept(self):
@@ -293,6 +296,27 @@ class ImportConvertsTest(GlanceTestBase):
                                        '--min-disk', '7')
         self.assert_converted(image_id, 'raw', min_disk=7)
 
+    def test_qemu_vhd_tarball_is_rewritten_as_tap(self):
+        vhd = os.path.join(self.dir, '0.vhd')
+        images.qemu_convert(self.raw, vhd, 'vpc')
+        tgz = os.path.join(self.dir, 'qemu.tgz')
+        images.run('tar', '-czf', tgz, '-C', self.dir, '0.vhd')
+        proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
+                           '--container-format', 'ovf', '--name', 'qemu',
+                           '--file', tgz)
+        image_id = image_id_of(proc)
+        self.assert_converted(image_id, 'vhd')
+
+    def test_bare_tap_vhd_is_packed_as_it_is(self):
+        vhd = os.path.join(self.dir, 'tap.vhd')
+        self.assertEqual(0, test_convert.cli('convert', self.raw, vhd)[0])
+        image_id, _ = self.import_file(vhd, 'vhd')
+        self.assert_converted(image_id, 'vhd')
+        data = self.download(image_id)
+        member = images.extract_member(data, self.dir)
+        with open(vhd, 'rb') as a, open(member, 'rb') as b:
+            self.assertEqual(a.read(), b.read())
+
     def test_gpt_disk_imports_as_raw(self):
         image_id, _ = self.import_file(hostile.gpt_disk(self.dir), 'raw')
         image = self.wait_settled(image_id)
@@ -307,8 +331,7 @@ class ImportConvertsTest(GlanceTestBase):
         proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
                            '--container-format', 'ovf', '--name', 'ready',
                            '--file', tgz)
-        image_id = re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout,
-                             re.M).group(1)
+        image_id = image_id_of(proc)
         image = self.wait_settled(image_id)
         self.assertEqual('active', image['status'], self.tasks(image_id))
         self.assertEqual(('vhd', 'ovf'), (image['disk_format'],

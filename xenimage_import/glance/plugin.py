@@ -83,8 +83,10 @@ def _policy():
                                   python_exec=CONF.wsgi.python_interpreter)
 
 
-def _lock_path():
-    return CONF.oslo_concurrency.lock_path
+def _lock_path(staging_dir):
+    # NOTE: the slot and liveness locks must be shared by every worker of
+    # the node; Glance's lock_path is, and the staging directory is too.
+    return CONF.oslo_concurrency.lock_path or staging_dir
 
 
 def _fail(image_id, error):
@@ -120,8 +122,9 @@ class _InspectUpload(task.Task):
         if claimed not in inspect.SOURCE_FORMATS:
             _fail(self.image_id, 'disk_format %s cannot be converted to a '
                   'XenServer VHD' % disk_format)
-        concurrency.sweep_stale_work_files(os.path.dirname(path),
-                                           _lock_path())
+        staging_dir = os.path.dirname(path)
+        concurrency.sweep_stale_work_files(staging_dir,
+                                           _lock_path(staging_dir))
         try:
             self.upload = upload.examine(path, claimed, _policy())
         except exception.XenImageError as e:
@@ -188,7 +191,8 @@ class _ConvertToTapVhd(task.Task):
         work_dir = os.path.dirname(src)
         self.dest_path = os.path.join(work_dir, '%s.tgz' % self.image_id)
         slots = concurrency.ConversionSlots(
-            _lock_path(), CONF.xenimage_import.max_concurrent_conversions)
+            _lock_path(work_dir),
+            CONF.xenimage_import.max_concurrent_conversions)
         with slots.convert(self.image_id):
             self._convert(src, work_dir, xen_upload)
         LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
