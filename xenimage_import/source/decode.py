@@ -27,7 +27,6 @@ map says hold data are read.
 import array
 import contextlib
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -36,8 +35,6 @@ from xenimage_import import exception
 from xenimage_import.source import qemu
 from xenimage_import.source import raw
 from xenimage_import.vhd import layout as L
-
-LOG = logging.getLogger(__name__)
 
 WINDOW = 64 * 1024 * 1024
 _BLOCKS_PER_WINDOW = WINDOW // L.BLOCK_SIZE

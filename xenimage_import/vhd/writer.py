@@ -95,11 +95,6 @@ class TapVhdPlan(object):
     def file_size(self):
         return self.footer_offset + L.FOOTER_SIZE
 
-    @property
-    def rounded_up(self):
-        """Bytes added to reach a whole number of blocks."""
-        return self.size - self.requested_size
-
     def bitmap_sector(self, nth):
         """Sector of the bitmap of the ``nth`` stored block."""
         return self.first_bitmap_sector + nth * _BLOCK_STRIDE
