@@ -152,7 +152,7 @@ class GlanceServer(object):
 
     def __init__(self, base, plugins=('xenimage_import',), plugin_conf=None,
                  allowed_ports=(), threads=4, debug=False, env=None,
-                 database_url=None):
+                 database_url=None, keystone=None):
         self.base = os.path.abspath(base)
         self.etc = os.path.join(self.base, 'etc')
         self.log_dir = os.path.join(self.base, 'log')
@@ -164,6 +164,8 @@ class GlanceServer(object):
         self.threads = threads
         self.debug = debug
         self.env = dict(env or {})
+        # keystone: {'auth_url': ..., 'password': ...} for a real Keystone.
+        self.keystone = keystone
         self.database_url = database_url or 'sqlite:///%s/glance.sqlite' % (
             self.base)
         self.port = free_port()
@@ -208,6 +210,8 @@ class GlanceServer(object):
                 if name == 'uwsgi.ini':
                     for key, value in sorted(self.env.items()):
                         f.write('env = %s=%s\n' % (key, value))
+        if self.keystone:
+            self._use_keystone()
         with open(os.path.join(self.etc, 'glance-image-import.conf'),
                   'w') as f:
             f.write('[image_import_opts]\nimage_import_plugins = [%s]\n'
@@ -216,6 +220,25 @@ class GlanceServer(object):
                 f.write('\n[xenimage_import]\n')
                 for key, value in sorted(self.plugin_conf.items()):
                     f.write('%s = %s\n' % (key, value))
+
+    def _use_keystone(self):
+        """Glance's own keystone pipeline instead of the fixed identity."""
+        shutil.copy(os.path.join(_venv(), 'etc', 'glance',
+                                 'glance-api-paste.ini'),
+                    os.path.join(self.etc, 'glance-api-paste.ini'))
+        path = os.path.join(self.etc, 'glance-api.conf')
+        with open(path) as f:
+            conf = f.read().replace('flavor = fixedidentity',
+                                    'flavor = keystone')
+        conf += ('\n[keystone_authtoken]\nwww_authenticate_uri = {url}\n'
+                 'auth_url = {url}\nauth_type = password\n'
+                 'project_domain_name = Default\n'
+                 'user_domain_name = Default\nproject_name = service\n'
+                 'username = glance\npassword = {password}\n'.format(
+                     url=self.keystone['auth_url'],
+                     password=self.keystone['password']))
+        with open(path, 'w') as f:
+            f.write(conf)
 
     def db_sync(self):
         subprocess.run([_bin('glance-manage'), '--config-dir', self.etc,

@@ -1,0 +1,53 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The tempest plugin, run for real by tempest 47 against a real Keystone
+and a real Glance 33 with xenimage_import (tools/tempest_lab.py).
+"""
+
+import os
+import subprocess
+import sys
+
+import testtools
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+KEYSTONE_VENV = os.environ.get('XENIMAGE_KEYSTONE_VENV',
+                               os.path.join(REPO, '.venv-keystone'))
+TEMPEST_VENV = os.environ.get('XENIMAGE_TEMPEST_VENV',
+                              os.path.join(REPO, '.venv-tempest'))
+EXPECTED = (
+    'test_raw_payload_becomes_tap_vhd_tarball',
+    'test_each_source_format_becomes_tap_vhd_tarball',
+    'test_web_download_qcow2',
+    'test_user_vm_mode_is_kept',
+    'test_mislabelled_upload_stays_queued',
+)
+
+
+class TempestPluginTest(testtools.TestCase):
+
+    def test_tempest_plugin_passes_against_keystone_and_glance(self):
+        for venv in (KEYSTONE_VENV, TEMPEST_VENV):
+            self.assertTrue(os.path.isdir(venv),
+                            '%s missing: run tools/bootstrap' % venv)
+        proc = subprocess.run(
+            [sys.executable, os.path.join(REPO, 'tools', 'tempest_lab.py'),
+             '--keystone-venv', KEYSTONE_VENV, '--tempest-venv',
+             TEMPEST_VENV], stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=900)
+        self.assertEqual(0, proc.returncode, proc.stdout[-4000:])
+        for name in EXPECTED:
+            self.assertRegex(proc.stdout, r'%s \[[0-9.]+s\] \.\.\. ok' % name)
+        self.assertIn(' - Skipped: 0', proc.stdout)
+        self.assertIn(' - Failed: 0', proc.stdout)
