@@ -87,6 +87,11 @@ def _openstack(venv, auth_url, *args):
                    env=env, check=True, stdout=subprocess.DEVNULL)
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 class _QcowServer(object):
     """Loopback HTTP server of one small qcow2, for web-download."""
 
@@ -99,8 +104,7 @@ class _QcowServer(object):
                         'qcow2', raw, os.path.join(directory,
                                                    'small.qcow2')],
                        check=True)
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                    directory=directory)
+        handler = functools.partial(_QuietHandler, directory=directory)
         self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
                                                      handler)
         self.port = self.httpd.server_address[1]
