@@ -69,7 +69,7 @@ _API_CONF = """\
 log_file = {log_dir}/glance-api.log
 debug = {debug}
 enabled_backends = file1:file
-enabled_import_methods = [glance-direct,web-download,copy-image]
+enabled_import_methods = [{import_methods}]
 worker_self_reference_url = {url}
 
 [database]
@@ -152,7 +152,9 @@ class GlanceServer(object):
 
     def __init__(self, base, plugins=('xenimage_import',), plugin_conf=None,
                  allowed_ports=(), threads=4, debug=False, env=None,
-                 database_url=None, keystone=None):
+                 database_url=None, keystone=None,
+                 import_methods=('glance-direct', 'web-download',
+                                 'copy-image')):
         self.base = os.path.abspath(base)
         self.etc = os.path.join(self.base, 'etc')
         self.log_dir = os.path.join(self.base, 'log')
@@ -166,6 +168,7 @@ class GlanceServer(object):
         self.env = dict(env or {})
         # keystone: {'auth_url': ..., 'password': ...} for a real Keystone.
         self.keystone = keystone
+        self.import_methods = list(import_methods)
         self.database_url = database_url or 'sqlite:///%s/glance.sqlite' % (
             self.base)
         self.port = free_port()
@@ -197,6 +200,7 @@ class GlanceServer(object):
                       task_threads=max(4, self.threads),
                       debug=str(self.debug),
                       database_url=self.database_url,
+                      import_methods=','.join(self.import_methods),
                       allowed_ports=','.join(
                           str(p) for p in [80, 443] + self.allowed_ports))
         files = {

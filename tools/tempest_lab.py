@@ -38,6 +38,7 @@ import glance_server  # noqa: E402
 import keystone_server  # noqa: E402
 
 GLANCE_PASSWORD = 'glancepass'
+REMOTE_REGION = 'RegionTwo'
 
 _TEMPEST_CONF = """\
 [DEFAULT]
@@ -74,6 +75,7 @@ import_image = True
 run_validation = False
 [xenimage_import]
 enabled = True
+glance_download_region = {remote_region}
 """
 
 
@@ -132,13 +134,19 @@ def main():
     base = tempfile.mkdtemp(prefix='xenimage-tempest-')
     ks = keystone_server.KeystoneServer(os.path.join(base, 'ks'),
                                         args.keystone_venv)
-    glance = http = None
+    glance = remote = http = None
     try:
         ks.start()
         http = _serve_qcow2(os.path.join(base, 'http'))
+        keystone = {'auth_url': ks.url, 'password': GLANCE_PASSWORD}
+        # A second region's Glance, the source of glance-download.
+        remote = glance_server.GlanceServer(
+            os.path.join(base, 'glance-remote'), keystone=keystone)
         glance = glance_server.GlanceServer(
-            os.path.join(base, 'glance'), allowed_ports=[http.port],
-            keystone={'auth_url': ks.url, 'password': GLANCE_PASSWORD})
+            os.path.join(base, 'glance'), keystone=keystone,
+            allowed_ports=[http.port, remote.port],
+            import_methods=('glance-direct', 'web-download', 'copy-image',
+                            'glance-download'))
         ost = lambda *a: _openstack(args.tempest_venv, ks.url, *a)  # noqa
         ost('project', 'create', '--domain', 'Default', 'service')
         ost('user', 'create', '--domain', 'Default', '--password',
@@ -149,6 +157,10 @@ def main():
         for interface in ('public', 'internal', 'admin'):
             ost('endpoint', 'create', '--region', 'RegionOne', 'image',
                 interface, glance.url)
+        ost('region', 'create', REMOTE_REGION)
+        ost('endpoint', 'create', '--region', REMOTE_REGION, 'image',
+            'public', remote.url)
+        remote.start()
         glance.start()
 
         ws = os.path.join(base, 'tempest')
@@ -157,6 +169,7 @@ def main():
         with open(os.path.join(ws, 'etc', 'tempest.conf'), 'w') as f:
             f.write(_TEMPEST_CONF.format(
                 ws=ws, auth_url=ks.url, http_qcow2=http.url,
+                remote_region=REMOTE_REGION,
                 admin_password=keystone_server.ADMIN_PASSWORD))
         tempest_pkg = subprocess.run(
             [os.path.join(args.tempest_venv, 'bin', 'python'), '-c',
@@ -174,8 +187,9 @@ def main():
                      TEMPEST_CONFIG_DIR=os.path.join(ws, 'etc'))).returncode
         return rc
     finally:
-        if glance:
-            glance.stop()
+        for server in (glance, remote):
+            if server:
+                server.stop()
         if http:
             http.stop()
         ks.stop()

@@ -32,6 +32,7 @@ EXPECTED = (
     'test_web_download_qcow2',
     'test_user_vm_mode_is_kept',
     'test_mislabelled_upload_stays_queued',
+    'test_glance_download_stays_single_wrapped',
 )
 
 

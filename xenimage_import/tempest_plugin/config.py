@@ -24,4 +24,15 @@ opts = [
     cfg.BoolOpt('run_boot_tests', default=False,
                 help='Boot servers from converted images; needs XenServer '
                      'compute ([compute] hypervisor_type).'),
+    cfg.StrOpt('glance_download_region',
+               help='A region whose Glance also runs xenimage_import; the '
+                    'glance-download test imports an image converted there '
+                    'and checks it arrives single-wrapped. Skipped when '
+                    'unset.'),
+    cfg.StrOpt('boot_flavor',
+               help='Flavor for the boot test; [compute] flavor_ref when '
+                    'unset. Its root disk must hold the image (min_disk).'),
+    cfg.StrOpt('boot_network',
+               help='Network UUID for the boot test; none requested when '
+                    'unset.'),
 ]

@@ -115,6 +115,42 @@ class XenImageImportTest(base.BaseV2ImageTest):
         self._assert_tap_tarball(image)
         self.assertEqual('qcow2', image['xenimage_source_format'])
 
+    @decorators.idempotent_id('6c3b2f0e-3f53-4c1e-9d0a-6a3d2d5b1e06')
+    def test_glance_download_stays_single_wrapped(self):
+        region = CONF.xenimage_import.glance_download_region
+        if not region:
+            raise self.skipException(
+                '[xenimage_import] glance_download_region is not set')
+        remote = self.os_primary.image_v2.ImagesClient(
+            service=CONF.image.catalog_type, region=region,
+            endpoint_type=CONF.image.endpoint_type)
+        source = remote.create_image(
+            name=data_utils.rand_name('xenimage-remote'),
+            container_format='bare', disk_format='raw',
+            visibility='private')
+        self.addCleanup(remote.delete_image, source['id'])
+        remote.stage_image_file(source['id'],
+                                io.BytesIO(data_utils.random_bytes()))
+        remote.image_import(source['id'], method='glance-direct')
+        waiters.wait_for_image_imported_to_stores(remote, source['id'])
+        source = remote.show_image(source['id'])
+        self.assertEqual('vhd', source['disk_format'])
+
+        image = self.create_image(
+            name=data_utils.rand_name('xenimage-download'),
+            container_format='bare', disk_format='raw',
+            visibility='private')
+        self.client.image_import(image['id'], method='glance-download',
+                                 import_params={
+                                     'glance_image_id': source['id'],
+                                     'glance_region': region,
+                                     'glance_service_interface': 'public'})
+        waiters.wait_for_image_imported_to_stores(self.client, image['id'])
+        image = self.client.show_image(image['id'])
+        self._assert_tap_tarball(image)
+        # The same bytes: passed through, not wrapped a second time.
+        self.assertEqual(source['os_hash_value'], image['os_hash_value'])
+
     @decorators.idempotent_id('6c3b2f0e-3f53-4c1e-9d0a-6a3d2d5b1e02')
     def test_user_vm_mode_is_kept(self):
         image = self._import(data_utils.random_bytes(4096), 'raw',

@@ -59,8 +59,13 @@ class XenImageBootTest(manager.ScenarioTest):
         self.assertEqual(('vhd', 'ovf'), (image['disk_format'],
                                           image['container_format']))
 
-        server = self.create_server(image_id=image['id'],
-                                    wait_until='ACTIVE')
+        kwargs = {}
+        if CONF.xenimage_import.boot_network:
+            kwargs['networks'] = [{'uuid': CONF.xenimage_import.boot_network}]
+        server = self.create_server(
+            image_id=image['id'],
+            flavor=CONF.xenimage_import.boot_flavor or None,
+            wait_until='ACTIVE', **kwargs)
         output = self.servers_client.get_console_output(
             server['id'])['output']
         self.assertTrue(output.strip(), 'empty console log')
