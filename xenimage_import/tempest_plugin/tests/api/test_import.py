@@ -43,14 +43,20 @@ class XenImageImportTest(base.BaseV2ImageTest):
         if not CONF.xenimage_import.enabled:
             raise cls.skipException('xenimage_import is not enabled')
 
-    def _import(self, data, disk_format, **properties):
-        image = self.create_image(
+    def _import(self, data, disk_format, method='glance-direct',
+                import_params=None, client=None, **properties):
+        """Create an image, stage ``data`` (if any), import, wait."""
+        client = client or self.client
+        image = client.create_image(
             name=data_utils.rand_name('xenimage'), container_format='bare',
             disk_format=disk_format, visibility='private', **properties)
-        self.client.stage_image_file(image['id'], io.BytesIO(data))
-        self.client.image_import(image['id'], method='glance-direct')
-        waiters.wait_for_image_imported_to_stores(self.client, image['id'])
-        return self.client.show_image(image['id'])
+        self.addCleanup(client.delete_image, image['id'])
+        if data is not None:
+            client.stage_image_file(image['id'], io.BytesIO(data))
+        client.image_import(image['id'], method=method,
+                            import_params=import_params)
+        waiters.wait_for_image_imported_to_stores(client, image['id'])
+        return client.show_image(image['id'])
 
     def _assert_tap_tarball(self, image):
         self.assertEqual('vhd', image['disk_format'])
@@ -103,15 +109,9 @@ class XenImageImportTest(base.BaseV2ImageTest):
     def test_web_download_qcow2(self):
         if not CONF.image.http_qcow2_image:
             raise self.skipException('[image] http_qcow2_image is not set')
-        image = self.create_image(
-            name=data_utils.rand_name('xenimage-web'),
-            container_format='bare', disk_format='qcow2',
-            visibility='private')
-        self.client.image_import(image['id'], method='web-download',
-                                 import_params={
-                                     'uri': CONF.image.http_qcow2_image})
-        waiters.wait_for_image_imported_to_stores(self.client, image['id'])
-        image = self.client.show_image(image['id'])
+        image = self._import(None, 'qcow2', method='web-download',
+                             import_params={
+                                 'uri': CONF.image.http_qcow2_image})
         self._assert_tap_tarball(image)
         self.assertEqual('qcow2', image['xenimage_source_format'])
 
@@ -124,29 +124,14 @@ class XenImageImportTest(base.BaseV2ImageTest):
         remote = self.os_primary.image_v2.ImagesClient(
             service=CONF.image.catalog_type, region=region,
             endpoint_type=CONF.image.endpoint_type)
-        source = remote.create_image(
-            name=data_utils.rand_name('xenimage-remote'),
-            container_format='bare', disk_format='raw',
-            visibility='private')
-        self.addCleanup(remote.delete_image, source['id'])
-        remote.stage_image_file(source['id'],
-                                io.BytesIO(data_utils.random_bytes()))
-        remote.image_import(source['id'], method='glance-direct')
-        waiters.wait_for_image_imported_to_stores(remote, source['id'])
-        source = remote.show_image(source['id'])
+        source = self._import(data_utils.random_bytes(), 'raw',
+                              client=remote)
         self.assertEqual('vhd', source['disk_format'])
-
-        image = self.create_image(
-            name=data_utils.rand_name('xenimage-download'),
-            container_format='bare', disk_format='raw',
-            visibility='private')
-        self.client.image_import(image['id'], method='glance-download',
-                                 import_params={
-                                     'glance_image_id': source['id'],
-                                     'glance_region': region,
-                                     'glance_service_interface': 'public'})
-        waiters.wait_for_image_imported_to_stores(self.client, image['id'])
-        image = self.client.show_image(image['id'])
+        image = self._import(None, 'raw', method='glance-download',
+                             import_params={
+                                 'glance_image_id': source['id'],
+                                 'glance_region': region,
+                                 'glance_service_interface': 'public'})
         self._assert_tap_tarball(image)
         # The same bytes: passed through, not wrapped a second time.
         self.assertEqual(source['os_hash_value'], image['os_hash_value'])
