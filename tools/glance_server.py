@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -131,6 +132,24 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def wait_http(url, proc, timeout, log_dir):
+    """Wait until ``url`` answers, failing early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError('%s exited (%s); see %s'
+                               % (proc.args[0], proc.returncode, log_dir))
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return                      # it answers, even if not 200
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError('%s did not answer within %d s; see %s'
+                       % (url, timeout, log_dir))
 
 
 def _venv():
@@ -263,20 +282,11 @@ class GlanceServer(object):
         return self
 
     def wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError('uWSGI exited (%s); see %s'
-                                   % (self.proc.returncode, self.log_dir))
-            try:
-                with urllib.request.urlopen(self.url + '/versions',
-                                            timeout=2) as r:
-                    if r.status in (200, 300):
-                        return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError('glance-api did not answer within %d s' % timeout)
+        try:
+            wait_http(self.url + '/versions', self.proc, timeout, self.log_dir)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def worker_pids(self):
         """PIDs of the uWSGI workers (children of the master)."""

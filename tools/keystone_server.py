@@ -18,8 +18,6 @@ lowered because tempest creates and authenticates many users.
 
 import os
 import subprocess
-import time
-import urllib.request
 
 import glance_server
 
@@ -96,14 +94,8 @@ class KeystoneServer(object):
              os.path.join(self.base, 'uwsgi.ini')],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url, timeout=2).close()
-                return self
-            except OSError:
-                time.sleep(0.25)
-        raise RuntimeError('keystone did not start; see %s' % self.base)
+        glance_server.wait_http(self.url, self.proc, 60, self.base)
+        return self
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

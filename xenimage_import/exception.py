@@ -18,7 +18,8 @@ problem and, where there is one, the way out.
 """
 
 
-def _human(size):
+def human_size(size):
+    """``1.5 GiB``-style rendering for summaries and messages."""
     for unit in ('bytes', 'KiB', 'MiB', 'GiB', 'TiB'):
         if abs(size) < 1024 or unit == 'TiB':
             return ('%d %s' % (size, unit) if unit == 'bytes'
@@ -58,7 +59,7 @@ class ImageTooLarge(XenImageError):
     def __init__(self, size, limit, what='the configured limit'):
         super().__init__(
             'virtual size %d bytes (%s) is above %s of %d bytes (%s)'
-            % (size, _human(size), what, limit, _human(limit)))
+            % (size, human_size(size), what, limit, human_size(limit)))
         self.size = size
         self.limit = limit
 
@@ -78,8 +79,3 @@ class InvalidImage(XenImageError):
 
 class HelperNotFound(XenImageError):
     pass
-
-
-def human_size(size):
-    """``1.5 GiB``-style rendering for summaries and messages."""
-    return _human(size)
