@@ -21,9 +21,11 @@ import json
 import os
 import sys
 
+from oslo_config import cfg
 from oslo_utils import units
 
 from xenimage_import.cmd import common
+from xenimage_import import conf as xconf
 from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import import pack
@@ -59,7 +61,14 @@ def _parser():
                    help='refuse images whose virtual size is above this '
                         '(default 1024)')
     p.add_argument('--helper', default='local',
-                   help='conversion helper driver (default: local)')
+                   help='conversion helper driver: local (default) or '
+                        'xenserver (convert on a XenServer host; needs '
+                        '--config-file)')
+    p.add_argument('--config-file', action='append', default=[],
+                   metavar='FILE',
+                   help='oslo.config file with the helper\'s options, for '
+                        'example the [xenimage_xenserver] section of '
+                        'glance-image-import.conf (repeatable)')
     p.add_argument('--json', action='store_true',
                    help='print the result as JSON')
     p.add_argument('-v', '--verbose', action='store_true',
@@ -90,6 +99,13 @@ def _summary(args, result):
     return '\n'.join('%-*s  %s' % (width, k, v) for k, v in lines)
 
 
+def _config(files):
+    conf = cfg.ConfigOpts()
+    xconf.register_opts(conf)
+    conf(args=[], project='xenimage_import', default_config_files=files)
+    return conf
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     common.setup_logging(args.verbose)
@@ -107,13 +123,13 @@ def main(argv=None):
         found = upload.examine(args.source, args.source_format, policy,
                                pass_through=False)
         found.unpack(policy, work_dir, work_prefix)
-        helper = helpers.load(args.helper)
+        helper = helpers.load(args.helper, conf=_config(args.config_file))
         result = helper.convert(helpers.ConversionRequest(
             source=found.source, destination=args.dest,
             output=_OUTPUTS[ext], level=args.level, threads=args.threads,
             work_prefix=work_prefix,
             progress=progress.update if progress else None))
-    except (exception.XenImageError, OSError) as e:
+    except (exception.XenImageError, OSError, cfg.Error) as e:
         return common.fail(e)
     except KeyboardInterrupt:
         return common.fail('interrupted', code=130)

@@ -212,7 +212,7 @@ class _ConvertToTapVhd(task.Task):
                     group.compression_threads,
                     work_prefix=prefix)
             else:
-                helper = helpers.load(group.helper)
+                helper = helpers.load(group.helper, conf=CONF)
                 helper.convert(helpers.ConversionRequest(
                     source=xen_upload.source, destination=self.dest_path,
                     level=group.compression_level,

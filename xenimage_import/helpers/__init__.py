@@ -14,7 +14,7 @@
 
 A helper is a driver loaded with stevedore from the entry point group
 ``xenimage_import.helpers``. ``local`` (the default) writes the VHD itself;
-a later driver runs the conversion on a XenServer host. Callers (the CLI,
+``xenserver`` has a XenServer host's storage write it. Callers (the CLI,
 the Glance plugin) build a :class:`ConversionRequest` and never need to
 know which helper serves it.
 """
@@ -84,6 +84,10 @@ class Helper(metaclass=abc.ABCMeta):
 
     name = None
 
+    def __init__(self, conf=None):
+        """:param conf: the oslo.config ConfigOpts holding the options."""
+        self.conf = conf
+
     @abc.abstractmethod
     def convert(self, request):
         """Write the output for ``request``; return a ConversionResult.
@@ -93,11 +97,14 @@ class Helper(metaclass=abc.ABCMeta):
         """
 
 
-def load(name, **kwargs):
-    """Instantiate the helper registered as ``name``."""
+def load(name, conf=None):
+    """Instantiate the helper registered as ``name``.
+
+    :param conf: the ConfigOpts the helper reads its options from.
+    """
     try:
         manager = driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
-                                       invoke_kwds=kwargs)
+                                       invoke_kwds={'conf': conf})
     except Exception as e:
         raise exception.HelperNotFound(
             'conversion helper %r could not be loaded: %s' % (name, e))

@@ -48,7 +48,8 @@ class _Progress(object):
         self.callback(self.phase, self.done, self.total)
 
 
-def _counter(callback, phase, total):
+def counter(callback, phase, total):
+    """A byte counter feeding ``callback``, or None without one."""
     return _Progress(callback, phase, total) if callback else None
 
 
@@ -84,8 +85,8 @@ class LocalHelper(helpers.Helper):
                                request.python_exec) as image:
             plan = writer.TapVhdPlan(image.size)
             identity = writer.new_identity()
-            progress = _counter(request.progress, PHASE_CONVERT,
-                                image.candidate_bytes())
+            progress = counter(request.progress, PHASE_CONVERT,
+                               image.candidate_bytes())
             with pack.atomic_output(request.destination,
                                     prefix=request.work_prefix) as out:
                 if tarball:

@@ -1,0 +1,686 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A XAPI simulator: a XenServer host (pool master) for the helper's tests.
+
+SIMULATOR. No XenServer can run on a test machine, so this stands in for
+one, faithful to what the ``xenserver`` helper relies on
+(shared/spec/xenserver-helper.md):
+
+* a real XML-RPC server on 127.0.0.1 (``/`` and ``/RPC2``): every answer
+  is a struct with ``Status`` and ``Value`` or ``ErrorDescription`` (a
+  list of strings); integers travel as decimal strings, refs are opaque
+  ``OpaqueRef:<uuid>`` strings; wrong session -> ``SESSION_INVALID``,
+  unknown ref -> ``HANDLE_INVALID``, unknown method ->
+  ``MESSAGE_METHOD_UNKNOWN``, wrong arity ->
+  ``MESSAGE_PARAMETER_COUNT_MISMATCH``, bad password ->
+  ``SESSION_AUTHENTICATION_FAILED``, a pool member -> ``HOST_IS_SLAVE``;
+* tasks with XAPI's states (pending, success, failure, cancelling,
+  cancelled) and XML-RPC-encoded results;
+* ``PUT /import_raw_vdi`` as import_raw_vdi.ml answers it: 401 for a bad
+  session, 404 for an unknown format or a chunked VHD, 400 without a VDI,
+  302 to the host that has the SR, and otherwise ``200`` with
+  ``task-id`` *before* the body is read; the outcome is in the task only
+  (``VDI_IO_ERROR`` for a VHD vhd-tool would refuse or one larger than
+  the VDI);
+* ``host.call_plugin`` / ``Async.host.call_plugin`` execute the real
+  plugin file from ROOT/etc/xapi.d/plugins with the methodCall as argv[1]
+  and parse its stdout as xapi_plugins.ml does (non-zero exit, signal,
+  unparseable output -> ``XENAPI_PLUGIN_FAILURE``; a missing file ->
+  ``XENAPI_MISSING_PLUGIN``); ``task.cancel`` kills it.
+
+Stand-ins, said plainly: the SR is a directory (ROOT/run/sr-mount/<uuid>)
+holding ``<vdi-uuid>.vhd`` files; tapdisk's writes are simulated by
+decoding the uploaded VHD with the real qemu-img and writing the VDI's
+file with xenimage_import's own tap writer (so the SR file is tap
+layout by construction); ``vhd-util``/``tap-ctl`` are dom0tools.py;
+XenAPIPlugin/XenAPI are the modules in dom0/. SR_FULL is raised when a
+VDI's virtual size exceeds the SR's free space (thin ext SRs do not check
+this on a real host). Only ``format=vhd`` imports are simulated.
+
+Faults for tests (``faults`` dict): ``corrupt_upload`` (garble the body
+xapi receives), ``damage_sr_file`` (break the SR file after the import),
+``plugin_delay`` (seconds before the plugin starts), ``token`` (replace
+the token passed to the plugin), ``summary_sha256`` (replace the sha256
+the plugin returns), ``attached`` (a tapdisk has the VDI open).
+"""
+
+import inspect
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.parse
+import uuid
+import xml.sax.saxutils
+import xmlrpc.client
+import xmlrpc.server
+
+from xenimage_import import dom0
+from xenimage_import import helpers
+from xenimage_import.helpers import local
+from xenimage_import.source import inspect as src_inspect
+from xenimage_import.vhd import layout as L
+from xenimage_import.vhd import reader
+
+from tests.xapisim import dom0tools
+
+STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dom0')
+PLUGIN_PATH_ENV = '/sbin:/usr/sbin:/bin:/usr/bin'
+GiB = 1024 ** 3
+
+
+class Failure(Exception):
+    def __init__(self, *description):
+        super().__init__(description)
+        self.description = [str(d) for d in description]
+
+
+def _ref():
+    return 'OpaqueRef:%s' % uuid.uuid4()
+
+
+def _value(text):
+    """A string result as XAPI puts it in task.result."""
+    return '<value>%s</value>' % xml.sax.saxutils.escape(text)
+
+
+class _Task(object):
+    def __init__(self, label, description=''):
+        self.ref = _ref()
+        self.uuid = str(uuid.uuid4())
+        self.record = {'uuid': self.uuid, 'name_label': label,
+                       'name_description': description,
+                       'status': 'pending', 'progress': 0.0,
+                       'result': '', 'error_info': []}
+        self.proc = None
+        self.cancel_requested = threading.Event()
+
+    def succeed(self, result):
+        if self.record['status'] == 'pending':
+            self.record.update(status='success', result=result,
+                               progress=1.0)
+
+    def fail(self, *description):
+        if self.record['status'] in ('pending', 'cancelling'):
+            self.record.update(status='failure', progress=1.0,
+                               error_info=[str(d) for d in description])
+
+
+class XapiSimulator(object):
+    """One host, one pool, one SR. See the module docstring.
+
+    :param base: an empty directory for dom0's ROOT.
+    :param python: interpreter named in the installed plugin's shebang.
+    """
+
+    def __init__(self, base, username='root', password='xenroot',
+                 sr_type='ext', sr_size=64 * GiB, python=sys.executable,
+                 install_plugin=True, host='127.0.0.1', port=0,
+                 master_address=None):
+        self.base = base
+        self.root = os.path.join(base, 'dom0')
+        self.username = username
+        self.password = password
+        self.python = python
+        # A pool member answers logins with HOST_IS_SLAVE.
+        self.master_address = master_address
+        self.faults = {}
+        self.lock = threading.RLock()
+        self.sessions = set()
+        self.tasks = {}
+        self.calls = []
+        self.host_ref = _ref()
+        self.pool_ref = _ref()
+        self.sr_ref = _ref()
+        self.pbd_ref = _ref()
+        self.sr_uuid = str(uuid.uuid4())
+        self.vdis = {}
+        self.sr = {'uuid': self.sr_uuid, 'name_label': 'Local storage',
+                   'type': sr_type, 'physical_size': str(sr_size),
+                   'physical_utilisation': '0', 'PBDs': [self.pbd_ref],
+                   'VDIs': []}
+        self.sr_dir = os.path.join(self.root, 'run', 'sr-mount',
+                                   self.sr_uuid)
+        self.plugins_dir = os.path.join(self.root, 'etc', 'xapi.d',
+                                        'plugins')
+        for d in (self.sr_dir, self.plugins_dir):
+            os.makedirs(d, exist_ok=True)
+        dom0tools.install(self.root)
+        if install_plugin:
+            dom0.install(self.plugins_dir, python)
+        self.server = _Server((host, port), self)
+        self.address = host
+        self.port = self.server.server_address[1]
+        self.url = 'http://%s:%d/' % (host, self.port)
+        self.host_record = {'uuid': str(uuid.uuid4()), 'hostname': 'xs-sim',
+                            'name_label': 'xs-sim', 'address': host,
+                            'software_version': {
+                                'product_brand': 'XCP-ng',
+                                'product_version': '8.3.0',
+                                'platform_version': '3.4.0'}}
+        self.thread = None
+
+    # -- life cycle ------------------------------------------------------
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True, name='xapi-sim')
+        self.thread.start()
+        return self
+
+    def stop(self):
+        with self.lock:
+            tasks = list(self.tasks.values())
+        for task in tasks:
+            if task.proc is not None and task.proc.poll() is None:
+                task.proc.kill()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def leftovers(self):
+        """What a client failed to clean up: sessions, tasks, VDIs, files.
+
+        Sessions and tasks are reported by count; the SR directory must
+        hold nothing but the files of VDIs that still exist.
+        """
+        with self.lock:
+            found = []
+            if self.sessions:
+                found.append('%d session(s)' % len(self.sessions))
+            if self.tasks:
+                found.append('tasks: %s' % ', '.join(
+                    t.record['name_label'] for t in self.tasks.values()))
+            if self.vdis:
+                found.append('VDIs: %s' % ', '.join(
+                    v['uuid'] for v in self.vdis.values()))
+            expected = {v['uuid'] + '.vhd' for v in self.vdis.values()}
+            extra = sorted(set(os.listdir(self.sr_dir)) - expected)
+            if extra:
+                found.append('SR files: %s' % ', '.join(extra))
+            return found
+
+    def sr_files(self):
+        return sorted(os.listdir(self.sr_dir))
+
+    def set_tapdisks(self, lines):
+        path = os.path.join(self.root, dom0tools.TAPDISKS)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(''.join(line + '\n' for line in lines))
+
+    # -- XML-RPC dispatch ------------------------------------------------
+
+    def dispatch(self, method, params):
+        self.calls.append(method)
+        try:
+            return {'Status': 'Success', 'Value': self._call(method, params)}
+        except Failure as e:
+            return {'Status': 'Failure', 'ErrorDescription': e.description}
+
+    def _call(self, method, params):
+        is_async = method.startswith('Async.')
+        name = method[len('Async.'):] if is_async else method
+        if name == 'session.login_with_password':
+            return self._login(method, params)
+        fn = getattr(self, 'x_' + name.replace('.', '__'), None)
+        if fn is None:
+            raise Failure('MESSAGE_METHOD_UNKNOWN', method)
+        expected = 1 + sum(
+            1 for p in inspect.signature(fn).parameters.values()
+            if p.default is inspect.Parameter.empty)
+        if len(params) != expected:
+            raise Failure('MESSAGE_PARAMETER_COUNT_MISMATCH', method,
+                          expected, len(params))
+        with self.lock:
+            if params[0] not in self.sessions:
+                raise Failure('SESSION_INVALID', params[0])
+        if is_async:
+            return self._async(name, fn, params[1:], params[0])
+        if name == 'host.call_plugin':
+            return self.x_host__call_plugin(*params[1:],
+                                            session=params[0])
+        with self.lock:
+            return fn(*params[1:])
+
+    def _login(self, method, params):
+        if len(params) != 4:
+            raise Failure('MESSAGE_PARAMETER_COUNT_MISMATCH', method, 4,
+                          len(params))
+        if self.master_address:
+            raise Failure('HOST_IS_SLAVE', self.master_address)
+        user, password = params[0], params[1]
+        if (user, password) != (self.username, self.password):
+            raise Failure('SESSION_AUTHENTICATION_FAILED', user,
+                          'Authentication failure')
+        ref = _ref()
+        with self.lock:
+            self.sessions.add(ref)
+        return ref
+
+    def _async(self, name, fn, args, session):
+        task = self._new_task('Async.%s' % name)
+        if name == 'host.call_plugin':
+            target, target_args = self._run_plugin_task, (task, session) + \
+                tuple(args)
+        else:
+            target, target_args = self._run_task, (task, fn, args)
+        threading.Thread(target=target, args=target_args,
+                         daemon=True).start()
+        return task.ref
+
+    def _run_task(self, task, fn, args):
+        try:
+            with self.lock:
+                value = fn(*args)
+            task.succeed(_value(value))
+        except Failure as e:
+            task.fail(*e.description)
+
+    def _new_task(self, label, description=''):
+        task = _Task(label, description)
+        with self.lock:
+            self.tasks[task.ref] = task
+        return task
+
+    def _get(self, table, ref, cls):
+        if ref not in table:
+            raise Failure('HANDLE_INVALID', cls, ref)
+        return table[ref]
+
+    # -- session, pool, host ---------------------------------------------
+
+    def x_session__get_this_host(self, session):
+        return self.host_ref
+
+    def x_pool__get_all(self):
+        return [self.pool_ref]
+
+    def x_pool__get_master(self, pool):
+        self._get({self.pool_ref: 1}, pool, 'pool')
+        return self.host_ref
+
+    def x_pool__get_default_SR(self, pool):
+        self._get({self.pool_ref: 1}, pool, 'pool')
+        return self.sr_ref
+
+    def x_host__get_all(self):
+        return [self.host_ref]
+
+    def x_host__get_record(self, host):
+        return dict(self._get({self.host_ref: self.host_record}, host,
+                              'host'))
+
+    def x_host__get_address(self, host):
+        return self.x_host__get_record(host)['address']
+
+    # -- SR, PBD ---------------------------------------------------------
+
+    def x_SR__get_by_uuid(self, sr_uuid):
+        if sr_uuid != self.sr_uuid:
+            raise Failure('UUID_INVALID', 'SR', sr_uuid)
+        return self.sr_ref
+
+    def x_SR__get_record(self, sr):
+        self._get({self.sr_ref: 1}, sr, 'SR')
+        record = dict(self.sr)
+        record['VDIs'] = list(self.vdis)
+        record['physical_utilisation'] = str(self._utilisation())
+        return record
+
+    def x_SR__get_type(self, sr):
+        return self.x_SR__get_record(sr)['type']
+
+    def x_SR__get_PBDs(self, sr):
+        return self.x_SR__get_record(sr)['PBDs']
+
+    def x_SR__get_physical_size(self, sr):
+        return self.x_SR__get_record(sr)['physical_size']
+
+    def x_SR__get_physical_utilisation(self, sr):
+        return self.x_SR__get_record(sr)['physical_utilisation']
+
+    def x_PBD__get_record(self, pbd):
+        self._get({self.pbd_ref: 1}, pbd, 'PBD')
+        return {'uuid': self.pbd_ref[10:], 'host': self.host_ref,
+                'SR': self.sr_ref, 'currently_attached': True,
+                'device_config': {}}
+
+    def _utilisation(self):
+        return sum(int(v['virtual_size']) for v in self.vdis.values())
+
+    # -- VDI ---------------------------------------------------------------
+
+    def x_VDI__create(self, record):
+        for key in ('SR', 'virtual_size', 'type', 'name_label'):
+            if key not in record:
+                raise Failure('FIELD_TYPE_ERROR', key)
+        self._get({self.sr_ref: 1}, record['SR'], 'SR')
+        size = int(record['virtual_size'])
+        free = int(self.sr['physical_size']) - self._utilisation()
+        if size > free:
+            raise Failure('SR_FULL', size, free)
+        ref = _ref()
+        vdi_uuid = str(uuid.uuid4())
+        # FileSR creates the file at once (td-util create vhd).
+        plan_path = os.path.join(self.sr_dir, vdi_uuid + '.vhd')
+        _write_empty_vhd(plan_path, size)
+        self.vdis[ref] = {'uuid': vdi_uuid, 'location': vdi_uuid,
+                          'virtual_size': str(size),
+                          'type': record['type'],
+                          'name_label': record['name_label'],
+                          'other_config': dict(record.get('other_config',
+                                                          {})),
+                          'sm_config': {}, 'in_use': False}
+        return ref
+
+    def x_VDI__get_uuid(self, vdi):
+        return self._get(self.vdis, vdi, 'VDI')['uuid']
+
+    def x_VDI__get_virtual_size(self, vdi):
+        return self._get(self.vdis, vdi, 'VDI')['virtual_size']
+
+    def x_VDI__get_sm_config(self, vdi):
+        return dict(self._get(self.vdis, vdi, 'VDI')['sm_config'])
+
+    def x_VDI__get_location(self, vdi):
+        return self._get(self.vdis, vdi, 'VDI')['location']
+
+    def x_VDI__destroy(self, vdi):
+        record = self._get(self.vdis, vdi, 'VDI')
+        if record['in_use']:
+            raise Failure('VDI_IN_USE', vdi, 'destroy')
+        os.unlink(os.path.join(self.sr_dir, record['uuid'] + '.vhd'))
+        del self.vdis[vdi]
+        return ''
+
+    def vdi_by_ref_or_uuid(self, value):
+        with self.lock:
+            if value in self.vdis:
+                return value
+            for ref, record in self.vdis.items():
+                if record['uuid'] == value:
+                    return ref
+        return None
+
+    # -- tasks -----------------------------------------------------------
+
+    def x_task__create(self, label, description):
+        return self._new_task(label, description).ref
+
+    def _task(self, ref):
+        return self._get(self.tasks, ref, 'task')
+
+    def x_task__get_status(self, task):
+        return self._task(task).record['status']
+
+    def x_task__get_result(self, task):
+        return self._task(task).record['result']
+
+    def x_task__get_error_info(self, task):
+        return list(self._task(task).record['error_info'])
+
+    def x_task__get_progress(self, task):
+        return self._task(task).record['progress']
+
+    def x_task__get_record(self, task):
+        return dict(self._task(task).record)
+
+    def x_task__cancel(self, task):
+        t = self._task(task)
+        if t.record['status'] == 'pending':
+            t.record['status'] = 'cancelling'
+            t.cancel_requested.set()
+            if t.proc is not None and t.proc.poll() is None:
+                t.proc.kill()
+        return ''
+
+    def x_task__destroy(self, task):
+        self._task(task)
+        del self.tasks[task]
+        return ''
+
+    # -- plugins ---------------------------------------------------------
+
+    def x_host__call_plugin(self, host, plugin, fn, args, session=None):
+        task = _Task('host.call_plugin')
+        self._run_plugin_task(task, session, host, plugin, fn, args)
+        if task.record['status'] == 'success':
+            return xmlrpc.client.loads(
+                '<methodResponse><params><param>%s</param></params>'
+                '</methodResponse>' % task.record['result'])[0][0]
+        raise Failure(*task.record['error_info'])
+
+    def _run_plugin_task(self, task, session, host, plugin, fn, args):
+        with self.lock:
+            if host != self.host_ref:
+                return task.fail('HANDLE_INVALID', 'host', host)
+        path = os.path.join(self.plugins_dir, plugin)
+        if os.sep in plugin or not os.path.isfile(path):
+            return task.fail('XENAPI_MISSING_PLUGIN', plugin)
+        args = dict(args)
+        if fn == dom0.FN_EXPORT and 'token' in self.faults:
+            args['token'] = self.faults['token']
+        delay = self.faults.get('plugin_delay', 0) if fn == dom0.FN_EXPORT \
+            else 0
+        if delay and task.cancel_requested.wait(delay):
+            task.record['status'] = 'cancelled'
+            return
+        if fn == dom0.FN_EXPORT and self.faults.get('attached'):
+            vdi_path = os.path.join(self.sr_dir, args.get('vdi_uuid', '') +
+                                    '.vhd')
+            self.set_tapdisks(['pid=4242 minor=0 state=0 args=vhd:%s'
+                               % vdi_path])
+        env = {'PATH': PLUGIN_PATH_ENV, 'PYTHONPATH': STUBS,
+               'XENIMAGE_DOM0_TEST_ROOT': self.root,
+               'XENIMAGE_SIM_URL': self.url}
+        call = xmlrpc.client.dumps((session, args), fn)
+        task.proc = subprocess.Popen([path, call], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env,
+                                     cwd='/')
+        out, err = task.proc.communicate()
+        out = out.decode('utf-8', 'replace')
+        err = err.decode('utf-8', 'replace')
+        code = task.proc.returncode
+        if task.cancel_requested.is_set():
+            task.record['status'] = 'cancelled'
+            return
+        if code < 0:
+            return task.fail('XENAPI_PLUGIN_FAILURE', 'signal: %d' % -code,
+                             out, err)
+        if code != 0:
+            return task.fail('XENAPI_PLUGIN_FAILURE', 'non-zero exit', out,
+                             err)
+        try:
+            response = xmlrpc.client.loads(out)[0][0]
+            status = response['Status']
+        except Exception:
+            return task.fail('XENAPI_PLUGIN_FAILURE',
+                             'failed to parse plugin output', out, err)
+        if status != 'Success':
+            return task.fail(*response['ErrorDescription'])
+        value = response['Value']
+        if fn == dom0.FN_EXPORT and 'summary_sha256' in self.faults:
+            summary = json.loads(value)
+            summary['sha256'] = self.faults['summary_sha256']
+            value = json.dumps(summary)
+        task.succeed(_value(value))
+
+    # -- import_raw_vdi --------------------------------------------------
+
+    def import_vhd(self, task, vdi, body_path):
+        """vhd-tool serve + tapdisk, simulated: body -> the VDI's file."""
+        with self.lock:
+            record = self.vdis[vdi]
+            size = int(record['virtual_size'])
+            target = os.path.join(self.sr_dir, record['uuid'] + '.vhd')
+        with open(body_path, 'rb') as f:
+            try:
+                report = reader.validate_vhd(f, os.path.getsize(body_path))
+            except reader.TruncatedVhd:
+                report = None
+        if report is None or not report.valid or report.virtual_size > size:
+            return task.fail('VDI_IO_ERROR', 'Device I/O errors')
+        raw = body_path + '.raw'
+        try:
+            subprocess.run(['qemu-img', 'convert', '-f', 'vpc', '-O', 'raw',
+                            body_path, raw], check=True,
+                           capture_output=True)
+            os.truncate(raw, size)
+            source = src_inspect.SourceImage(path=raw, format='raw',
+                                             virtual_size=size,
+                                             file_size=size, detected='raw')
+            local.LocalHelper().convert(helpers.ConversionRequest(
+                source=source, destination=target,
+                output=helpers.OUTPUT_VHD,
+                work_prefix='.import-%s.' % record['uuid']))
+        except (subprocess.CalledProcessError, OSError) as e:
+            return task.fail('VDI_IO_ERROR', 'Device I/O errors: %s' % e)
+        finally:
+            if os.path.exists(raw):
+                os.unlink(raw)
+        if self.faults.get('damage_sr_file'):
+            with open(target, 'r+b') as f:
+                f.seek(-L.FOOTER_SIZE, os.SEEK_END)
+                f.write(b'garbage!')
+        task.succeed(_value(vdi))
+
+
+def _write_empty_vhd(path, size):
+    """An empty tap VHD of ``size`` bytes, as td-util create makes."""
+    fd, raw = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.new-')
+    os.close(fd)
+    try:
+        os.truncate(raw, size)
+        source = src_inspect.SourceImage(path=raw, format='raw',
+                                         virtual_size=size, file_size=size,
+                                         detected='raw')
+        local.LocalHelper().convert(helpers.ConversionRequest(
+            source=source, destination=path, output=helpers.OUTPUT_VHD,
+            work_prefix='.new-'))
+    finally:
+        os.unlink(raw)
+
+
+class _Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
+    rpc_paths = ('/', '/RPC2')
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def _plain(self, code, text='', headers=()):
+        data = text.encode()
+        self.send_response(code)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header('Content-Length', str(len(data)))
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
+
+    def do_PUT(self):
+        sim = self.server.sim
+        url = urllib.parse.urlsplit(self.path)
+        if url.path != '/import_raw_vdi':
+            return self._plain(404, 'not found')
+        query = dict(urllib.parse.parse_qsl(url.query))
+        task = None
+        if query.get('task_id'):
+            with sim.lock:
+                task = sim.tasks.get(query['task_id'])
+        with sim.lock:
+            valid = query.get('session_id') in sim.sessions
+        if not valid:
+            if task:
+                task.fail('SESSION_INVALID', query.get('session_id', ''))
+            return self._plain(401, 'Unauthorised')
+        fmt = query.get('format', 'raw').lower()
+        if fmt not in ('raw', 'vhd', 'tar', 'qcow2'):
+            if task:
+                task.fail('INTERNAL_ERROR', 'Unknown format %s' % fmt)
+            return self._plain(404, 'Unknown format')
+        if fmt == 'vhd' and ('chunked' in query
+                             or 'Transfer-Encoding' in self.headers):
+            if task:
+                task.fail('INTERNAL_ERROR', 'Cannot handle chunked VHD')
+            return self._plain(404, 'Cannot handle chunked VHD')
+        if fmt != 'vhd':
+            if task:
+                task.fail('INTERNAL_ERROR', 'format %s not simulated' % fmt)
+            return self._plain(404, 'format not simulated')
+        vdi = sim.vdi_by_ref_or_uuid(query.get('vdi', ''))
+        if vdi is None:
+            if task:
+                task.fail('VDI_MISSING', query.get('vdi', ''))
+            return self._plain(400, 'Importing a VHD directly into an SR '
+                               'not yet supported')
+        if sim.faults.get('redirect_to') and not query.get('redirected'):
+            location = 'http://%s%s&redirected=1' % (
+                sim.faults['redirect_to'], self.path)
+            return self._plain(302, '', [('Location', location)])
+        length = int(self.headers.get('Content-Length', 0))
+        if task is None:
+            task = sim._new_task('VDI import')
+        # NOTE: xapi sends the answer first, then reads the body.
+        self.send_response(200)
+        self.send_header('task-id', task.ref)
+        self.send_header('Content-Type', 'application/octet-stream')
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        with sim.lock:
+            sim.vdis[vdi]['in_use'] = True
+        body = os.path.join(sim.sr_dir, '.import-%s' % uuid.uuid4())
+        try:
+            with open(body, 'wb') as f:
+                left = length
+                while left:
+                    data = self.rfile.read(min(left, 1024 * 1024))
+                    if not data:
+                        break
+                    left -= len(data)
+                    f.write(data)
+                if sim.faults.get('corrupt_upload'):
+                    f.seek(0)
+                    f.write(b'not a VHD at all')
+            if left:
+                task.fail('VDI_IO_ERROR', 'Device I/O errors')
+            else:
+                sim.import_vhd(task, vdi, body)
+        finally:
+            os.unlink(body)
+            with sim.lock:
+                if vdi in sim.vdis:
+                    sim.vdis[vdi]['in_use'] = False
+
+
+class _Server(socketserver.ThreadingMixIn, xmlrpc.server.SimpleXMLRPCServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, sim):
+        self.sim = sim
+        super().__init__(address, requestHandler=_Handler, logRequests=False,
+                         allow_none=True)
+
+    def _dispatch(self, method, params):
+        if method == 'session.logout':
+            with self.sim.lock:
+                self.sim.sessions.discard(params[0] if params else None)
+            return {'Status': 'Success', 'Value': ''}
+        return self.sim.dispatch(method, params)

@@ -1,0 +1,424 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The ``xenserver`` helper: the VHD file XenServer's own storage wrote.
+
+The manual procedure, automated over XenAPI:
+
+1. log in to the pool (master), check the SR is a file SR (ext, nfs) and
+   that the dom0 plugin answers;
+2. write the source as a dynamic VHD (the local writer, as transport) and
+   ``VDI.create`` a user VDI of its virtual size;
+3. ``PUT /import_raw_vdi?format=vhd`` it into the VDI; the task decides;
+4. open a one-shot HTTPS receiver and ``Async.host.call_plugin`` the
+   plugin on the host that has the SR: it checks the SR's
+   ``<vdi-uuid>.vhd`` with vhd-util and sends it back as ``0.vhd`` in a
+   gzipped tarball;
+5. compare size and SHA-256 with what the plugin sent, check the tarball
+   with xenimage-check's rules, and move it into place.
+
+The VDI, the XAPI tasks and the session are destroyed on every path; a
+wait past its timeout cancels the XAPI task it waits for.
+"""
+
+import json
+import logging
+import os
+import socket
+import time
+
+from oslo_config import cfg
+
+from xenimage_import import check
+from xenimage_import import conf as xconf
+from xenimage_import import dom0
+from xenimage_import import exception
+from xenimage_import import helpers
+from xenimage_import.helpers import local
+from xenimage_import.source import tarball
+from xenimage_import.xenserver import hosts
+from xenimage_import.xenserver import receiver as receiver_mod
+from xenimage_import.xenserver import tls
+from xenimage_import.xenserver import vdi_import
+from xenimage_import.xenserver import xapi
+
+LOG = logging.getLogger(__name__)
+
+FILE_SR_TYPES = ('ext', 'nfs')
+PHASE_IMPORT = 'import'
+PHASE_EXPORT = 'export'
+VDI_NAME = 'xenimage_import conversion'
+OTHER_CONFIG_KEY = 'xenimage_import'
+# Largest tarball accepted back: a full VHD of the virtual size, its
+# metadata (a bitmap sector per block), and gzip's worst-case growth.
+_RECEIVE_SLACK = 64 * 1024 * 1024
+_DESTROY_ATTEMPTS = 5
+_WAIT_POLL = 0.2
+
+
+class XenServerHelper(helpers.Helper):
+    """Convert on a XenServer host; options in ``[xenimage_xenserver]``."""
+
+    name = 'xenserver'
+
+    def __init__(self, conf=None):
+        super().__init__(conf if conf is not None else cfg.CONF)
+        xconf.register_xenserver_opts(self.conf)
+        self.group = self.conf[xconf.XENSERVER_GROUP]
+
+    def _session(self, host):
+        return xapi.XapiSession(host.url, host.username, host.password,
+                                name=host.name,
+                                timeout=self.group.api_timeout,
+                                ca_file=self.group.ca_file,
+                                insecure=self.group.insecure)
+
+    def _choose_host(self):
+        found = hosts.candidates(self.conf)
+        if len(found) == 1:
+            return found[0]
+
+        def free_space(host):
+            with self._session(host) as session:
+                return _Pool(session, self.group.sr_uuid).free_space()
+
+        return hosts.rank(found, free_space)[0]
+
+    def convert(self, request):
+        if request.output not in (helpers.OUTPUT_TARBALL, helpers.OUTPUT_VHD):
+            raise ValueError('unknown output %r' % request.output)
+        start = time.monotonic()
+        host = self._choose_host()
+        LOG.info('converting %s on XenServer host %s', request.source.path,
+                 host.name)
+        work_dir = os.path.dirname(os.path.abspath(request.destination))
+        prefix = request.work_prefix or '.%s.' % os.path.basename(
+            request.destination)
+        with self._session(host) as session:
+            pool = _Pool(session, self.group.sr_uuid)
+            pool.check_plugin()
+            transport = _Transport(request, work_dir, prefix)
+            try:
+                transport.write()
+                received = _Conversion(self.group, session, pool, request,
+                                       work_dir, prefix).run(transport)
+            finally:
+                transport.remove()
+        try:
+            report = _checked(received.path, transport.size)
+            if request.output == helpers.OUTPUT_TARBALL:
+                os.chmod(received.path, 0o644)
+                os.replace(received.path, request.destination)
+            else:
+                _extract(received.path, request.destination, work_dir,
+                         prefix, report.vhd.file_size)
+        finally:
+            _remove(received.path)
+        return helpers.ConversionResult(
+            helper=self.name,
+            source_format=request.source.format,
+            requested_size=request.source.virtual_size,
+            virtual_size=report.vhd.virtual_size,
+            blocks_total=report.vhd.blocks_total,
+            blocks_stored=report.vhd.blocks_allocated,
+            vhd_size=report.vhd.file_size,
+            output_size=os.path.getsize(request.destination),
+            seconds=time.monotonic() - start)
+
+
+class _Pool(object):
+    """The SR and the host that serves it, as XAPI describes them."""
+
+    def __init__(self, session, sr_uuid):
+        self.session = session
+        call = session.call
+        if sr_uuid:
+            self.sr = call('SR.get_by_uuid', sr_uuid)
+        else:
+            pool = call('pool.get_all')[0]
+            self.sr = call('pool.get_default_SR', pool)
+            if self.sr in ('', 'OpaqueRef:NULL'):
+                raise exception.ConversionFailed(
+                    'XenServer (host %s): the pool has no default SR; set '
+                    '[xenimage_xenserver] sr_uuid' % session.name)
+        record = call('SR.get_record', self.sr)
+        self.sr_uuid = record['uuid']
+        self.sr_type = record['type']
+        if self.sr_type not in FILE_SR_TYPES:
+            raise exception.ConversionFailed(
+                'XenServer (host %s): SR %s is of type %s; the xenserver '
+                'helper needs a file SR (%s) whose VDIs are VHD files'
+                % (session.name, self.sr_uuid, self.sr_type,
+                   ' or '.join(FILE_SR_TYPES)))
+        self.record = record
+        self.host = self._sr_host()
+
+    def _sr_host(self):
+        """A host with the SR attached, the master first (shared SRs)."""
+        call = self.session.call
+        attached = []
+        for pbd in call('SR.get_PBDs', self.sr):
+            pbd_record = call('PBD.get_record', pbd)
+            if pbd_record['currently_attached']:
+                attached.append(pbd_record['host'])
+        if not attached:
+            raise exception.ConversionFailed(
+                'XenServer (host %s): SR %s is not attached to any host'
+                % (self.session.name, self.sr_uuid))
+        master = call('pool.get_master', call('pool.get_all')[0])
+        return master if master in attached else attached[0]
+
+    def free_space(self):
+        return int(self.record['physical_size']) - int(
+            self.record['physical_utilisation'])
+
+    def check_plugin(self):
+        """The dom0 plugin answers and speaks our version."""
+        answer = self.session.call('host.call_plugin', self.host,
+                                   dom0.PLUGIN_NAME, dom0.FN_VERSION, {})
+        try:
+            version = json.loads(answer)['version']
+        except (ValueError, KeyError, TypeError):
+            version = None
+        expected = dom0.plugin_version()
+        if version is None or version.split('.')[0] != \
+                expected.split('.')[0]:
+            raise exception.ConversionFailed(
+                'XenServer (host %s): dom0 plugin %s is version %s, this '
+                'driver needs %s; reinstall it with xenimage-dom0-plugin'
+                % (self.session.name, dom0.PLUGIN_NAME, version, expected))
+
+
+class _Transport(object):
+    """The source as a dynamic VHD file, the body of import_raw_vdi."""
+
+    def __init__(self, request, work_dir, prefix):
+        self.request = request
+        self.path = os.path.join(work_dir, '%s%s.vhd' % (
+            prefix, os.urandom(6).hex()))
+        self.size = None
+
+    def write(self):
+        request = self.request
+        # NOTE: the local writer's tap VHD is the smallest valid body:
+        # unallocated and zero blocks are not sent at all.
+        result = local.LocalHelper().convert(helpers.ConversionRequest(
+            source=request.source, destination=self.path,
+            output=helpers.OUTPUT_VHD, work_prefix=request.work_prefix,
+            python_exec=request.python_exec))
+        self.size = result.virtual_size
+
+    def remove(self):
+        _remove(self.path)
+
+
+class _Conversion(object):
+    """Steps 2-5 on one session; destroys what it created."""
+
+    def __init__(self, group, session, pool, request, work_dir, prefix):
+        self.group = group
+        self.session = session
+        self.pool = pool
+        self.request = request
+        self.work_dir = work_dir
+        self.prefix = prefix
+
+    def run(self, transport):
+        vdi = self._create_vdi(transport.size)
+        try:
+            self._import(vdi, transport)
+            transport.remove()
+            return self._export(vdi, transport.size)
+        finally:
+            self._destroy_vdi(vdi)
+
+    def _create_vdi(self, size):
+        return self.session.call('VDI.create', {
+            'name_label': VDI_NAME,
+            'name_description': 'temporary: %s' % os.path.basename(
+                self.request.destination),
+            'SR': self.pool.sr,
+            'virtual_size': str(size),
+            'type': 'user',
+            'sharable': False,
+            'read_only': False,
+            'xenstore_data': {},
+            'other_config': {OTHER_CONFIG_KEY: 'conversion'},
+            'sm_config': {},
+            'tags': [],
+        })
+
+    def _destroy_vdi(self, vdi):
+        for attempt in range(_DESTROY_ATTEMPTS):
+            try:
+                self.session.call('VDI.destroy', vdi)
+                return
+            except xapi.XapiError as e:
+                if e.code != 'VDI_IN_USE' or \
+                        attempt == _DESTROY_ATTEMPTS - 1:
+                    LOG.error('VDI %s left on %s: %s', vdi,
+                              self.session.name, e)
+                    return
+                time.sleep(1 + attempt)
+            except exception.XenImageError as e:
+                LOG.error('VDI %s left on %s: %s', vdi, self.session.name, e)
+                return
+
+    def _import(self, vdi, transport):
+        session = self.session
+        task = session.call('task.create', 'xenimage_import upload',
+                            'import_raw_vdi of %s' % os.path.basename(
+                                self.request.destination))
+        try:
+            progress = local.counter(self.request.progress, PHASE_IMPORT,
+                                     os.path.getsize(transport.path))
+            try:
+                vdi_import.upload_vhd(session, vdi, task, transport.path,
+                                      progress)
+            except exception.ConversionFailed:
+                # The task often knows better why (xapi fails it too).
+                if session.call('task.get_status', task) == \
+                        xapi.TASK_FAILURE:
+                    raise xapi.XapiError(
+                        session.call('task.get_error_info', task),
+                        session.name)
+                raise
+            session.wait_task(task, self.group.import_timeout,
+                              'the import into the VDI')
+        finally:
+            session.destroy_task(task)
+
+    def _certificate(self):
+        group = self.group
+        if group.receiver_cert_file:
+            return tls.ServerCertificate.from_files(group.receiver_cert_file,
+                                                    group.receiver_key_file)
+        return tls.ServerCertificate.ephemeral(self._advertised_address())
+
+    def _advertised_address(self):
+        group = self.group
+        if group.receiver_address:
+            return group.receiver_address
+        if group.receiver_bind_host not in ('0.0.0.0', '::', ''):
+            return group.receiver_bind_host
+        return socket.getfqdn()
+
+    def _export(self, vdi, size):
+        session = self.session
+        group = self.group
+        vdi_uuid = session.call('VDI.get_uuid', vdi)
+        rx = receiver_mod.OneShotReceiver(
+            self.work_dir, self.prefix, group.receiver_bind_host,
+            self._advertised_address(),
+            xconf.port_range(group.receiver_port_range),
+            self._certificate(),
+            max_bytes=size + size // 64 + _RECEIVE_SLACK)
+        keep = False
+        try:
+            task = session.call('Async.host.call_plugin', self.pool.host,
+                                dom0.PLUGIN_NAME, dom0.FN_EXPORT, {
+                                    'sr_uuid': self.pool.sr_uuid,
+                                    'vdi_uuid': vdi_uuid,
+                                    'url': rx.url,
+                                    'token': rx.token,
+                                    'cert_sha256': rx.certificate.fingerprint,
+                                    'timeout': str(group.export_timeout),
+                                })
+            try:
+                summary = self._wait_export(task, rx)
+            finally:
+                session.destroy_task(task)
+            received = _verified(rx, summary, session.name)
+            keep = True
+            return received
+        finally:
+            rx.close(keep=keep)
+
+    def _wait_export(self, task, rx):
+        group = self.group
+        started = time.monotonic()
+
+        def stop():
+            if not rx.started.is_set() and \
+                    time.monotonic() - started > group.receiver_timeout:
+                return ('sent nothing to %s within %d s; check that dom0 '
+                        'can reach this address (receiver_address, '
+                        'receiver_port_range)' % (rx.url.split('/x')[0],
+                                                  group.receiver_timeout))
+            if rx.bad_requests and rx.finished and rx.result is None:
+                return 'upload was refused by the receiver (%s)' % (
+                    rx.bad_requests[-1][1])
+            return None
+
+        result = self.session.wait_task(task, group.export_timeout,
+                                        'the dom0 export', stop=stop)
+        try:
+            return json.loads(xapi.task_value(result))
+        except (ValueError, TypeError):
+            raise exception.ConversionFailed(
+                'XenServer (host %s): the dom0 plugin returned %r, not its '
+                'JSON summary' % (self.session.name, result[:200]))
+
+
+def _verified(rx, summary, host):
+    """The received file, if it is exactly what the plugin sent."""
+    # The plugin returns after the receiver answered; allow the thread
+    # that stored the file a moment to publish it.
+    rx.wait(5)
+    received = rx.result
+    if received is None:
+        raise exception.ConversionFailed(
+            'XenServer (host %s): the dom0 plugin reported success but no '
+            'upload arrived' % host)
+    if (received.size, received.sha256) != (summary.get('bytes'),
+                                            summary.get('sha256')):
+        raise exception.ConversionFailed(
+            'XenServer (host %s): the tarball received (%d bytes, sha256 '
+            '%s) is not what dom0 sent (%s bytes, sha256 %s); discarded'
+            % (host, received.size, received.sha256[:16],
+               summary.get('bytes'), str(summary.get('sha256'))[:16]))
+    return received
+
+
+def _checked(path, size):
+    """xenimage-check's verdict on the tarball from dom0."""
+    try:
+        report = check.check_path(path)
+    except check.Unreadable as e:
+        raise exception.InvalidImage('the tarball from dom0 is unreadable: '
+                                     '%s' % e)
+    if not report.valid:
+        raise exception.InvalidImage(
+            'the tarball from dom0 is not a valid XenServer image: %s'
+            % report.all_problems()[0].message)
+    if report.vhd.virtual_size < size:
+        raise exception.InvalidImage(
+            'the VHD from dom0 is %d bytes, smaller than the %d imported'
+            % (report.vhd.virtual_size, size))
+    return report
+
+
+def _extract(path, destination, work_dir, prefix, vhd_size):
+    work = tarball.extract_vhd(path, work_dir, prefix, vhd_size)
+    try:
+        os.chmod(work, 0o644)
+        os.replace(work, destination)
+    except BaseException:
+        _remove(work)
+        raise
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

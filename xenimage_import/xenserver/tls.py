@@ -1,0 +1,80 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The receiver's TLS certificate: configured, or made for one conversion.
+
+dom0 pins the certificate by the SHA-256 of its DER encoding, which the
+driver passes in the plugin call, so a self-signed certificate made here
+is as trustworthy as one from a CA, without any CA to manage.
+"""
+
+import datetime
+import hashlib
+import os
+import ssl
+import tempfile
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+EPHEMERAL_LIFETIME = datetime.timedelta(days=2)
+
+
+class ServerCertificate(object):
+    """A server-side SSL context and the fingerprint dom0 pins."""
+
+    def __init__(self, cert_pem, key_pem):
+        der = ssl.PEM_cert_to_DER_cert(cert_pem.decode('ascii'))
+        self.fingerprint = hashlib.sha256(der).hexdigest()
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        # NOTE: load_cert_chain reads files only; the key lives in a 0700
+        # directory for the moment it takes.
+        with tempfile.TemporaryDirectory(prefix='xenimage-tls-') as d:
+            cert_file = os.path.join(d, 'cert.pem')
+            key_file = os.path.join(d, 'key.pem')
+            for path, data in ((cert_file, cert_pem), (key_file, key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600)
+                with os.fdopen(fd, 'wb') as f:
+                    f.write(data)
+            self.context.load_cert_chain(cert_file, key_file)
+
+    @classmethod
+    def from_files(cls, cert_file, key_file):
+        with open(cert_file, 'rb') as c, open(key_file, 'rb') as k:
+            cert = c.read()
+            key = k.read()
+        # Only the first certificate of a chain is what dom0 sees first.
+        first = cert.split(b'-----END CERTIFICATE-----', 1)[0]
+        return cls(first + b'-----END CERTIFICATE-----\n', key)
+
+    @classmethod
+    def ephemeral(cls, name):
+        """A fresh self-signed P-256 certificate for ``name``."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder()
+                .subject_name(subject).issuer_name(subject)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + EPHEMERAL_LIFETIME)
+                .sign(key, hashes.SHA256()))
+        return cls(cert.public_bytes(serialization.Encoding.PEM),
+                   key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption()))

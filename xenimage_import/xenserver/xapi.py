@@ -1,0 +1,280 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A XAPI session with timeouts, pool-master following and plain errors.
+
+Wraps the PyPI ``XenAPI`` session (XML-RPC). XAPI reports failures as an
+``ErrorDescription`` list of strings; :class:`XapiError` keeps it and says
+in words what an operator can do about the common ones. Long operations
+are XAPI tasks, whose status is the only truth about their outcome
+(``import_raw_vdi`` answers 200 before it has read a byte).
+"""
+
+import http.client
+import logging
+import socket
+import ssl
+import time
+import urllib.parse
+import xmlrpc.client
+
+import XenAPI
+
+from xenimage_import import exception
+
+LOG = logging.getLogger(__name__)
+
+ORIGINATOR = 'xenimage_import'
+API_VERSION = '1.0'
+TASK_PENDING = 'pending'
+TASK_SUCCESS = 'success'
+TASK_FAILURE = 'failure'
+TASK_CANCELLING = 'cancelling'
+TASK_CANCELLED = 'cancelled'
+_TASK_POLL = 0.2
+_CANCEL_WAIT = 10.0
+
+# What an operator can do about the errors this driver meets most.
+_ADVICE = {
+    'SESSION_AUTHENTICATION_FAILED':
+        'the host refused the credentials of user %(0)s; check '
+        '[xenimage_xenserver] username/password or host_credentials',
+    'SR_FULL':
+        'the SR has no room for the image (%(0)s bytes requested, '
+        '%(1)s available); free space or set another sr_uuid',
+    'VDI_IO_ERROR':
+        'XenServer could not write the image into the VDI (%(0)s); the '
+        'VHD was refused or the SR failed, see SMlog on the host',
+    'XENAPI_MISSING_PLUGIN':
+        'the dom0 plugin %(0)s is not installed on the host; install it '
+        'with: xenimage-dom0-plugin script | ssh root@HOST sh',
+    'XENAPI_PLUGIN_FAILURE':
+        'the dom0 plugin failed: %(all)s',
+    'UUID_INVALID':
+        'no %(0)s with uuid %(1)s on this pool; check sr_uuid',
+    'HANDLE_INVALID':
+        'the %(0)s disappeared while in use (%(1)s)',
+    'VDI_IN_USE':
+        'the VDI is in use (%(1)s)',
+}
+
+
+class XapiError(exception.ConversionFailed):
+    """A XAPI failure: ``code`` and ``params`` as XAPI sent them."""
+
+    def __init__(self, details, host=None):
+        details = [str(d) for d in (details or ['UNKNOWN_ERROR'])]
+        self.code = details[0]
+        self.params = details[1:]
+        values = {str(i): p for i, p in enumerate(self.params)}
+        values['all'] = ' '.join(p.strip() for p in self.params if p)
+        advice = _ADVICE.get(self.code)
+        if advice:
+            try:
+                text = advice % values
+            except KeyError:
+                text = '%s %s' % (self.code, values['all'])
+        elif self.code.startswith('XENIMAGE_'):
+            # Refusals of our own dom0 plugin carry a readable message.
+            text = 'the dom0 plugin refused the export: %s' % values['all']
+        else:
+            text = '%s %s' % (self.code, values['all'])
+        where = ' (host %s)' % host if host else ''
+        super().__init__('XenServer%s: %s' % (where, text.strip()))
+
+
+class _TimeoutTransportMixin(object):
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self._xenimage_timeout
+        return conn
+
+
+class _Transport(_TimeoutTransportMixin, xmlrpc.client.Transport):
+    def __init__(self, timeout):
+        super().__init__()
+        self._xenimage_timeout = timeout
+
+
+class _SafeTransport(_TimeoutTransportMixin, xmlrpc.client.SafeTransport):
+    def __init__(self, timeout, context):
+        super().__init__(context=context)
+        self._xenimage_timeout = timeout
+
+
+def ssl_context(ca_file=None, insecure=False):
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _with_host(url, host):
+    parts = urllib.parse.urlsplit(url)
+    netloc = '[%s]' % host if ':' in host else host
+    if parts.port:
+        netloc += ':%d' % parts.port
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class XapiSession(object):
+    """A logged-in XAPI session; use as a context manager.
+
+    :param url: XAPI URL of a pool member; ``HOST_IS_SLAVE`` is followed
+        to the master, keeping the scheme and port.
+    :param name: how the host is named in messages and logs.
+    """
+
+    def __init__(self, url, username, password, name=None, timeout=60,
+                 ca_file=None, insecure=False):
+        self.url = url
+        self.name = name or urllib.parse.urlsplit(url).hostname
+        self.timeout = timeout
+        self.context = ssl_context(ca_file, insecure)
+        self._username = username
+        self._password = password
+        self._session = None
+
+    def _connect(self, url):
+        if url.startswith('https:'):
+            transport = _SafeTransport(self.timeout, self.context)
+        else:
+            transport = _Transport(self.timeout)
+        session = XenAPI.Session(url, transport=transport)
+        session.login_with_password(self._username, self._password or '',
+                                    API_VERSION, ORIGINATOR)
+        return session
+
+    def login(self):
+        url = self.url
+        for _ in range(2):
+            try:
+                self._session = self._connect(url)
+                self.url = url
+                return self
+            except XenAPI.Failure as e:
+                details = e.details
+                if details and details[0] == 'HOST_IS_SLAVE':
+                    url = _with_host(url, details[1])
+                    LOG.info('%s is a pool member; using the pool master '
+                             'at %s', self.name, url)
+                    continue
+                raise XapiError(details, self.name)
+            except (OSError, http.client.HTTPException,
+                    xmlrpc.client.Error) as e:
+                raise exception.ConversionFailed(
+                    'XenServer (host %s): cannot reach XAPI at %s: %s'
+                    % (self.name, url, e))
+        raise XapiError(['HOST_IS_SLAVE', 'the pool master is a member '
+                         'too'], self.name)
+
+    def logout(self):
+        if self._session is None:
+            return
+        try:
+            self._session.xenapi.session.logout()
+        except Exception as e:
+            LOG.warning('XAPI logout from %s failed: %s', self.name, e)
+        self._session = None
+
+    def __enter__(self):
+        return self.login()
+
+    def __exit__(self, *exc):
+        self.logout()
+
+    @property
+    def handle(self):
+        return self._session.handle
+
+    def call(self, method, *args):
+        """``call('VDI.get_uuid', ref)``; failures raise XapiError."""
+        target = self._session.xenapi
+        for part in method.split('.'):
+            target = getattr(target, part)
+        try:
+            return target(*args)
+        except XenAPI.Failure as e:
+            raise XapiError(e.details, self.name)
+        except (OSError, http.client.HTTPException,
+                xmlrpc.client.Error) as e:
+            raise exception.ConversionFailed(
+                'XenServer (host %s): %s failed: %s' % (self.name, method, e))
+
+    def wait_task(self, task, timeout, what, cancel=True, stop=None):
+        """Wait for ``task``; return its result or raise XapiError.
+
+        Past ``timeout`` (or once ``stop()`` is true) the task is
+        cancelled (when ``cancel``) and ConversionFailed raised.
+        """
+        end = time.monotonic() + timeout
+        while True:
+            status = self.call('task.get_status', task)
+            if status == TASK_SUCCESS:
+                return self.call('task.get_result', task)
+            if status == TASK_FAILURE:
+                raise XapiError(self.call('task.get_error_info', task),
+                                self.name)
+            if status == TASK_CANCELLED:
+                raise exception.ConversionFailed(
+                    'XenServer (host %s): %s was cancelled' % (self.name,
+                                                               what))
+            reason = stop() if stop else None
+            if reason or time.monotonic() > end:
+                if cancel:
+                    self.cancel_task(task)
+                raise exception.ConversionFailed(
+                    'XenServer (host %s): %s %s' % (
+                        self.name, what, reason or 'did not finish within '
+                        '%d s' % timeout))
+            time.sleep(_TASK_POLL)
+
+    def cancel_task(self, task):
+        """Ask XAPI to cancel ``task`` and wait a little for it."""
+        try:
+            self.call('task.cancel', task)
+        except exception.XenImageError as e:
+            LOG.warning('cancelling a task on %s failed: %s', self.name, e)
+            return
+        end = time.monotonic() + _CANCEL_WAIT
+        while time.monotonic() < end:
+            try:
+                if self.call('task.get_status', task) not in (
+                        TASK_PENDING, TASK_CANCELLING):
+                    return
+            except exception.XenImageError:
+                return
+            time.sleep(_TASK_POLL)
+
+    def destroy_task(self, task):
+        try:
+            self.call('task.destroy', task)
+        except exception.XenImageError as e:
+            LOG.warning('task.destroy on %s failed: %s', self.name, e)
+
+
+def task_value(result):
+    """A task result (``<value>...</value>``) as the string it encodes."""
+    if not result or not result.lstrip().startswith('<value'):
+        return result
+    doc = ('<?xml version="1.0"?><methodResponse><params><param>%s'
+           '</param></params></methodResponse>' % result)
+    return xmlrpc.client.loads(doc)[0][0]
+
+
+def connection_error(e):
+    """Short text of a socket/TLS error for messages."""
+    if isinstance(e, socket.timeout):
+        return 'timed out'
+    return getattr(e, 'strerror', None) or str(e)
