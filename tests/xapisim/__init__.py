@@ -18,3 +18,41 @@ its ``/import_raw_vdi`` HTTP handler, and it runs the real dom0 plugin file
 with XAPI's argv/stdout convention. See server.py for what is simulated
 and how faithfully.
 """
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+
+def dom0_pythons():
+    """Interpreters dom0 plugins run on, as found here: {label: path}.
+
+    Python 2.7 (XenServer 7, Citrix Hypervisor 8.2, XCP-ng 8.2/8.3) and
+    3.6 (XCP-ng 8.3's python3) come from pyenv or the PATH when present;
+    the test interpreter stands in for XenServer 8's python3.
+    """
+    found = {'python3': sys.executable}
+    for label, names in (('python2.7', ('python2.7', 'python2')),
+                         ('python3.6', ('python3.6',))):
+        version = label[len('python'):]
+        candidates = sorted(glob.glob(os.path.expanduser(
+            '~/.pyenv/versions/%s.*/bin/python' % version)))
+        candidates += [shutil.which(n) for n in names]
+        for path in candidates:
+            if path and _runs(path, version):
+                found[label] = path
+                break
+    return found
+
+
+def _runs(path, version):
+    # NOTE: pyenv shims are on the PATH whether or not they work.
+    try:
+        out = subprocess.run([path, '-c', 'import ssl, sys; '
+                              'print("%d.%d" % sys.version_info[:2])'],
+                             capture_output=True, text=True, timeout=30)
+    except OSError:
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version

@@ -261,11 +261,14 @@ def send_tarball(stream, conn, path, token, deadline):
                       b'\r\n')
         conn.send(b'0\r\n\r\n')
     except (socket.error, ssl.SSLError) as e:
+        # The receiver may have answered (403, 413) and closed early.
         status, body = _response_status(conn)
-        raise PluginError('XENIMAGE_UPLOAD_FAILED',
-                          'receiver closed the upload after %d bytes: %s'
-                          % (sent, body.strip() or status or e))
-    status, body = _response_status(conn)
+        if status is None:
+            raise PluginError('XENIMAGE_UPLOAD_FAILED',
+                              'connection to the receiver broke after %d '
+                              'bytes: %s' % (sent, e))
+    else:
+        status, body = _response_status(conn)
     if status not in (200, 201, 204):
         raise PluginError('XENIMAGE_UPLOAD_FAILED', 'receiver answered %s: '
                           '%s' % (status, body.strip()[:200]))

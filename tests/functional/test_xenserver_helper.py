@@ -1,0 +1,243 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""``xenimage-convert --helper xenserver`` against the XAPI simulator.
+
+The simulator (tests/xapisim) stands in for a XenServer host: real
+XML-RPC, real import_raw_vdi HTTP semantics, and the real dom0 plugin
+executed with XAPI's argv/stdout protocol. Every test, whatever the
+outcome, asserts that nothing is left behind on either side: no session,
+task, VDI or staging directory on the host, no work file here.
+"""
+
+import os
+import shutil
+import tempfile
+
+import testtools
+
+from tests.functional import test_convert
+from tests import images
+from tests import xapisim
+from tests.xapisim import server
+
+MiB = images.MiB
+PORTS = '19600:19699'
+
+
+def write_conf(path, sim, **options):
+    values = {'hosts': 'xs-sim:%s' % sim.url, 'password': sim.password,
+              'receiver_bind_host': '127.0.0.1',
+              'receiver_port_range': PORTS}
+    values.update(options)
+    with open(path, 'w') as f:
+        f.write('[xenimage_xenserver]\n')
+        for key, value in sorted(values.items()):
+            f.write('%s = %s\n' % (key, value))
+    return path
+
+
+class XenServerHelperBase(testtools.TestCase):
+
+    python = None
+    sim_options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.src_dir = tempfile.mkdtemp(prefix='xenimage-xs-src-')
+        cls.raw = images.make_ext4(os.path.join(cls.src_dir, 'disk.raw'),
+                                   40 * MiB + 512 * 1024, 8 * MiB,
+                                   trees=('/usr/share/doc',))
+        cls.qcow2 = images.qemu_convert(
+            cls.raw, os.path.join(cls.src_dir, 'disk.qcow2'), 'qcow2')
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.src_dir, ignore_errors=True)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix='xenimage-xs-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.out_dir = os.path.join(self.dir, 'out')
+        os.mkdir(self.out_dir)
+        self.sim = self.simulator()
+
+    def simulator(self, **options):
+        kwargs = dict(self.sim_options)
+        kwargs.update(options)
+        if self.python:
+            kwargs['python'] = self.python
+        sim = server.XapiSimulator(tempfile.mkdtemp(dir=self.dir),
+                                   **kwargs).start()
+        self.addCleanup(sim.stop)
+        return sim
+
+    def convert(self, source=None, dest='disk.tgz', sim=None, **options):
+        conf = write_conf(os.path.join(self.dir, 'xenserver.conf'),
+                          sim or self.sim, **options)
+        self.dest = os.path.join(self.out_dir, dest)
+        return test_convert.cli('convert', '--helper', 'xenserver',
+                                '--config-file', conf, source or self.qcow2,
+                                self.dest)
+
+    def assert_nothing_left(self, sim=None, output=()):
+        self.assertEqual([], (sim or self.sim).leftovers())
+        self.assertEqual(sorted(output), sorted(os.listdir(self.out_dir)))
+
+    def assert_converted(self):
+        rc, out, err = test_convert.cli('check', self.dest)
+        self.assertEqual(0, rc, out + err)
+        vhd = self.dest
+        if self.dest.endswith('.tgz'):
+            vhd = images.extract_member(self.dest, self.dir)
+        same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
+        self.assertTrue(same, message)
+
+    def assert_refused(self, result, *phrases, sim=None):
+        rc, out, err = result
+        self.assertEqual(1, rc, out + err)
+        self.assertEqual(1, len(err.strip().splitlines()), err)
+        for phrase in phrases:
+            self.assertIn(phrase, err)
+        self.assert_nothing_left(sim)
+
+
+class XenServerHelperTest(XenServerHelperBase):
+
+    def test_qcow2_becomes_the_sr_file_as_tarball(self):
+        rc, out, err = self.convert()
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assert_nothing_left(output=['disk.tgz'])
+        calls = self.sim.calls
+        for method in ('VDI.create', 'Async.host.call_plugin', 'VDI.destroy',
+                       'task.destroy'):
+            self.assertIn(method, calls)
+        self.assertLess(calls.index('VDI.create'),
+                        calls.index('Async.host.call_plugin'))
+
+    def test_bare_vhd_output(self):
+        rc, out, err = self.convert(source=self.raw, dest='disk.vhd')
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assert_nothing_left(output=['disk.vhd'])
+
+    def test_pool_member_redirects_to_master(self):
+        member = self.simulator(host='127.0.0.2', port=self.sim.port,
+                                master_address='127.0.0.1')
+        rc, out, err = self.convert(sim=member)
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assertIn('VDI.create', self.sim.calls)
+        self.assert_nothing_left(output=['disk.tgz'])
+
+    def test_import_redirect_to_sr_host_is_followed(self):
+        self.sim.faults['redirect_to'] = '127.0.0.1:%d' % self.sim.port
+        rc, out, err = self.convert()
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+
+    def test_bad_credentials(self):
+        self.assert_refused(self.convert(password='wrong'),
+                            'refused the credentials of user root')
+
+    def test_unreachable_host(self):
+        self.assert_refused(self.convert(hosts='xs-sim:http://127.0.0.1:9'),
+                            'cannot reach XAPI')
+
+    def test_sr_that_is_not_a_file_sr(self):
+        self.sim = self.simulator(sr_type='lvm')
+        self.assert_refused(self.convert(), 'is of type lvm',
+                            'needs a file SR')
+
+    def test_unknown_sr_uuid(self):
+        self.assert_refused(
+            self.convert(sr_uuid='6d3d4a9e-0000-4000-8000-000000000000'),
+            'no SR with uuid')
+
+    def test_sr_full(self):
+        self.sim = self.simulator(sr_size=16 * MiB)
+        self.assert_refused(self.convert(), 'the SR has no room')
+
+    def test_import_task_failure(self):
+        self.sim.faults['corrupt_upload'] = True
+        self.assert_refused(self.convert(),
+                            'could not write the image into the VDI')
+
+    def test_plugin_not_installed(self):
+        self.sim = self.simulator(install_plugin=False)
+        self.assert_refused(self.convert(), 'xenimage_helper is not '
+                            'installed', 'xenimage-dom0-plugin script')
+
+    def test_plugin_refuses_a_damaged_sr_file(self):
+        self.sim.faults['damage_sr_file'] = True
+        self.assert_refused(self.convert(), 'dom0 plugin refused',
+                            'vhd-util check')
+
+    def test_plugin_refuses_an_attached_vdi(self):
+        self.sim.faults['attached'] = True
+        self.assert_refused(self.convert(), 'dom0 plugin refused',
+                            'is attached')
+
+    def test_receiver_timeout_cancels_the_export(self):
+        self.sim.faults['plugin_delay'] = 30
+        self.assert_refused(self.convert(receiver_timeout=1),
+                            'sent nothing to https://127.0.0.1:',
+                            'within 1 s')
+        self.assertIn('task.cancel', self.sim.calls)
+
+    def test_wrong_token_is_refused_by_the_receiver(self):
+        self.sim.faults['token'] = 'not-the-token'
+        self.assert_refused(self.convert(), 'receiver answered 403')
+
+    def test_sha256_mismatch_discards_the_upload(self):
+        self.sim.faults['summary_sha256'] = '0' * 64
+        self.assert_refused(self.convert(), 'is not what dom0 sent',
+                            'discarded')
+
+    def test_no_host_configured(self):
+        rc, out, err = self.convert(hosts='')
+        self.assertEqual(1, rc)
+        self.assertIn('no XenServer host is configured', err)
+
+
+class _InterpreterMixin(object):
+    """The dom0 plugin under one of dom0's interpreters."""
+
+    def test_converts(self):
+        rc, out, err = self.convert()
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assert_nothing_left(output=['disk.tgz'])
+
+    def test_refusal_reaches_the_driver(self):
+        self.sim.faults['token'] = 'not-the-token'
+        self.assert_refused(self.convert(), 'receiver answered 403')
+
+
+def _interpreter_tests():
+    found = xapisim.dom0_pythons()
+    for label in ('python2.7', 'python3.6'):
+        name = 'Dom0%sTest' % label.replace('python', 'Python').replace(
+            '.', '')
+        attrs = {'python': found.get(label)}
+        if label not in found:
+            attrs['setUp'] = lambda self, label=label: self.skipTest(
+                '%s is not installed here' % label)
+        globals()[name] = type(name, (_InterpreterMixin,
+                                      XenServerHelperBase), attrs)
+
+
+_interpreter_tests()
