@@ -25,6 +25,9 @@ import shutil
 import subprocess
 import sys
 
+# XenAPIPlugin and XenAPI stand-ins, for the plugin's PYTHONPATH.
+STUBS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dom0')
+
 
 def dom0_pythons():
     """Interpreters dom0 plugins run on, as found here: {label: path}.

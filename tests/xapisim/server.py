@@ -75,9 +75,9 @@ from xenimage_import.source import inspect as src_inspect
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 
+from tests import xapisim
 from tests.xapisim import dom0tools
 
-STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dom0')
 PLUGIN_PATH_ENV = '/sbin:/usr/sbin:/bin:/usr/bin'
 GiB = 1024 ** 3
 
@@ -483,7 +483,7 @@ class XapiSimulator(object):
                                     '.vhd')
             self.set_tapdisks(['pid=4242 minor=0 state=0 args=vhd:%s'
                                % vdi_path])
-        env = {'PATH': PLUGIN_PATH_ENV, 'PYTHONPATH': STUBS,
+        env = {'PATH': PLUGIN_PATH_ENV, 'PYTHONPATH': xapisim.STUBS_DIR,
                'XENIMAGE_DOM0_TEST_ROOT': self.root,
                'XENIMAGE_SIM_URL': self.url}
         call = xmlrpc.client.dumps((session, args), fn)

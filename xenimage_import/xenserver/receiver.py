@@ -71,10 +71,15 @@ class _Server(http.server.HTTPServer):
     def get_request(self):
         sock, addr = self.socket.accept()
         sock.settimeout(SOCKET_TIMEOUT)
-        self.active = sock
-        # The handshake happens here, bounded by the socket timeout.
-        return (self.receiver.certificate.context.wrap_socket(
-            sock, server_side=True), addr)
+        tls_sock = self.receiver.certificate.context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False)
+        self.active = tls_sock
+        if self.receiver.stopping:
+            tls_sock.close()
+            raise OSError('receiver closed')
+        # Bounded by the socket timeout, and by abort_active().
+        tls_sock.do_handshake()
+        return tls_sock, addr
 
     def abort_active(self):
         """Break off the request in progress, if any."""
@@ -268,6 +273,10 @@ class OneShotReceiver(object):
     def wait(self, timeout):
         """True once an upload arrived or the receiver gave up."""
         return self._done.wait(timeout)
+
+    @property
+    def stopping(self):
+        return self._stop.is_set()
 
     @property
     def finished(self):

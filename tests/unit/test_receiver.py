@@ -1,0 +1,181 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The one-shot HTTPS receiver, over real TLS on 127.0.0.1."""
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import time
+
+import testtools
+
+from xenimage_import import exception
+from xenimage_import.xenserver import receiver
+from xenimage_import.xenserver import tls
+
+PORTS = (19400, 19499)
+CAP = 1024 * 1024
+CERT = tls.ServerCertificate.ephemeral('127.0.0.1')
+
+
+class ReceiverTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix='xenimage-rx-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.rx = self.receiver()
+
+    def receiver(self, ports=PORTS):
+        rx = receiver.OneShotReceiver(self.dir, 'image.', '127.0.0.1',
+                                      '127.0.0.1', ports, CERT, CAP)
+        self.addCleanup(rx.close)
+        return rx
+
+    def connect(self, rx=None):
+        rx = rx or self.rx
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        port = int(rx.url.split(':')[2].split('/')[0])
+        conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=10,
+                                           context=context)
+        self.addCleanup(conn.close)
+        return conn
+
+    def put(self, body, token=None, chunked=False, path=None, method='PUT'):
+        conn = self.connect()
+        headers = {'Authorization': 'Bearer %s' % (token or self.rx.token)}
+        conn.request(method, path or self.rx.path, body=body,
+                     headers=headers, encode_chunked=chunked)
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    def files(self):
+        return sorted(os.listdir(self.dir))
+
+    def test_url_is_https_on_the_advertised_address(self):
+        self.assertTrue(self.rx.url.startswith('https://127.0.0.1:'))
+        self.assertTrue(self.rx.url.endswith(self.rx.path))
+        self.assertGreaterEqual(len(self.rx.token), 43)
+
+    def test_upload_with_content_length(self):
+        data = os.urandom(300000)
+        status, body = self.put(data)
+        self.assertEqual(201, status)
+        self.assertEqual({'bytes': len(data),
+                          'sha256': hashlib.sha256(data).hexdigest()},
+                         json.loads(body))
+        self.assertTrue(self.rx.wait(5))
+        with open(self.rx.result.path, 'rb') as f:
+            self.assertEqual(data, f.read())
+        self.assertTrue(os.path.basename(self.rx.result.path).startswith(
+            'image.'))
+
+    def test_chunked_upload(self):
+        data = [os.urandom(70000) for _ in range(5)]
+        status, _ = self.put(iter(data), chunked=True)
+        self.assertEqual(201, status)
+        with open(self.rx.result.path, 'rb') as f:
+            self.assertEqual(b''.join(data), f.read())
+
+    def test_wrong_token_is_refused_and_the_right_one_still_works(self):
+        status, _ = self.put(b'x' * 1000, token='guess')
+        self.assertEqual(403, status)
+        self.assertEqual([], self.files())
+        self.assertFalse(self.rx.started.is_set())
+        status, _ = self.put(b'y' * 1000)
+        self.assertEqual(201, status)
+
+    def test_only_one_upload(self):
+        self.assertEqual(201, self.put(b'first')[0])
+        self.assertTrue(self.rx.wait(5))
+        time.sleep(0.5)
+        self.assertRaises(OSError, self.put, b'second')
+        with open(self.rx.result.path, 'rb') as f:
+            self.assertEqual(b'first', f.read())
+
+    def test_declared_size_above_the_cap(self):
+        status, _ = self.put(b'z' * (CAP + 1))
+        self.assertEqual(413, status)
+        self.assertEqual([], self.files())
+
+    def test_chunked_body_above_the_cap(self):
+        chunks = iter([b'z' * 65536] * (CAP // 65536 + 2))
+        try:
+            status, _ = self.put(chunks, chunked=True)
+            self.assertEqual(413, status)
+        except OSError:
+            pass   # the receiver may close before the body is sent
+        self.assertIsNone(self.rx.result)
+        self.assertEqual([], self.files())
+
+    def test_other_methods_and_paths(self):
+        self.assertEqual(405, self.put(None, method='GET')[0])
+        self.assertEqual(404, self.put(b'x', path='/xenimage/other')[0])
+        self.assertIsNone(self.rx.result)
+
+    def test_too_many_bad_requests_end_the_receiver(self):
+        for _ in range(receiver.MAX_BAD_REQUESTS):
+            self.put(b'x', token='guess')
+        self.assertTrue(self.rx.wait(5))
+        self.assertIsNone(self.rx.result)
+
+    def test_close_removes_the_file_unless_kept(self):
+        self.put(b'data')
+        path = self.rx.result.path
+        self.rx.close()
+        self.assertFalse(os.path.exists(path))
+        rx = self.receiver()
+        conn = self.connect(rx)
+        conn.request('PUT', rx.path, body=b'kept',
+                     headers={'Authorization': 'Bearer ' + rx.token})
+        conn.getresponse().read()
+        rx.close(keep=True)
+        self.assertEqual(['kept'], [open(rx.result.path).read()])
+
+    def test_close_breaks_off_a_stalled_upload(self):
+        conn = self.connect()
+        conn.putrequest('PUT', self.rx.path)
+        conn.putheader('Authorization', 'Bearer ' + self.rx.token)
+        conn.putheader('Content-Length', '100000')
+        conn.endheaders()
+        conn.send(b'x' * 1000)
+        deadline = time.monotonic() + 5
+        while not self.files() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(1, len(self.files()))
+        start = time.monotonic()
+        self.rx.close()
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual([], self.files())
+
+    def test_no_free_port(self):
+        port = int(self.rx.url.split(':')[2].split('/')[0])
+        e = self.assertRaises(exception.ConversionFailed, self.receiver,
+                              (port, port))
+        self.assertIn('receiver_port_range', str(e))
+
+    def test_a_silent_client_does_not_block_forever(self):
+        sock = socket.create_connection(self.rx._server.server_address)
+        self.addCleanup(sock.close)
+        # The handshake waits at most receiver.SOCKET_TIMEOUT; closing the
+        # receiver does not wait for it.
+        start = time.monotonic()
+        self.rx.close()
+        self.assertLess(time.monotonic() - start, receiver.SOCKET_TIMEOUT)
