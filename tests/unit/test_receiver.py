@@ -110,9 +110,13 @@ class ReceiverTest(testtools.TestCase):
         with open(self.rx.result.path, 'rb') as f:
             self.assertEqual(b'first', f.read())
 
-    def test_declared_size_above_the_cap(self):
-        status, _ = self.put(b'z' * (CAP + 1))
-        self.assertEqual(413, status)
+    def test_declared_size_above_the_cap_is_refused_from_the_headers(self):
+        conn = self.connect()
+        conn.putrequest('PUT', self.rx.path)
+        conn.putheader('Authorization', 'Bearer ' + self.rx.token)
+        conn.putheader('Content-Length', str(CAP + 1))
+        conn.endheaders()
+        self.assertEqual(413, conn.getresponse().status)
         self.assertEqual([], self.files())
 
     def test_chunked_body_above_the_cap(self):
