@@ -31,6 +31,7 @@ from tests import xapisim
 from tests.xapisim import server
 
 MiB = images.MiB
+GiB = images.GiB
 PORTS = '19600:19699'
 
 
@@ -148,6 +149,16 @@ class XenServerHelperTest(XenServerHelperBase):
         rc, out, err = self.convert()
         self.assertEqual(0, rc, err)
         self.assert_converted()
+
+    def test_host_with_most_free_sr_space_converts(self):
+        roomy = self.simulator(sr_size=512 * GiB)
+        rc, out, err = self.convert(hosts='xs-small:%s,xs-roomy:%s' % (
+            self.sim.url, roomy.url))
+        self.assertEqual(0, rc, err)
+        self.assertIn('VDI.create', roomy.calls)
+        self.assertNotIn('VDI.create', self.sim.calls)
+        self.assertEqual([], self.sim.leftovers())
+        self.assert_nothing_left(roomy, output=['disk.tgz'])
 
     def test_bad_credentials(self):
         self.assert_refused(self.convert(password='wrong'),
