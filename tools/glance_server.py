@@ -165,7 +165,8 @@ class GlanceServer(object):
 
     :param base: an empty directory that holds everything.
     :param plugins: ``image_import_plugins`` for glance-image-import.conf.
-    :param plugin_conf: options for the ``[xenimage_import]`` section.
+    :param plugin_conf: options for the ``[xenimage_import]`` section; a
+        dict value is a section of its own (``xenimage_xenserver``).
     :param allowed_ports: extra ports web-download may fetch from.
     """
 
@@ -239,10 +240,17 @@ class GlanceServer(object):
                   'w') as f:
             f.write('[image_import_opts]\nimage_import_plugins = [%s]\n'
                     % ','.join(self.plugins))
-            if self.plugin_conf:
-                f.write('\n[xenimage_import]\n')
-                for key, value in sorted(self.plugin_conf.items()):
-                    f.write('%s = %s\n' % (key, value))
+            # Dict values are sections of their own ([xenimage_xenserver]).
+            sections = {'xenimage_import': {
+                k: v for k, v in self.plugin_conf.items()
+                if not isinstance(v, dict)}}
+            sections.update((k, v) for k, v in self.plugin_conf.items()
+                            if isinstance(v, dict))
+            for section, options in sorted(sections.items()):
+                if options:
+                    f.write('\n[%s]\n' % section)
+                    for key, value in sorted(options.items()):
+                        f.write('%s = %s\n' % (key, value))
 
     def _use_keystone(self):
         """Glance's own keystone pipeline instead of the fixed identity."""

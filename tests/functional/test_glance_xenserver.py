@@ -1,0 +1,144 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Glance imports with ``helper = xenserver``: real Glance, simulated host.
+
+A real glance-api (uWSGI, 127.0.0.1) runs the plugin with the xenserver
+helper, which talks to the XAPI simulator of tests/xapisim in this
+process (no XenServer can run here). Every import, converted or refused,
+must leave nothing behind: no VDI, task, session or SR staging directory
+on the host; no work file, receiver file or staged data in Glance.
+"""
+
+import os
+import tempfile
+
+from tests.functional import test_glance_import
+from tests import images
+from tests.xapisim import server
+
+MiB = images.MiB
+GiB = images.GiB
+
+
+class GlanceXenServerTest(test_glance_import.GlanceTestBase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sim_dir = tempfile.mkdtemp(prefix='xenimage-gxs-')
+        cls.sim = server.XapiSimulator(cls.sim_dir).start()
+        cls.plugin_conf = {
+            'helper': 'xenserver',
+            'xenimage_xenserver': {
+                'hosts': 'xs-sim:%s' % cls.sim.url,
+                'password': cls.sim.password,
+                'receiver_bind_host': '127.0.0.1',
+                'receiver_port_range': '19700:19799',
+                'receiver_timeout': '3',
+            }}
+        try:
+            super().setUpClass()
+        except Exception:
+            cls.sim.stop()
+            raise
+        cls.src_dir = os.path.join(cls.base, 'sources')
+        os.mkdir(cls.src_dir)
+        cls.raw = images.make_ext4(os.path.join(cls.src_dir, 'disk.raw'),
+                                   40 * MiB + 512 * 1024, 8 * MiB,
+                                   trees=('/usr/share/doc',))
+        cls.qcow2 = images.qemu_convert(
+            cls.raw, os.path.join(cls.src_dir, 'disk.qcow2'), 'qcow2')
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sim.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.sim.faults.clear()
+        saved = dict(self.sim.sr), self.sim.password
+        self.addCleanup(self._restore, saved)
+
+    def _restore(self, saved):
+        self.sim.sr.clear()
+        self.sim.sr.update(saved[0])
+        self.sim.password = saved[1]
+        self.sim.faults.clear()
+
+    def assert_nothing_left(self, image_id, stored=False):
+        self.assertEqual([], self.sim.leftovers())
+        self.assertEqual([image_id] if stored else [],
+                         self.files_for(image_id))
+
+    def assert_import_fails(self, *phrases):
+        image_id, proc = self.import_file(self.qcow2, 'qcow2')
+        image = self.wait_settled(image_id)
+        tasks = self.tasks(image_id)
+        self.assertEqual('queued', image['status'], tasks)
+        self.assertEqual('qcow2', image['disk_format'])
+        self.assertEqual('bare', image['container_format'])
+        self.assertNotIn('vm_mode', image)
+        flat = ' '.join(tasks.split())
+        for phrase in phrases:
+            self.assertIn(phrase, flat)
+        self.assert_nothing_left(image_id)
+
+    def test_import_converts_on_the_xenserver_host(self):
+        image_id, proc = self.import_file(self.qcow2, 'qcow2')
+        image = self.wait_settled(image_id)
+        self.assertEqual('active', image['status'], self.tasks(image_id))
+        self.assertEqual(('vhd', 'ovf', 'hvm', 'qcow2'), (
+            image['disk_format'], image['container_format'],
+            image['vm_mode'], image['xenimage_source_format']))
+        self.assertIn('Async.host.call_plugin', self.sim.calls)
+        data = self.download(image_id)
+        self.assertEqual(str(os.path.getsize(data)), image['size'])
+        rc, out, err = test_glance_import.test_convert.cli('check', data)
+        self.assertEqual(0, rc, out + err)
+        vhd = images.extract_member(data, self.dir)
+        same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
+        self.assertTrue(same, message)
+        self.assert_nothing_left(image_id, stored=True)
+
+    def test_bad_credentials(self):
+        self.sim.password = 'changed'
+        self.assert_import_fails('refused the credentials of user root')
+
+    def test_sr_not_a_file_sr(self):
+        self.sim.sr['type'] = 'lvm'
+        self.assert_import_fails('is of type lvm', 'needs a file SR')
+
+    def test_sr_full(self):
+        self.sim.sr['physical_size'] = str(16 * MiB)
+        self.assert_import_fails('the SR has no room')
+
+    def test_import_task_failure(self):
+        self.sim.faults['corrupt_upload'] = True
+        self.assert_import_fails('could not write the image into the VDI')
+
+    def test_plugin_failure(self):
+        self.sim.faults['damage_sr_file'] = True
+        self.assert_import_fails('dom0 plugin refused the export',
+                                 'vhd-util check')
+
+    def test_receiver_timeout(self):
+        self.sim.faults['plugin_delay'] = 30
+        self.assert_import_fails('sent nothing to', 'within 3 s')
+
+    def test_wrong_token(self):
+        self.sim.faults['token'] = 'forged'
+        self.assert_import_fails('receiver answered 403')
+
+    def test_sha256_mismatch(self):
+        self.sim.faults['summary_sha256'] = 'f' * 64
+        self.assert_import_fails('is not what dom0 sent')
