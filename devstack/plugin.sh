@@ -59,6 +59,61 @@ function install_xenimage_import {
     setup_develop "$XENIMAGE_IMPORT_DIR"
 }
 
+# ssh targets of the XenServer hosts: the explicit list, else root@ the
+# host part of each XAPI URL in XENIMAGE_IMPORT_XENSERVER_HOSTS.
+function _xenimage_import_dom0_targets {
+    local entry url host
+    if [[ -n "$XENIMAGE_IMPORT_DOM0_SSH_TARGETS" ]]; then
+        echo "${XENIMAGE_IMPORT_DOM0_SSH_TARGETS//,/ }"
+        return
+    fi
+    for entry in ${XENIMAGE_IMPORT_XENSERVER_HOSTS//,/ }; do
+        url=${entry#*:}
+        host=${url#*://}
+        host=${host%%/*}
+        echo "root@${host%%:*}"
+    done
+}
+
+function install_xenimage_import_dom0_plugin {
+    local target
+    for target in $(_xenimage_import_dom0_targets); do
+        echo "Installing the xenimage_helper XAPI plugin on $target"
+        xenimage-dom0-plugin script | ssh -o BatchMode=yes "$target" sh
+    done
+}
+
+function configure_xenimage_import_xenserver {
+    local conf=$GLANCE_IMAGE_IMPORT_CONF
+    iniset "$conf" xenimage_xenserver hosts \
+        "$XENIMAGE_IMPORT_XENSERVER_HOSTS"
+    iniset "$conf" xenimage_xenserver username \
+        "$XENIMAGE_IMPORT_XENSERVER_USERNAME"
+    iniset "$conf" xenimage_xenserver password \
+        "$XENIMAGE_IMPORT_XENSERVER_PASSWORD"
+    if [[ -n "$XENIMAGE_IMPORT_XENSERVER_SR_UUID" ]]; then
+        iniset "$conf" xenimage_xenserver sr_uuid \
+            "$XENIMAGE_IMPORT_XENSERVER_SR_UUID"
+    fi
+    iniset "$conf" xenimage_xenserver receiver_address \
+        "$XENIMAGE_IMPORT_RECEIVER_ADDRESS"
+    iniset "$conf" xenimage_xenserver receiver_port_range \
+        "$XENIMAGE_IMPORT_RECEIVER_PORT_RANGE"
+    iniset "$conf" xenimage_xenserver use_nova "$XENIMAGE_IMPORT_USE_NOVA"
+    if [[ "$XENIMAGE_IMPORT_USE_NOVA" == "True" ]]; then
+        # Glance's service user lists hypervisors (admin role).
+        iniset "$conf" xenimage_nova auth_type password
+        iniset "$conf" xenimage_nova auth_url "$KEYSTONE_SERVICE_URI"
+        iniset "$conf" xenimage_nova username glance
+        iniset "$conf" xenimage_nova password "$SERVICE_PASSWORD"
+        iniset "$conf" xenimage_nova project_name "$SERVICE_PROJECT_NAME"
+        iniset "$conf" xenimage_nova user_domain_name "$SERVICE_DOMAIN_NAME"
+        iniset "$conf" xenimage_nova project_domain_name \
+            "$SERVICE_DOMAIN_NAME"
+        iniset "$conf" xenimage_nova region_name "$REGION_NAME"
+    fi
+}
+
 function configure_xenimage_import {
     local conf=$GLANCE_IMAGE_IMPORT_CONF
     local plugins
@@ -84,6 +139,9 @@ function configure_xenimage_import {
     iniset "$conf" xenimage_import vmdk_allowed_types \
         "$XENIMAGE_IMPORT_VMDK_ALLOWED_TYPES"
     iniset "$conf" xenimage_import allow_iso "$XENIMAGE_IMPORT_ALLOW_ISO"
+    if [[ "$XENIMAGE_IMPORT_HELPER" == "xenserver" ]]; then
+        configure_xenimage_import_xenserver
+    fi
 
     # Uploads arrive through the interoperable import methods, and the
     # result is a vhd/ovf image.
@@ -116,6 +174,9 @@ if is_service_enabled xenimage_import; then
     if [[ "$1" == "stack" && "$2" == "install" ]]; then
         echo_summary "Installing xenimage_import"
         install_xenimage_import
+        if [[ "$XENIMAGE_IMPORT_INSTALL_DOM0_PLUGIN" == "True" ]]; then
+            install_xenimage_import_dom0_plugin
+        fi
     elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
         echo_summary "Configuring xenimage_import in Glance"
         configure_xenimage_import

@@ -19,9 +19,12 @@ assertions read the INI files the phases leave behind.
 import configparser
 import os
 import subprocess
+import sys
 
 import fixtures
 import testtools
+
+from xenimage_import import dom0
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -138,6 +141,77 @@ class DevstackPluginTest(testtools.TestCase):
         self.assertEqual('True', tempest.get('xenimage_import', 'enabled'))
         self.assertEqual('False', tempest.get('xenimage_import',
                                               'run_boot_tests'))
+
+    def test_xenserver_helper_options(self):
+        self.phase('stack', 'post-config',
+                   XENIMAGE_IMPORT_HELPER='xenserver',
+                   XENIMAGE_IMPORT_XENSERVER_HOSTS='xs-01:https://10.0.0.11',
+                   XENAPI_PASSWORD='xenroot', HOST_IP='10.0.0.5',
+                   XENIMAGE_IMPORT_USE_NOVA='yes',
+                   KEYSTONE_SERVICE_URI='http://10.0.0.5/identity',
+                   SERVICE_PASSWORD='svc', SERVICE_PROJECT_NAME='service',
+                   SERVICE_DOMAIN_NAME='Default', REGION_NAME='RegionOne')
+        conf = read_ini(self.import_conf)
+        self.assertEqual('xenserver', conf.get('xenimage_import', 'helper'))
+        xs = dict(conf.items('xenimage_xenserver'))
+        self.assertEqual({'hosts': 'xs-01:https://10.0.0.11',
+                          'username': 'root', 'password': 'xenroot',
+                          'receiver_address': '10.0.0.5',
+                          'receiver_port_range': '9690:9699',
+                          'use_nova': 'True'}, xs)
+        nova = dict(conf.items('xenimage_nova'))
+        self.assertEqual('http://10.0.0.5/identity', nova['auth_url'])
+        self.assertEqual(('glance', 'svc', 'password'), (
+            nova['username'], nova['password'], nova['auth_type']))
+
+    def test_local_helper_writes_no_xenserver_section(self):
+        self.phase('stack', 'post-config')
+        self.assertFalse(read_ini(self.import_conf).has_section(
+            'xenimage_xenserver'))
+
+    def fake_ssh(self):
+        """PATH with an ssh that records its target and its stdin."""
+        bindir = os.path.join(self.dir, 'bin')
+        os.mkdir(bindir)
+        self.ssh_log = os.path.join(self.dir, 'ssh')
+        with open(os.path.join(bindir, 'ssh'), 'w') as f:
+            f.write('#!/bin/bash\n'
+                    'echo "${@: -2}" >> "%s.targets"\n'
+                    'cat > "%s.$(echo "${@: -2:1}" | tr @ _)"\n'
+                    % (self.ssh_log, self.ssh_log))
+        os.chmod(os.path.join(bindir, 'ssh'), 0o755)
+        return '%s:%s:%s' % (bindir, os.path.dirname(sys.executable),
+                             os.environ['PATH'])
+
+    def test_dom0_plugin_is_installed_over_ssh_on_each_host(self):
+        self.phase('stack', 'install', PATH=self.fake_ssh(),
+                   XENIMAGE_IMPORT_INSTALL_DOM0_PLUGIN='True',
+                   XENIMAGE_IMPORT_XENSERVER_HOSTS=(
+                       'xs-01:https://10.0.0.11,xs-02:https://10.0.0.12:8443'))
+        with open(self.ssh_log + '.targets') as f:
+            self.assertEqual(['root@10.0.0.11 sh', 'root@10.0.0.12 sh'],
+                             f.read().splitlines())
+        plugins = os.path.join(self.dir, 'plugins')
+        os.mkdir(plugins)
+        subprocess.run(['sh', self.ssh_log + '.root_10.0.0.11'], check=True,
+                       stdout=subprocess.DEVNULL,
+                       env={'PATH': '/usr/bin:/bin',
+                            'XENIMAGE_PLUGIN_DIR': plugins})
+        with open(os.path.join(plugins, dom0.PLUGIN_NAME)) as f:
+            self.assertEqual(dom0.plugin_source(dom0.PYTHON2), f.read())
+
+    def test_dom0_plugin_ssh_targets_can_be_given(self):
+        self.phase('stack', 'install', PATH=self.fake_ssh(),
+                   XENIMAGE_IMPORT_INSTALL_DOM0_PLUGIN='True',
+                   XENIMAGE_IMPORT_DOM0_SSH_TARGETS='admin@xs-a,root@xs-b')
+        with open(self.ssh_log + '.targets') as f:
+            self.assertEqual(['admin@xs-a sh', 'root@xs-b sh'],
+                             f.read().splitlines())
+
+    def test_dom0_plugin_is_not_installed_by_default(self):
+        self.phase('stack', 'install', PATH=self.fake_ssh(),
+                   XENIMAGE_IMPORT_XENSERVER_HOSTS='xs-01:https://10.0.0.11')
+        self.assertFalse(os.path.exists(self.ssh_log + '.targets'))
 
     def test_clean_removes_the_plugin(self):
         self.phase('stack', 'post-config')
