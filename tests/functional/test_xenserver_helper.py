@@ -22,6 +22,7 @@ task, VDI or staging directory on the host, no work file here.
 import os
 import shutil
 import tempfile
+import time
 
 import testtools
 
@@ -159,6 +160,19 @@ class XenServerHelperTest(XenServerHelperBase):
         self.assertNotIn('VDI.create', self.sim.calls)
         self.assertEqual([], self.sim.leftovers())
         self.assert_nothing_left(roomy, output=['disk.tgz'])
+
+    def test_orphaned_vdis_of_dead_conversions_are_destroyed(self):
+        old = str(int(time.time()) - 3 * 24 * 3600)
+        orphan, _ = self.sim.add_vdi(4 * MiB, {
+            'xenimage_import': 'conversion',
+            'xenimage_import_created': old})
+        running, _ = self.sim.add_vdi(4 * MiB, {
+            'xenimage_import': 'conversion',
+            'xenimage_import_created': str(int(time.time()))})
+        other, _ = self.sim.add_vdi(4 * MiB, {})
+        rc, out, err = self.convert()
+        self.assertEqual(0, rc, err)
+        self.assertEqual({running, other}, set(self.sim.vdis))
 
     def test_bad_credentials(self):
         self.assert_refused(self.convert(password='wrong'),

@@ -139,7 +139,7 @@ class HostTableTest(testtools.TestCase):
         host = hosts.candidates(conf)[0]
         self.assertEqual(('svc', 'p/w:1'), (host.username, host.password))
 
-    def test_passwords_are_not_in_reprs_or_samples(self):
+    def test_passwords_are_secret_and_not_in_reprs(self):
         conf = self.conf(hosts={'xs-01': 'https://10.0.0.11'},
                          password='hunter2')
         self.assertNotIn('hunter2', repr(hosts.candidates(conf)))

@@ -386,6 +386,12 @@ class XapiSimulator(object):
                           'sm_config': {}, 'in_use': False}
         return ref
 
+    def x_SR__get_VDIs(self, sr):
+        return self.x_SR__get_record(sr)['VDIs']
+
+    def x_VDI__get_other_config(self, vdi):
+        return dict(self._get(self.vdis, vdi, 'VDI')['other_config'])
+
     def x_VDI__get_uuid(self, vdi):
         return self._get(self.vdis, vdi, 'VDI')['uuid']
 
@@ -405,6 +411,15 @@ class XapiSimulator(object):
         os.unlink(os.path.join(self.sr_dir, record['uuid'] + '.vhd'))
         del self.vdis[vdi]
         return ''
+
+    def add_vdi(self, size, other_config):
+        """A VDI made by someone else (an earlier client, an operator)."""
+        with self.lock:
+            ref = self.x_VDI__create({'SR': self.sr_ref, 'type': 'user',
+                                      'virtual_size': str(size),
+                                      'name_label': 'existing',
+                                      'other_config': other_config})
+            return ref, self.vdis[ref]['uuid']
 
     def vdi_by_ref_or_uuid(self, value):
         with self.lock:

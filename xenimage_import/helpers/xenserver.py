@@ -57,7 +57,12 @@ FILE_SR_TYPES = ('ext', 'nfs')
 PHASE_IMPORT = 'import'
 PHASE_EXPORT = 'export'
 VDI_NAME = 'xenimage_import conversion'
+# other_config of our VDIs: what they are and when they were made, so a
+# conversion whose process died can be found and destroyed later.
 OTHER_CONFIG_KEY = 'xenimage_import'
+OTHER_CONFIG_CREATED = 'xenimage_import_created'
+# A VDI of ours older than the longest conversion plus this is orphaned.
+_ORPHAN_MARGIN = 600
 # Largest tarball accepted back: a full VHD of the virtual size, its
 # metadata (a bitmap sector per block), and gzip's worst-case growth.
 _RECEIVE_SLACK = 64 * 1024 * 1024
@@ -106,6 +111,8 @@ class XenServerHelper(helpers.Helper):
         with self._session(host) as session:
             pool = _Pool(session, self.group.sr_uuid)
             pool.check_plugin()
+            pool.destroy_orphans(self.group.import_timeout +
+                                 self.group.export_timeout + _ORPHAN_MARGIN)
             transport = _Transport(request, work_dir, prefix)
             try:
                 transport.write()
@@ -181,6 +188,23 @@ class _Pool(object):
         return int(self.record['physical_size']) - int(
             self.record['physical_utilisation'])
 
+    def destroy_orphans(self, max_age):
+        """Destroy VDIs of conversions whose process died (too old)."""
+        call = self.session.call
+        now = time.time()
+        for vdi in call('SR.get_VDIs', self.sr):
+            try:
+                other = call('VDI.get_other_config', vdi)
+                created = int(other.get(OTHER_CONFIG_CREATED, now))
+                if OTHER_CONFIG_KEY in other and now - created > max_age:
+                    LOG.warning('destroying VDI %s on %s: left by a '
+                                'conversion %d s ago', vdi,
+                                self.session.name, now - created)
+                    call('VDI.destroy', vdi)
+            except (exception.XenImageError, ValueError) as e:
+                LOG.warning('could not check VDI %s on %s: %s', vdi,
+                            self.session.name, e)
+
     def check_plugin(self):
         """The dom0 plugin answers and speaks our version."""
         answer = self.session.call('host.call_plugin', self.host,
@@ -252,7 +276,8 @@ class _Conversion(object):
             'sharable': False,
             'read_only': False,
             'xenstore_data': {},
-            'other_config': {OTHER_CONFIG_KEY: 'conversion'},
+            'other_config': {OTHER_CONFIG_KEY: 'conversion',
+                             OTHER_CONFIG_CREATED: str(int(time.time()))},
             'sm_config': {},
             'tags': [],
         })
