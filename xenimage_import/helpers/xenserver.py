@@ -360,6 +360,12 @@ class _Conversion(object):
                                 })
             try:
                 summary = self._wait_export(task, rx)
+            except xapi.XapiError as e:
+                if not rx.bad_requests:
+                    raise
+                # What dom0 saw (a broken connection) and why, seen here.
+                raise exception.ConversionFailed('%s (receiver: %s)' % (
+                    e, rx.bad_requests[-1][1]))
             finally:
                 session.destroy_task(task)
             received = _verified(rx, summary, session.name)
