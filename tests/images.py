@@ -151,3 +151,11 @@ def qemu_compare(a, a_format, b, b_format):
 def extract_member(tarball, directory, name='0.vhd'):
     run('tar', '-xzf', tarball, '-C', directory, name)
     return os.path.join(directory, name)
+
+
+def small_disk(directory):
+    """A 40.5 MiB ext4 disk of local files, as (raw path, qcow2 path)."""
+    raw = make_ext4(os.path.join(directory, 'disk.raw'),
+                    40 * MiB + 512 * 1024, 8 * MiB, trees=('/usr/share/doc',))
+    return raw, qemu_convert(raw, os.path.join(directory, 'disk.qcow2'),
+                             'qcow2')

@@ -52,11 +52,7 @@ class GlanceXenServerTest(test_glance_import.GlanceTestBase):
             raise
         cls.src_dir = os.path.join(cls.base, 'sources')
         os.mkdir(cls.src_dir)
-        cls.raw = images.make_ext4(os.path.join(cls.src_dir, 'disk.raw'),
-                                   40 * MiB + 512 * 1024, 8 * MiB,
-                                   trees=('/usr/share/doc',))
-        cls.qcow2 = images.qemu_convert(
-            cls.raw, os.path.join(cls.src_dir, 'disk.qcow2'), 'qcow2')
+        cls.raw, cls.qcow2 = images.small_disk(cls.src_dir)
 
     @classmethod
     def tearDownClass(cls):

@@ -57,11 +57,7 @@ class XenServerHelperBase(testtools.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.src_dir = tempfile.mkdtemp(prefix='xenimage-xs-src-')
-        cls.raw = images.make_ext4(os.path.join(cls.src_dir, 'disk.raw'),
-                                   40 * MiB + 512 * 1024, 8 * MiB,
-                                   trees=('/usr/share/doc',))
-        cls.qcow2 = images.qemu_convert(
-            cls.raw, os.path.join(cls.src_dir, 'disk.qcow2'), 'qcow2')
+        cls.raw, cls.qcow2 = images.small_disk(cls.src_dir)
 
     @classmethod
     def tearDownClass(cls):
