@@ -29,6 +29,7 @@ import xmlrpc.client
 
 import testtools
 
+from xenimage_import import check
 from xenimage_import import dom0
 from xenimage_import import helpers
 from xenimage_import.helpers import local
@@ -220,6 +221,21 @@ class PluginExportTest(PluginTestBase):
         with open(extracted, 'rb') as a, open(self.vhd, 'rb') as b:
             self.assertEqual(a.read(), b.read())
         self.assertEqual([self.vdi_uuid + '.vhd'], os.listdir(self.sr_dir))
+        # One gzip member, 0.vhd alone: what Nova's tarfile reads.
+        self.assertTrue(check.check_path(got.path).valid)
+
+    def test_compression_level_is_applied(self):
+        summary = self.plugin.export(self.args(level='1'))
+        self.rx.wait(5)
+        with open(self.rx.result.path, 'rb') as f:
+            # gzip XFL byte: 4 = fastest, 0 = default levels.
+            self.assertEqual(4, f.read(9)[8])
+        self.assertEqual(summary['bytes'], self.rx.result.size)
+
+    def test_level_outside_1_to_9_is_refused(self):
+        for level in ('0', '10', 'fast'):
+            self.assert_refused('XENIMAGE_BAD_ARGUMENT', self.plugin.export,
+                                self.args(level=level))
 
     def test_pinned_fingerprint_mismatch_sends_nothing(self):
         self.assert_refused('XENIMAGE_RECEIVER_UNTRUSTED',

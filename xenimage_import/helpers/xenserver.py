@@ -259,9 +259,18 @@ class _Conversion(object):
     def run(self, transport):
         vdi = self._create_vdi(transport.size)
         try:
+            start = time.monotonic()
             self._import(vdi, transport)
+            LOG.info('%s: imported into a VDI on %s in %.1f s',
+                     self.request.source.path, self.session.name,
+                     time.monotonic() - start)
             transport.remove()
-            return self._export(vdi, transport.size)
+            start = time.monotonic()
+            received = self._export(vdi, transport.size)
+            LOG.info('%s: dom0 of %s sent %d bytes in %.1f s',
+                     self.request.source.path, self.session.name,
+                     received.size, time.monotonic() - start)
+            return received
         finally:
             self._destroy_vdi(vdi)
 
@@ -357,6 +366,8 @@ class _Conversion(object):
                                     'token': rx.token,
                                     'cert_sha256': rx.certificate.fingerprint,
                                     'timeout': str(group.export_timeout),
+                                    'level': str(
+                                        group.dom0_compression_level),
                                 })
             try:
                 summary = self._wait_export(task, rx)
