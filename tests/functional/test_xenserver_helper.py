@@ -133,19 +133,22 @@ class XenServerHelperTest(XenServerHelperBase):
         self.assert_nothing_left(output=['disk.vhd'])
 
     def test_pool_member_redirects_to_master(self):
-        member = self.simulator(host='127.0.0.2', port=self.sim.port,
-                                master_address='127.0.0.1')
-        rc, out, err = self.convert(sim=member)
+        pool = self.simulator(members=['127.0.0.2'])
+        member_url = 'http://127.0.0.2:%d/' % pool.port
+        rc, out, err = self.convert(sim=pool, hosts='xs:%s' % member_url)
         self.assertEqual(0, rc, err)
         self.assert_converted()
-        self.assertIn('VDI.create', self.sim.calls)
-        self.assert_nothing_left(output=['disk.tgz'])
+        self.assert_nothing_left(pool, output=['disk.tgz'])
 
-    def test_import_redirect_to_sr_host_is_followed(self):
-        self.sim.faults['redirect_to'] = '127.0.0.1:%d' % self.sim.port
-        rc, out, err = self.convert()
+    def test_local_sr_of_a_member(self):
+        # The master answers import_raw_vdi with 302 to the member, and
+        # the plugin must run in the member's dom0, where the SR is.
+        pool = self.simulator(members=['127.0.0.2'], sr_host=1)
+        rc, out, err = self.convert(sim=pool)
         self.assertEqual(0, rc, err)
+        self.assertEqual(1, len(pool.redirects))
         self.assert_converted()
+        self.assert_nothing_left(pool, output=['disk.tgz'])
 
     def test_host_with_most_free_sr_space_converts(self):
         roomy = self.simulator(sr_size=512 * GiB)
@@ -198,7 +201,7 @@ class XenServerHelperTest(XenServerHelperBase):
                             'could not write the image into the VDI')
 
     def test_plugin_not_installed(self):
-        self.sim = self.simulator(install_plugin=False)
+        self.sim.remove_plugin()
         self.assert_refused(self.convert(), 'xenimage_helper is not '
                             'installed', 'xenimage-dom0-plugin script')
 

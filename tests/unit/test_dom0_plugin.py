@@ -20,6 +20,7 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import tarfile
@@ -258,9 +259,15 @@ class PluginExportTest(PluginTestBase):
         self.assertEqual([], os.listdir(self.received))
 
     def test_unreachable_receiver(self):
-        self.rx.close()
+        # A port bound but not listening refuses connections, and no other
+        # test's receiver can take it meanwhile.
+        closed = socket.socket()
+        self.addCleanup(closed.close)
+        closed.bind(('127.0.0.1', 0))
+        url = 'https://127.0.0.1:%d%s' % (closed.getsockname()[1],
+                                          self.rx.path)
         self.assert_refused('XENIMAGE_RECEIVER_UNREACHABLE',
-                            self.plugin.export, self.args())
+                            self.plugin.export, self.args(url=url))
 
 
 class PluginProtocolTest(testtools.TestCase):

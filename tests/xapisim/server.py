@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A XAPI simulator: a XenServer host (pool master) for the helper's tests.
+"""A XAPI simulator: a XenServer pool for the helper's tests.
 
 SIMULATOR. No XenServer can run on a test machine, so this stands in for
 one, faithful to what the ``xenserver`` helper relies on
@@ -23,22 +23,27 @@ one, faithful to what the ``xenserver`` helper relies on
   unknown ref -> ``HANDLE_INVALID``, unknown method ->
   ``MESSAGE_METHOD_UNKNOWN``, wrong arity ->
   ``MESSAGE_PARAMETER_COUNT_MISMATCH``, bad password ->
-  ``SESSION_AUTHENTICATION_FAILED``, a pool member -> ``HOST_IS_SLAVE``;
+  ``SESSION_AUTHENTICATION_FAILED``, a login at a pool member ->
+  ``HOST_IS_SLAVE [master address]``; members listen on other loopback
+  addresses (127.0.0.2, ...) at the master's port;
 * tasks with XAPI's states (pending, success, failure, cancelling,
   cancelled) and XML-RPC-encoded results;
 * ``PUT /import_raw_vdi`` as import_raw_vdi.ml answers it: 401 for a bad
   session, 404 for an unknown format or a chunked VHD, 400 without a VDI,
-  302 to the host that has the SR, and otherwise ``200`` with
+  302 to the host that has the (local) SR, and otherwise ``200`` with
   ``task-id`` *before* the body is read; the outcome is in the task only
   (``VDI_IO_ERROR`` for a VHD vhd-tool would refuse or one larger than
   the VDI);
 * ``host.call_plugin`` / ``Async.host.call_plugin`` execute the real
-  plugin file from ROOT/etc/xapi.d/plugins with the methodCall as argv[1]
+  plugin file from the target host's ROOT/etc/xapi.d/plugins (each host
+  has its own dom0 ROOT; only the SR's host has the SR mounted) with
+  the methodCall as argv[1]
   and parse its stdout as xapi_plugins.ml does (non-zero exit, signal,
   unparseable output -> ``XENAPI_PLUGIN_FAILURE``; a missing file ->
   ``XENAPI_MISSING_PLUGIN``); ``task.cancel`` kills it.
 
-Stand-ins, said plainly: the SR is a directory (ROOT/run/sr-mount/<uuid>)
+Stand-ins, said plainly: the SR is a directory (ROOT/run/sr-mount/<uuid>
+of its host)
 holding ``<vdi-uuid>.vhd`` files; tapdisk's writes are simulated by
 decoding the uploaded VHD with the real qemu-img and writing the VDI's
 file with xenimage_import's own tap writer (so the SR file is tap
@@ -119,30 +124,62 @@ class _Task(object):
                                error_info=[str(d) for d in description])
 
 
-class XapiSimulator(object):
-    """One host, one pool, one SR. See the module docstring.
+class _Host(object):
+    """One host of the pool: its XAPI endpoint and its dom0 (ROOT)."""
 
-    :param base: an empty directory for dom0's ROOT.
+    def __init__(self, sim, n, address, port):
+        self.ref = _ref()
+        self.address = address
+        self.root = os.path.join(sim.base, 'dom0-%d' % n)
+        self.plugins_dir = os.path.join(self.root, 'etc', 'xapi.d',
+                                        'plugins')
+        os.makedirs(self.plugins_dir)
+        dom0tools.install(self.root)
+        if sim.install_plugin:
+            dom0.install(self.plugins_dir, sim.python)
+        self.record = {'uuid': str(uuid.uuid4()),
+                       'hostname': 'xs-sim-%d' % n,
+                       'name_label': 'xs-sim-%d' % n, 'address': address,
+                       'software_version': {'product_brand': 'XCP-ng',
+                                            'product_version': '8.3.0',
+                                            'platform_version': '3.4.0'}}
+        self.server = _Server((address, port), sim, self)
+        self.port = self.server.server_address[1]
+        self.url = 'http://%s:%d/' % (address, self.port)
+        self.thread = None
+
+
+class XapiSimulator(object):
+    """A pool of one or more hosts with one SR. See the module docstring.
+
+    :param base: an empty directory for each dom0's ROOT.
     :param python: interpreter named in the installed plugin's shebang.
+    :param members: addresses of pool members besides the master
+        (127.0.0.1); each listens on the master's port.
+    :param sr_host: index of the host the (local) SR is attached to.
     """
 
     def __init__(self, base, username='root', password='xenroot',
                  sr_type='ext', sr_size=64 * GiB, python=sys.executable,
-                 install_plugin=True, host='127.0.0.1', port=0,
-                 master_address=None):
+                 install_plugin=True, members=(), sr_host=0):
         self.base = base
-        self.root = os.path.join(base, 'dom0')
         self.username = username
         self.password = password
         self.python = python
-        # A pool member answers logins with HOST_IS_SLAVE.
-        self.master_address = master_address
+        self.install_plugin = install_plugin
         self.faults = {}
         self.lock = threading.RLock()
         self.sessions = set()
         self.tasks = {}
         self.calls = []
-        self.host_ref = _ref()
+        self.redirects = []
+        self.hosts = [_Host(self, 0, '127.0.0.1', 0)]
+        for n, address in enumerate(members, 1):
+            self.hosts.append(_Host(self, n, address, self.hosts[0].port))
+        self.master = self.hosts[0]
+        self.sr_host = self.hosts[sr_host]
+        self.port = self.master.port
+        self.url = self.master.url
         self.pool_ref = _ref()
         self.sr_ref = _ref()
         self.pbd_ref = _ref()
@@ -152,33 +189,23 @@ class XapiSimulator(object):
                    'type': sr_type, 'physical_size': str(sr_size),
                    'physical_utilisation': '0', 'PBDs': [self.pbd_ref],
                    'VDIs': []}
-        self.sr_dir = os.path.join(self.root, 'run', 'sr-mount',
+        self.sr_dir = os.path.join(self.sr_host.root, 'run', 'sr-mount',
                                    self.sr_uuid)
-        self.plugins_dir = os.path.join(self.root, 'etc', 'xapi.d',
-                                        'plugins')
-        for d in (self.sr_dir, self.plugins_dir):
-            os.makedirs(d, exist_ok=True)
-        dom0tools.install(self.root)
-        if install_plugin:
-            dom0.install(self.plugins_dir, python)
-        self.server = _Server((host, port), self)
-        self.address = host
-        self.port = self.server.server_address[1]
-        self.url = 'http://%s:%d/' % (host, self.port)
-        self.host_record = {'uuid': str(uuid.uuid4()), 'hostname': 'xs-sim',
-                            'name_label': 'xs-sim', 'address': host,
-                            'software_version': {
-                                'product_brand': 'XCP-ng',
-                                'product_version': '8.3.0',
-                                'platform_version': '3.4.0'}}
-        self.thread = None
+        os.makedirs(self.sr_dir)
+
+    @property
+    def root(self):
+        """dom0 of the host with the SR."""
+        return self.sr_host.root
 
     # -- life cycle ------------------------------------------------------
 
     def start(self):
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       daemon=True, name='xapi-sim')
-        self.thread.start()
+        for host in self.hosts:
+            host.thread = threading.Thread(
+                target=host.server.serve_forever, daemon=True,
+                name='xapi-sim-%s' % host.address)
+            host.thread.start()
         return self
 
     def stop(self):
@@ -187,8 +214,15 @@ class XapiSimulator(object):
         for task in tasks:
             if task.proc is not None and task.proc.poll() is None:
                 task.proc.kill()
-        self.server.shutdown()
-        self.server.server_close()
+        for host in self.hosts:
+            host.server.shutdown()
+            host.server.server_close()
+
+    def remove_plugin(self):
+        for host in self.hosts:
+            path = os.path.join(host.plugins_dir, dom0.PLUGIN_NAME)
+            if os.path.exists(path):
+                os.unlink(path)
 
     def leftovers(self):
         """What a client failed to clean up: sessions, tasks, VDIs, files.
@@ -223,17 +257,20 @@ class XapiSimulator(object):
 
     # -- XML-RPC dispatch ------------------------------------------------
 
-    def dispatch(self, method, params):
+    def dispatch(self, method, params, host):
         self.calls.append(method)
         try:
-            return {'Status': 'Success', 'Value': self._call(method, params)}
+            return {'Status': 'Success',
+                    'Value': self._call(method, params, host)}
         except Failure as e:
             return {'Status': 'Failure', 'ErrorDescription': e.description}
 
-    def _call(self, method, params):
+    def _call(self, method, params, host):
         is_async = method.startswith('Async.')
         name = method[len('Async.'):] if is_async else method
         if name == 'session.login_with_password':
+            if host is not self.master:
+                raise Failure('HOST_IS_SLAVE', self.master.address)
             return self._login(method, params)
         fn = getattr(self, 'x_' + name.replace('.', '__'), None)
         if fn is None:
@@ -259,8 +296,6 @@ class XapiSimulator(object):
         if len(params) != 4:
             raise Failure('MESSAGE_PARAMETER_COUNT_MISMATCH', method, 4,
                           len(params))
-        if self.master_address:
-            raise Failure('HOST_IS_SLAVE', self.master_address)
         user, password = params[0], params[1]
         if (user, password) != (self.username, self.password):
             raise Failure('SESSION_AUTHENTICATION_FAILED', user,
@@ -303,25 +338,30 @@ class XapiSimulator(object):
     # -- session, pool, host ---------------------------------------------
 
     def x_session__get_this_host(self, session):
-        return self.host_ref
+        return self.master.ref
 
     def x_pool__get_all(self):
         return [self.pool_ref]
 
     def x_pool__get_master(self, pool):
         self._get({self.pool_ref: 1}, pool, 'pool')
-        return self.host_ref
+        return self.master.ref
 
     def x_pool__get_default_SR(self, pool):
         self._get({self.pool_ref: 1}, pool, 'pool')
         return self.sr_ref
 
     def x_host__get_all(self):
-        return [self.host_ref]
+        return [h.ref for h in self.hosts]
+
+    def _host(self, ref):
+        for host in self.hosts:
+            if host.ref == ref:
+                return host
+        raise Failure('HANDLE_INVALID', 'host', ref)
 
     def x_host__get_record(self, host):
-        return dict(self._get({self.host_ref: self.host_record}, host,
-                              'host'))
+        return dict(self._host(host).record)
 
     def x_host__get_address(self, host):
         return self.x_host__get_record(host)['address']
@@ -354,7 +394,7 @@ class XapiSimulator(object):
 
     def x_PBD__get_record(self, pbd):
         self._get({self.pbd_ref: 1}, pbd, 'PBD')
-        return {'uuid': self.pbd_ref[10:], 'host': self.host_ref,
+        return {'uuid': self.pbd_ref[10:], 'host': self.sr_host.ref,
                 'SR': self.sr_ref, 'currently_attached': True,
                 'device_config': {}}
 
@@ -479,10 +519,12 @@ class XapiSimulator(object):
         raise Failure(*task.record['error_info'])
 
     def _run_plugin_task(self, task, session, host, plugin, fn, args):
-        with self.lock:
-            if host != self.host_ref:
-                return task.fail('HANDLE_INVALID', 'host', host)
-        path = os.path.join(self.plugins_dir, plugin)
+        # XAPI forwards the call to that host; its dom0 runs the plugin.
+        try:
+            target = self._host(host)
+        except Failure as e:
+            return task.fail(*e.description)
+        path = os.path.join(target.plugins_dir, plugin)
         if os.sep in plugin or not os.path.isfile(path):
             return task.fail('XENAPI_MISSING_PLUGIN', plugin)
         args = dict(args)
@@ -499,8 +541,8 @@ class XapiSimulator(object):
             self.set_tapdisks(['pid=4242 minor=0 state=0 args=vhd:%s'
                                % vdi_path])
         env = {'PATH': PLUGIN_PATH_ENV, 'PYTHONPATH': xapisim.STUBS_DIR,
-               'XENIMAGE_DOM0_TEST_ROOT': self.root,
-               'XENIMAGE_SIM_URL': self.url}
+               'XENIMAGE_DOM0_TEST_ROOT': target.root,
+               'XENIMAGE_SIM_URL': target.url}
         call = xmlrpc.client.dumps((session, args), fn)
         task.proc = subprocess.Popen([path, call], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env,
@@ -643,9 +685,11 @@ class _Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
                 task.fail('VDI_MISSING', query.get('vdi', ''))
             return self._plain(400, 'Importing a VHD directly into an SR '
                                'not yet supported')
-        if sim.faults.get('redirect_to') and not query.get('redirected'):
-            location = 'http://%s%s&redirected=1' % (
-                sim.faults['redirect_to'], self.path)
+        if self.server.host is not sim.sr_host:
+            # This host cannot see the (local) SR: to the one that can.
+            location = 'http://%s:%d%s' % (sim.sr_host.address,
+                                           sim.sr_host.port, self.path)
+            sim.redirects.append(location)
             return self._plain(302, '', [('Location', location)])
         length = int(self.headers.get('Content-Length', 0))
         if task is None:
@@ -688,8 +732,9 @@ class _Server(socketserver.ThreadingMixIn, xmlrpc.server.SimpleXMLRPCServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, sim):
+    def __init__(self, address, sim, host):
         self.sim = sim
+        self.host = host
         super().__init__(address, requestHandler=_Handler, logRequests=False,
                          allow_none=True)
 
@@ -698,4 +743,4 @@ class _Server(socketserver.ThreadingMixIn, xmlrpc.server.SimpleXMLRPCServer):
             with self.sim.lock:
                 self.sim.sessions.discard(params[0] if params else None)
             return {'Status': 'Success', 'Value': ''}
-        return self.sim.dispatch(method, params)
+        return self.sim.dispatch(method, params, self.host)
