@@ -80,7 +80,7 @@ connection = {database_url}
 default_backend = file1
 
 [file1]
-filesystem_store_datadir = {base}/store/
+filesystem_store_datadir = {store}/
 
 [os_glance_staging_store]
 filesystem_store_datadir = {base}/staging/
@@ -172,14 +172,15 @@ class GlanceServer(object):
 
     def __init__(self, base, plugins=('xenimage_import',), plugin_conf=None,
                  allowed_ports=(), threads=4, debug=False, env=None,
-                 database_url=None, keystone=None,
+                 database_url=None, keystone=None, store=None,
                  import_methods=('glance-direct', 'web-download',
                                  'copy-image')):
         self.base = os.path.abspath(base)
         self.etc = os.path.join(self.base, 'etc')
         self.log_dir = os.path.join(self.base, 'log')
         self.staging = os.path.join(self.base, 'staging')
-        self.store = os.path.join(self.base, 'store')
+        # Workers of one deployment share the database and the store.
+        self.store = store or os.path.join(self.base, 'store')
         self.plugins = list(plugins)
         self.plugin_conf = dict(plugin_conf or {})
         self.allowed_ports = list(allowed_ports)
@@ -215,6 +216,7 @@ class GlanceServer(object):
                   os.path.join(self.base, 'locks')):
             os.makedirs(d, exist_ok=True)
         values = dict(base=self.base, etc=self.etc, log_dir=self.log_dir,
+                      store=self.store,
                       url=self.url, port=self.port, python=_bin('python'),
                       venv=_venv(), tools=TOOLS_DIR, threads=self.threads,
                       task_threads=max(4, self.threads),

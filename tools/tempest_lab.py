@@ -14,11 +14,14 @@
 """Run the tempest plugin for real: Keystone + Glance 33 + tempest 47.
 
     python tools/tempest_lab.py --keystone-venv V1 --tempest-venv V2 \\
-        [--regex xenimage_import] [--keep]
+        [--regex REGEX] [--keep]
 
 Keystone and Glance (keystone auth, xenimage_import enabled) run on
-127.0.0.1; tempest runs serially (SQLite) with dynamic credentials.
-Exit status is tempest's.
+127.0.0.1: two API workers of RegionOne sharing one database and store
+(the second is tempest's ``image_remote``), and a RegionTwo Glance as a
+glance-download source. tempest runs serially (SQLite) with dynamic
+credentials: the plugin's tests and, as a regression guard, upstream
+``ImportImagesTest``. Exit status is tempest's.
 """
 
 import argparse
@@ -38,6 +41,8 @@ import glance_server  # noqa: E402
 import keystone_server  # noqa: E402
 
 GLANCE_PASSWORD = 'glancepass'
+DEFAULT_REGEX = ('(xenimage_import|'
+                 'tempest.api.image.v2.test_images.ImportImagesTest)')
 REMOTE_REGION = 'RegionTwo'
 
 _TEMPEST_CONF = """\
@@ -69,6 +74,7 @@ swift = False
 [image]
 build_timeout = 120
 http_qcow2_image = {http_qcow2}
+alternate_image_endpoint = image_remote
 [image-feature-enabled]
 import_image = True
 [validation]
@@ -127,14 +133,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--keystone-venv', required=True)
     p.add_argument('--tempest-venv', required=True)
-    p.add_argument('--regex', default='xenimage_import')
+    p.add_argument('--regex', default=DEFAULT_REGEX)
     p.add_argument('--keep', action='store_true')
     args = p.parse_args()
 
     base = tempfile.mkdtemp(prefix='xenimage-tempest-')
     ks = keystone_server.KeystoneServer(os.path.join(base, 'ks'),
                                         args.keystone_venv)
-    glance = remote = http = None
+    glance = worker2 = remote = http = None
     try:
         ks.start()
         http = _serve_qcow2(os.path.join(base, 'http'))
@@ -142,11 +148,19 @@ def main():
         # A second region's Glance, the source of glance-download.
         remote = glance_server.GlanceServer(
             os.path.join(base, 'glance-remote'), keystone=keystone)
+        methods = ('glance-direct', 'web-download', 'copy-image',
+                   'glance-download')
         glance = glance_server.GlanceServer(
             os.path.join(base, 'glance'), keystone=keystone,
-            allowed_ports=[http.port, remote.port],
-            import_methods=('glance-direct', 'web-download', 'copy-image',
-                            'glance-download'))
+            allowed_ports=[http.port, remote.port], import_methods=methods)
+        # upstream glance-download tests fetch from RegionOne itself.
+        glance.allowed_ports.append(glance.port)
+        # A second worker: an import or delete sent to it is proxied to
+        # the worker that holds the staged data (test_remote_*).
+        worker2 = glance_server.GlanceServer(
+            os.path.join(base, 'glance-worker2'), keystone=keystone,
+            allowed_ports=glance.allowed_ports, import_methods=methods,
+            database_url=glance.database_url, store=glance.store)
         ost = lambda *a: _openstack(args.tempest_venv, ks.url, *a)  # noqa
         ost('project', 'create', '--domain', 'Default', 'service')
         ost('user', 'create', '--domain', 'Default', '--password',
@@ -157,11 +171,15 @@ def main():
         for interface in ('public', 'internal', 'admin'):
             ost('endpoint', 'create', '--region', 'RegionOne', 'image',
                 interface, glance.url)
+        ost('service', 'create', '--name', 'glance_remote', 'image_remote')
+        ost('endpoint', 'create', '--region', 'RegionOne', 'image_remote',
+            'public', worker2.url)
         ost('region', 'create', REMOTE_REGION)
         ost('endpoint', 'create', '--region', REMOTE_REGION, 'image',
             'public', remote.url)
         remote.start()
         glance.start()
+        worker2.start()
 
         ws = os.path.join(base, 'tempest')
         for d in ('etc', 'logs', 'locks'):
@@ -187,7 +205,7 @@ def main():
                      TEMPEST_CONFIG_DIR=os.path.join(ws, 'etc'))).returncode
         return rc
     finally:
-        for server in (glance, remote):
+        for server in (glance, worker2, remote):
             if server:
                 server.stop()
         if http:

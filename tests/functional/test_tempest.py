@@ -34,6 +34,18 @@ EXPECTED = (
     'test_mislabelled_upload_stays_queued',
     'test_glance_download_stays_single_wrapped',
 )
+# Upstream's import tests, as a regression guard: a plugin that changes
+# the image's formats must not break Glance's import API.
+UPSTREAM = (
+    'test_image_glance_direct_import',
+    'test_image_web_download_import',
+    'test_image_glance_download_import_success',
+    'test_image_glance_download_import_bad_uuid',
+    'test_image_glance_download_import_bad_endpoint',
+    'test_image_glance_download_import_bad_missing_image',
+    'test_remote_import',
+    'test_remote_delete',
+)
 
 
 class TempestPluginTest(testtools.TestCase):
@@ -50,6 +62,9 @@ class TempestPluginTest(testtools.TestCase):
         self.assertEqual(0, proc.returncode, proc.stdout[-4000:])
         for name in EXPECTED:
             self.assertRegex(proc.stdout, r'%s \[[0-9.]+s\] \.\.\. ok' % name)
+        for name in UPSTREAM:
+            self.assertRegex(proc.stdout, r'ImportImagesTest\.%s '
+                                          r'\[[0-9.]+s\] \.\.\. ok' % name)
         # Only the boot test may skip: this cloud has no XenServer compute.
         self.assertRegex(proc.stdout, r'XenImageBootTest\) \.\.\. SKIPPED: '
                                       r'compute is not XenServer')
