@@ -26,6 +26,8 @@ import time
 
 import testtools
 
+from xenimage_import import dom0
+
 from tests.functional import test_convert
 from tests import images
 from tests import xapisim
@@ -204,6 +206,16 @@ class XenServerHelperTest(XenServerHelperBase):
         self.sim.remove_plugin()
         self.assert_refused(self.convert(), 'xenimage_helper is not '
                             'installed', 'xenimage-dom0-plugin script')
+
+    def test_plugin_of_another_major_version(self):
+        path = os.path.join(self.sim.master.plugins_dir, dom0.PLUGIN_NAME)
+        with open(path) as f:
+            text = f.read()
+        with open(path, 'w') as f:
+            f.write(text.replace("VERSION = '%s'" % dom0.plugin_version(),
+                                 "VERSION = '0.9'"))
+        self.assert_refused(self.convert(), 'is version 0.9',
+                            'reinstall it with xenimage-dom0-plugin')
 
     def test_plugin_refuses_a_damaged_sr_file(self):
         self.sim.faults['damage_sr_file'] = True

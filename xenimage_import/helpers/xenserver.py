@@ -67,7 +67,6 @@ _ORPHAN_MARGIN = 600
 # metadata (a bitmap sector per block), and gzip's worst-case growth.
 _RECEIVE_SLACK = 64 * 1024 * 1024
 _DESTROY_ATTEMPTS = 5
-_WAIT_POLL = 0.2
 
 
 class XenServerHelper(helpers.Helper):
