@@ -249,6 +249,36 @@ class XenServerHelperTest(XenServerHelperBase):
         self.assertIn('no XenServer host is configured', err)
 
 
+class XenServerHelperTlsTest(XenServerHelperBase):
+    """XAPI over HTTPS, as real hosts serve it."""
+
+    sim_options = {'tls': True}
+
+    def test_certificate_verified_with_ca_file(self):
+        rc, out, err = self.convert(ca_file=self.sim.ca_file)
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assert_nothing_left(output=['disk.tgz'])
+
+    def test_unknown_certificate_is_refused(self):
+        self.assert_refused(self.convert(), 'cannot reach XAPI',
+                            'CERTIFICATE_VERIFY_FAILED')
+
+    def test_insecure_skips_verification(self):
+        rc, out, err = self.convert(insecure='true')
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+
+    def test_local_sr_of_a_member_over_https(self):
+        pool = self.simulator(members=['127.0.0.2'], sr_host=1)
+        rc, out, err = self.convert(sim=pool, ca_file=pool.ca_file)
+        self.assertEqual(0, rc, err)
+        self.assertEqual(1, len(pool.redirects))
+        self.assertTrue(pool.redirects[0].startswith('https://127.0.0.2:'))
+        self.assert_converted()
+        self.assert_nothing_left(pool, output=['disk.tgz'])
+
+
 class _InterpreterMixin(object):
     """The dom0 plugin under one of dom0's interpreters."""
 

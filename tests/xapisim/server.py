@@ -79,6 +79,7 @@ from xenimage_import.helpers import local
 from xenimage_import.source import inspect as src_inspect
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
+from xenimage_import.xenserver import tls as xtls
 
 from tests import xapisim
 from tests.xapisim import dom0tools
@@ -145,7 +146,11 @@ class _Host(object):
                                             'platform_version': '3.4.0'}}
         self.server = _Server((address, port), sim, self)
         self.port = self.server.server_address[1]
-        self.url = 'http://%s:%d/' % (address, self.port)
+        if sim.certificate:
+            # XAPI listens on HTTPS only (port 443) on a real host.
+            self.server.socket = sim.certificate.context.wrap_socket(
+                self.server.socket, server_side=True)
+        self.url = '%s://%s:%d/' % (sim.scheme, address, self.port)
         self.thread = None
 
 
@@ -157,12 +162,24 @@ class XapiSimulator(object):
     :param members: addresses of pool members besides the master
         (127.0.0.1); each listens on the master's port.
     :param sr_host: index of the host the (local) SR is attached to.
+    :param tls: serve HTTPS with a self-signed certificate for every host
+        address; ``ca_file`` is its PEM, for clients that verify it.
     """
 
     def __init__(self, base, username='root', password='xenroot',
                  sr_type='ext', sr_size=64 * GiB, python=sys.executable,
-                 install_plugin=True, members=(), sr_host=0):
+                 install_plugin=True, members=(), sr_host=0, tls=False):
         self.base = base
+        self.certificate = self.ca_file = None
+        self.scheme = 'http'
+        if tls:
+            self.scheme = 'https'
+            self.certificate = xtls.ServerCertificate.ephemeral(
+                'xapi-sim', ('127.0.0.1',) + tuple(members))
+            self.ca_file = os.path.join(base, 'xapi-ca.pem')
+            os.makedirs(base, exist_ok=True)
+            with open(self.ca_file, 'wb') as f:
+                f.write(self.certificate.cert_pem)
         self.username = username
         self.password = password
         self.python = python
@@ -687,8 +704,8 @@ class _Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
                                'not yet supported')
         if self.server.host is not sim.sr_host:
             # This host cannot see the (local) SR: to the one that can.
-            location = 'http://%s:%d%s' % (sim.sr_host.address,
-                                           sim.sr_host.port, self.path)
+            location = '%s://%s:%d%s' % (sim.scheme, sim.sr_host.address,
+                                         sim.sr_host.port, self.path)
             sim.redirects.append(location)
             return self._plain(302, '', [('Location', location)])
         length = int(self.headers.get('Content-Length', 0))

@@ -19,6 +19,7 @@ is as trustworthy as one from a CA, without any CA to manage.
 
 import datetime
 import hashlib
+import ipaddress
 import os
 import ssl
 import tempfile
@@ -36,6 +37,7 @@ class ServerCertificate(object):
     """A server-side SSL context and the fingerprint dom0 pins."""
 
     def __init__(self, cert_pem, key_pem):
+        self.cert_pem = cert_pem
         der = ssl.PEM_cert_to_DER_cert(cert_pem.decode('ascii'))
         self.fingerprint = hashlib.sha256(der).hexdigest()
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -62,18 +64,26 @@ class ServerCertificate(object):
         return cls(first + b'-----END CERTIFICATE-----\n', key)
 
     @classmethod
-    def ephemeral(cls, name):
-        """A fresh self-signed P-256 certificate for ``name``."""
+    def ephemeral(cls, name, addresses=()):
+        """A fresh self-signed P-256 certificate for ``name``.
+
+        :param addresses: IP addresses it is also valid for (subject
+            alternative names, for clients that verify the host name).
+        """
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder()
-                .subject_name(subject).issuer_name(subject)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + EPHEMERAL_LIFETIME)
-                .sign(key, hashes.SHA256()))
+        builder = (x509.CertificateBuilder()
+                   .subject_name(subject).issuer_name(subject)
+                   .public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + EPHEMERAL_LIFETIME))
+        if addresses:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address(a))
+                 for a in addresses]), critical=False)
+        cert = builder.sign(key, hashes.SHA256())
         return cls(cert.public_bytes(serialization.Encoding.PEM),
                    key.private_bytes(serialization.Encoding.PEM,
                                      serialization.PrivateFormat.PKCS8,
