@@ -208,12 +208,8 @@ class KilledWorkerTest(base.GlanceTestBase):
                          self.show(other_id)['checksum'])
 
 
-class LoadTest(base.GlanceTestBase):
-    """Eight imports at once, two conversion slots, Glance on PostgreSQL."""
-
-    # zlib-ng level 6 makes each conversion last long enough to overlap.
-    plugin_conf = {'max_concurrent_conversions': 2, 'compression_level': 6}
-    threads = 10
+class PostgresMixin(object):
+    """Glance on PostgreSQL, for tests of concurrent imports."""
 
     @classmethod
     def _database_url(cls):
@@ -228,6 +224,14 @@ class LoadTest(base.GlanceTestBase):
             super().tearDownClass()
         finally:
             cls.postgres.stop()
+
+
+class LoadTest(PostgresMixin, base.GlanceTestBase):
+    """Eight imports at once, two conversion slots, Glance on PostgreSQL."""
+
+    # zlib-ng level 6 makes each conversion last long enough to overlap.
+    plugin_conf = {'max_concurrent_conversions': 2, 'compression_level': 6}
+    threads = 10
 
     def test_eight_concurrent_imports(self):
         sources = []

@@ -19,9 +19,11 @@ must leave nothing behind: no VDI, task, session or SR staging directory
 on the host; no work file, receiver file or staged data in Glance.
 """
 
+import concurrent.futures
 import os
 import tempfile
 
+from tests.functional import test_glance_faults
 from tests.functional import test_glance_import
 from tests import images
 from tests.xapisim import server
@@ -30,7 +32,10 @@ MiB = images.MiB
 GiB = images.GiB
 
 
-class GlanceXenServerTest(test_glance_import.GlanceTestBase):
+class _XenServerGlanceBase(test_glance_import.GlanceTestBase):
+    """A glance-api with helper = xenserver and its simulated host."""
+
+    max_concurrent_conversions = 2
 
     @classmethod
     def setUpClass(cls):
@@ -38,6 +43,7 @@ class GlanceXenServerTest(test_glance_import.GlanceTestBase):
         cls.sim = server.XapiSimulator(cls.sim_dir).start()
         cls.plugin_conf = {
             'helper': 'xenserver',
+            'max_concurrent_conversions': cls.max_concurrent_conversions,
             'xenimage_xenserver': {
                 'hosts': 'xs-sim:%s' % cls.sim.url,
                 'password': cls.sim.password,
@@ -75,6 +81,9 @@ class GlanceXenServerTest(test_glance_import.GlanceTestBase):
         self.assertEqual([], self.sim.leftovers())
         self.assertEqual([image_id] if stored else [],
                          self.files_for(image_id))
+
+
+class GlanceXenServerTest(_XenServerGlanceBase):
 
     def assert_import_fails(self, *phrases):
         image_id, proc = self.import_file(self.qcow2, 'qcow2')
@@ -138,3 +147,34 @@ class GlanceXenServerTest(test_glance_import.GlanceTestBase):
     def test_sha256_mismatch(self):
         self.sim.faults['summary_sha256'] = 'f' * 64
         self.assert_import_fails('is not what dom0 sent')
+
+
+class GlanceXenServerLoadTest(test_glance_faults.PostgresMixin,
+                              _XenServerGlanceBase):
+    """Imports at once through one host: a receiver and a VDI each."""
+
+    threads = 8
+
+    def test_four_concurrent_imports(self):
+        sources = []
+        for n in range(4):
+            raw = images.make_sparse(
+                os.path.join(self.dir, 'img%d.raw' % n), (24 + n) * MiB,
+                images.scattered_regions((24 + n) * MiB, 3, 2 * MiB,
+                                         seed=n), seed=n)
+            sources.append((raw, images.qemu_convert(
+                raw, os.path.join(self.dir, 'img%d.qcow2' % n), 'qcow2')))
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            ids = list(pool.map(
+                lambda s: self.import_file(s[1], 'qcow2')[0], sources))
+            records = list(pool.map(self.wait_settled, ids))
+        self.assertEqual(['active'] * 4, [r['status'] for r in records],
+                         [self.tasks(i) for i in ids])
+        for image_id, (raw, _qcow2) in zip(ids, sources):
+            vhd_dir = os.path.join(self.dir, image_id)
+            os.mkdir(vhd_dir)
+            vhd = images.extract_member(self.download(image_id), vhd_dir)
+            same, message = images.qemu_compare(vhd, 'vpc', raw, 'raw')
+            self.assertTrue(same, '%s: %s' % (image_id, message))
+        self.assertEqual(4, self.sim.calls.count('VDI.create'))
+        self.assertEqual([], self.sim.leftovers())
