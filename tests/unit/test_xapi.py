@@ -116,3 +116,16 @@ class XapiSessionTest(testtools.TestCase):
             self.assertIn('could not write the image into the VDI', str(e))
             s.destroy_task(task)
         self.assertEqual([], self.sim.leftovers())
+
+    def test_an_interrupted_wait_cancels_the_task(self):
+        self.useFixture(fixtures.MockPatchObject(xapi, '_CANCEL_WAIT', 0.5))
+
+        def interrupt():
+            raise KeyboardInterrupt()
+
+        with self.session() as s:
+            task = s.call('task.create', 'label', 'description')
+            self.assertRaises(KeyboardInterrupt, s.wait_task, task, 60,
+                              'the test task', stop=interrupt)
+            self.assertEqual('cancelling', s.call('task.get_status', task))
+            s.destroy_task(task)

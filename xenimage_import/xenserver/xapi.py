@@ -215,30 +215,36 @@ class XapiSession(object):
     def wait_task(self, task, timeout, what, cancel=True, stop=None):
         """Wait for ``task``; return its result or raise XapiError.
 
-        Past ``timeout`` (or once ``stop()`` is true) the task is
-        cancelled (when ``cancel``) and ConversionFailed raised.
+        Past ``timeout`` (or once ``stop()`` gives a reason) the task is
+        cancelled and ConversionFailed raised; an interruption (an error
+        here, Ctrl-C, a worker shutting down) cancels it too, so no work
+        goes on on the host for nobody. ``cancel=False`` leaves it be.
         """
         end = time.monotonic() + timeout
-        while True:
-            status = self.call('task.get_status', task)
-            if status == TASK_SUCCESS:
-                return self.call('task.get_result', task)
-            if status == TASK_FAILURE:
-                raise XapiError(self.call('task.get_error_info', task),
-                                self.name)
-            if status == TASK_CANCELLED:
-                raise exception.ConversionFailed(
-                    'XenServer (host %s): %s was cancelled' % (self.name,
-                                                               what))
-            reason = stop() if stop else None
-            if reason or time.monotonic() > end:
-                if cancel:
-                    self.cancel_task(task)
-                raise exception.ConversionFailed(
-                    'XenServer (host %s): %s %s' % (
-                        self.name, what, reason or 'did not finish within '
-                        '%d s' % timeout))
-            time.sleep(_TASK_POLL)
+        finished = False
+        try:
+            while True:
+                status = self.call('task.get_status', task)
+                finished = status not in (TASK_PENDING, TASK_CANCELLING)
+                if status == TASK_SUCCESS:
+                    return self.call('task.get_result', task)
+                if status == TASK_FAILURE:
+                    raise XapiError(self.call('task.get_error_info', task),
+                                    self.name)
+                if finished:
+                    raise exception.ConversionFailed(
+                        'XenServer (host %s): %s was cancelled'
+                        % (self.name, what))
+                reason = stop() if stop else None
+                if reason or time.monotonic() > end:
+                    raise exception.ConversionFailed(
+                        'XenServer (host %s): %s %s' % (
+                            self.name, what, reason or 'did not finish '
+                            'within %d s' % timeout))
+                time.sleep(_TASK_POLL)
+        finally:
+            if cancel and not finished:
+                self.cancel_task(task)
 
     def cancel_task(self, task):
         """Ask XAPI to cancel ``task`` and wait a little for it."""
