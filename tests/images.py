@@ -24,6 +24,10 @@ import shutil
 import subprocess
 import tempfile
 
+from xenimage_import import helpers
+from xenimage_import.helpers import local
+from xenimage_import.source import inspect
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -159,3 +163,14 @@ def small_disk(directory):
                     40 * MiB + 512 * 1024, 8 * MiB, trees=('/usr/share/doc',))
     return raw, qemu_convert(raw, os.path.join(directory, 'disk.qcow2'),
                              'qcow2')
+
+
+def tap_vhd(raw, destination, work_prefix=None):
+    """Write the raw file ``raw`` as a tap VHD with the project's writer."""
+    size = os.path.getsize(raw)
+    local.LocalHelper().convert(helpers.ConversionRequest(
+        source=inspect.SourceImage(path=raw, format='raw', virtual_size=size,
+                                   file_size=size, detected='raw'),
+        destination=destination, output=helpers.OUTPUT_VHD,
+        work_prefix=work_prefix))
+    return destination

@@ -14,7 +14,6 @@
 broken qemu-img, and many imports at once.
 """
 
-import concurrent.futures
 import os
 import signal
 import stat
@@ -247,17 +246,11 @@ class LoadTest(PostgresMixin, base.GlanceTestBase):
             else:
                 sources.append((raw, raw, 'raw'))
 
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(
-                lambda s: self.import_file(s[1], s[2])[0], sources))
-            records = list(pool.map(self.wait_settled, ids))
+        ids, records = self.import_all([s[1:] for s in sources])
         self.assertEqual(['active'] * 8, [r['status'] for r in records],
                          [self.tasks(i) for i in ids])
         for image_id, (raw, _path, fmt) in zip(ids, sources):
-            data = self.download(image_id)
-            vhd_dir = os.path.join(self.dir, image_id)
-            os.mkdir(vhd_dir)
-            vhd = images.extract_member(data, vhd_dir)
+            _data, vhd = self.downloaded_vhd(image_id)
             same, message = images.qemu_compare(vhd, 'vpc', raw, 'raw')
             self.assertTrue(same, '%s (%s): %s' % (image_id, fmt, message))
         with open(self.server.api_log) as f:

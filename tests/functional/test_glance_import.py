@@ -19,6 +19,7 @@ data, never on ``active`` alone: a plugin that fails to load leaves the
 image active as qcow2/bare.
 """
 
+import concurrent.futures
 import functools
 import hashlib
 import http.server
@@ -165,6 +166,22 @@ class GlanceTestBase(testtools.TestCase):
         self.glance('image-download', '--file', path, image_id)
         return path
 
+    def downloaded_vhd(self, image_id):
+        """Download the image: (tarball path, its 0.vhd extracted)."""
+        data = self.download(image_id)
+        vhd_dir = os.path.join(self.dir, image_id)
+        os.mkdir(vhd_dir)
+        return data, images.extract_member(data, vhd_dir)
+
+    def import_all(self, sources):
+        """Import ``(path, disk_format)`` pairs at once.
+
+        :returns: the image ids and their records once settled.
+        """
+        with concurrent.futures.ThreadPoolExecutor(len(sources)) as pool:
+            ids = list(pool.map(lambda s: self.import_file(*s)[0], sources))
+            return ids, list(pool.map(self.wait_settled, ids))
+
     def files_for(self, image_id):
         found = []
         for d in (self.server.staging, self.server.store):
@@ -242,7 +259,7 @@ class ImportConvertsTest(GlanceTestBase):
         self.assertEqual(str(min_disk or math.ceil(vhd_size / GiB)),
                          image['min_disk'])
 
-        data = self.download(image_id)
+        data, vhd = self.downloaded_vhd(image_id)
         with open(data, 'rb') as f:
             blob = f.read()
         self.assertEqual(str(len(blob)), image['size'])
@@ -251,7 +268,6 @@ class ImportConvertsTest(GlanceTestBase):
                          image['os_hash_value'])
         rc, out, err = test_convert.cli('check', data)
         self.assertEqual(0, rc, out + err)
-        vhd = images.extract_member(data, self.dir)
         same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
         self.assertTrue(same, message)
         self.assertEqual([], [n for n in os.listdir(self.server.staging)

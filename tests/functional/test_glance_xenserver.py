@@ -19,7 +19,6 @@ must leave nothing behind: no VDI, task, session or SR staging directory
 on the host; no work file, receiver file or staged data in Glance.
 """
 
-import concurrent.futures
 import os
 import tempfile
 
@@ -106,11 +105,10 @@ class GlanceXenServerTest(_XenServerGlanceBase):
             image['disk_format'], image['container_format'],
             image['vm_mode'], image['xenimage_source_format']))
         self.assertIn('Async.host.call_plugin', self.sim.calls)
-        data = self.download(image_id)
+        data, vhd = self.downloaded_vhd(image_id)
         self.assertEqual(str(os.path.getsize(data)), image['size'])
         rc, out, err = test_glance_import.test_convert.cli('check', data)
         self.assertEqual(0, rc, out + err)
-        vhd = images.extract_member(data, self.dir)
         same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
         self.assertTrue(same, message)
         self.assert_nothing_left(image_id, stored=True)
@@ -164,16 +162,12 @@ class GlanceXenServerLoadTest(test_glance_faults.PostgresMixin,
                                          seed=n), seed=n)
             sources.append((raw, images.qemu_convert(
                 raw, os.path.join(self.dir, 'img%d.qcow2' % n), 'qcow2')))
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            ids = list(pool.map(
-                lambda s: self.import_file(s[1], 'qcow2')[0], sources))
-            records = list(pool.map(self.wait_settled, ids))
+        ids, records = self.import_all([(qcow2, 'qcow2')
+                                        for _raw, qcow2 in sources])
         self.assertEqual(['active'] * 4, [r['status'] for r in records],
                          [self.tasks(i) for i in ids])
         for image_id, (raw, _qcow2) in zip(ids, sources):
-            vhd_dir = os.path.join(self.dir, image_id)
-            os.mkdir(vhd_dir)
-            vhd = images.extract_member(self.download(image_id), vhd_dir)
+            _data, vhd = self.downloaded_vhd(image_id)
             same, message = images.qemu_compare(vhd, 'vpc', raw, 'raw')
             self.assertTrue(same, '%s: %s' % (image_id, message))
         self.assertEqual(4, self.sim.calls.count('VDI.create'))

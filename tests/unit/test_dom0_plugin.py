@@ -32,9 +32,6 @@ import testtools
 
 from xenimage_import import check
 from xenimage_import import dom0
-from xenimage_import import helpers
-from xenimage_import.helpers import local
-from xenimage_import.source import inspect
 from xenimage_import.vhd import layout as L
 from xenimage_import.xenserver import receiver
 from xenimage_import.xenserver import tls
@@ -61,15 +58,6 @@ def load_plugin(root):
         else:
             os.environ['XENIMAGE_DOM0_TEST_ROOT'] = old
     return module
-
-
-def write_tap_vhd(path, raw):
-    size = os.path.getsize(raw)
-    local.LocalHelper().convert(helpers.ConversionRequest(
-        source=inspect.SourceImage(path=raw, format='raw', virtual_size=size,
-                                   file_size=size, detected='raw'),
-        destination=path, output=helpers.OUTPUT_VHD))
-    return path
 
 
 def patch_footers(path, **fields):
@@ -100,8 +88,8 @@ class PluginTestBase(testtools.TestCase):
         self.raw = images.make_sparse(
             os.path.join(self.root, 'disk.raw'), 12 * MiB,
             images.scattered_regions(12 * MiB, 3, 300 * 1024))
-        self.vhd = write_tap_vhd(
-            os.path.join(self.sr_dir, self.vdi_uuid + '.vhd'), self.raw)
+        self.vhd = images.tap_vhd(
+            self.raw, os.path.join(self.sr_dir, self.vdi_uuid + '.vhd'))
 
     def assert_refused(self, code, fn, *args):
         e = self.assertRaises(self.plugin.PluginError, fn, *args)

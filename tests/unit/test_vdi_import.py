@@ -30,7 +30,6 @@ from xenimage_import.xenserver import vdi_import
 from xenimage_import.xenserver import xapi
 
 from tests import images
-from tests.unit import test_dom0_plugin
 from tests.xapisim import server
 
 MiB = images.MiB
@@ -51,8 +50,7 @@ class ImportRawVdiTest(testtools.TestCase):
         self.addCleanup(self.session.logout)
         raw = images.make_sparse(os.path.join(self.dir, 'disk.raw'),
                                  8 * MiB, [(MiB, 4096), (5 * MiB, 3 * MiB)])
-        self.vhd = test_dom0_plugin.write_tap_vhd(
-            os.path.join(self.dir, 'disk.vhd'), raw)
+        self.vhd = images.tap_vhd(raw, os.path.join(self.dir, 'disk.vhd'))
 
     def vdi(self, size=8 * MiB):
         return self.session.call('VDI.create', {

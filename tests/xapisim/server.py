@@ -74,13 +74,11 @@ import xmlrpc.client
 import xmlrpc.server
 
 from xenimage_import import dom0
-from xenimage_import import helpers
-from xenimage_import.helpers import local
-from xenimage_import.source import inspect as src_inspect
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 from xenimage_import.xenserver import tls as xtls
 
+from tests import images
 from tests import xapisim
 from tests.xapisim import dom0tools
 
@@ -613,13 +611,8 @@ class XapiSimulator(object):
                             body_path, raw], check=True,
                            capture_output=True)
             os.truncate(raw, size)
-            source = src_inspect.SourceImage(path=raw, format='raw',
-                                             virtual_size=size,
-                                             file_size=size, detected='raw')
-            local.LocalHelper().convert(helpers.ConversionRequest(
-                source=source, destination=target,
-                output=helpers.OUTPUT_VHD,
-                work_prefix='.import-%s.' % record['uuid']))
+            images.tap_vhd(raw, target,
+                           work_prefix='.import-%s.' % record['uuid'])
         except (subprocess.CalledProcessError, OSError) as e:
             return task.fail('VDI_IO_ERROR', 'Device I/O errors: %s' % e)
         finally:
@@ -638,12 +631,7 @@ def _write_empty_vhd(path, size):
     os.close(fd)
     try:
         os.truncate(raw, size)
-        source = src_inspect.SourceImage(path=raw, format='raw',
-                                         virtual_size=size, file_size=size,
-                                         detected='raw')
-        local.LocalHelper().convert(helpers.ConversionRequest(
-            source=source, destination=path, output=helpers.OUTPUT_VHD,
-            work_prefix='.new-'))
+        images.tap_vhd(raw, path, work_prefix='.new-')
     finally:
         os.unlink(raw)
 

@@ -147,11 +147,11 @@ class _Pool(object):
     def __init__(self, session, sr_uuid):
         self.session = session
         call = session.call
+        self.pool = call('pool.get_all')[0]
         if sr_uuid:
             self.sr = call('SR.get_by_uuid', sr_uuid)
         else:
-            pool = call('pool.get_all')[0]
-            self.sr = call('pool.get_default_SR', pool)
+            self.sr = call('pool.get_default_SR', self.pool)
             if self.sr in ('', 'OpaqueRef:NULL'):
                 raise exception.ConversionFailed(
                     'XenServer (host %s): the pool has no default SR; set '
@@ -180,7 +180,7 @@ class _Pool(object):
             raise exception.ConversionFailed(
                 'XenServer (host %s): SR %s is not attached to any host'
                 % (self.session.name, self.sr_uuid))
-        master = call('pool.get_master', call('pool.get_all')[0])
+        master = call('pool.get_master', self.pool)
         return master if master in attached else attached[0]
 
     def free_space(self):
@@ -412,9 +412,8 @@ class _Conversion(object):
 
 def _verified(rx, summary, host):
     """The received file, if it is exactly what the plugin sent."""
-    # The plugin returns after the receiver answered; allow the thread
-    # that stored the file a moment to publish it.
-    rx.wait(5)
+    # NOTE: the receiver publishes the file before it answers 201, so the
+    # plugin's success means the file is there, if it came from dom0 at all.
     received = rx.result
     if received is None:
         raise exception.ConversionFailed(
