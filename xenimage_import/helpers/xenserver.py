@@ -55,7 +55,6 @@ LOG = logging.getLogger(__name__)
 
 FILE_SR_TYPES = ('ext', 'nfs')
 PHASE_IMPORT = 'import'
-PHASE_EXPORT = 'export'
 VDI_NAME = 'xenimage_import conversion'
 # other_config of our VDIs: what they are and when they were made, so a
 # conversion whose process died can be found and destroyed later.

@@ -39,7 +39,6 @@ TASK_PENDING = 'pending'
 TASK_SUCCESS = 'success'
 TASK_FAILURE = 'failure'
 TASK_CANCELLING = 'cancelling'
-TASK_CANCELLED = 'cancelled'
 _TASK_POLL = 0.2
 _CANCEL_WAIT = 10.0
 
@@ -231,7 +230,7 @@ class XapiSession(object):
                 if status == TASK_FAILURE:
                     raise XapiError(self.call('task.get_error_info', task),
                                     self.name)
-                if finished:
+                if finished:   # XAPI's one other end state: cancelled
                     raise exception.ConversionFailed(
                         'XenServer (host %s): %s was cancelled'
                         % (self.name, what))
