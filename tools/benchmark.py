@@ -33,7 +33,15 @@ start-up), output size, and ratios to the manual procedure are printed as a
 table and written as JSON. Every xenimage output is checked with
 xenimage-check and ``qemu-img compare`` against its source.
 
+With ``--xenserver`` the fs case also runs ``xenimage-convert --helper
+xenserver`` against the XAPI simulator of tests/xapisim (started in this
+process; no XenServer can run here), with dom0 gzip levels 1 and 6. Its
+import step includes the simulator's own stand-in for XenServer's
+storage (qemu-img decode + our writer); CPU and RSS count the converter
+only, not the simulator or the dom0 plugin it runs.
+
     python tools/benchmark.py [--work DIR] [--runs 3] [--json out.json]
+        [--cases fs] [--xenserver]
 """
 
 import argparse
@@ -145,6 +153,26 @@ def _gzip_only(level):
     return cmd
 
 
+def _xenserver(dom0_level):
+    """xenimage-convert --helper xenserver, against the simulator."""
+    def cmd(src, fmt, out_dir):
+        conf = os.path.join(out_dir, 'xenserver-%d.conf' % dom0_level)
+        with open(conf, 'w') as f:
+            f.write('[xenimage_xenserver]\nhosts = sim:%s\npassword = %s\n'
+                    'receiver_bind_host = 127.0.0.1\n'
+                    'receiver_port_range = 19690:19699\n'
+                    'dom0_compression_level = %d\n'
+                    % (_SIMULATOR['url'], _SIMULATOR['password'],
+                       dom0_level))
+        return ([os.path.join(BIN, 'xenimage-convert'), '--json', '--helper',
+                 'xenserver', '--config-file', conf, '--source-format', fmt,
+                 src, os.path.join(out_dir, 'out.tgz')], None)
+    return cmd
+
+
+# The XAPI simulator's address, once --xenserver started it.
+_SIMULATOR = {}
+XENSERVER_METHODS = ['xenserver-dom0-1', 'xenserver-dom0-6']
 SMALLEST = pack.SMALLEST_LEVEL
 METHODS = {
     'xenimage': _convert(pack.DEFAULT_LEVEL),
@@ -152,6 +180,8 @@ METHODS = {
     'manual': _manual('tar -czf out.tgz 0.vhd'),
     'pigz-1': _manual('tar -cf - 0.vhd | pigz -1 -p2 > out.tgz'),
     'gzip-writer-only': _gzip_only(pack.DEFAULT_LEVEL),
+    'xenserver-dom0-1': _xenserver(1),
+    'xenserver-dom0-6': _xenserver(6),
 }
 
 # case: (source file, format, methods, raw reference for qemu-img compare)
@@ -186,8 +216,9 @@ def verify(out, reference):
     return True
 
 
-def bench_case(work, name, runs):
+def bench_case(work, name, runs, extra_methods=()):
     src, fmt, methods, reference = CASES[name]
+    methods = methods + list(extra_methods)
     src = os.path.join(work, src)
     if not shutil.which('pigz'):
         methods = [m for m in methods if m != 'pigz-1']
@@ -202,7 +233,8 @@ def bench_case(work, name, runs):
                 samples[method].append(run_measured(cmd, cwd or out_dir))
                 out = os.path.join(out_dir, 'out.tgz')
                 sizes[method] = os.path.getsize(out)
-                if method.startswith('xenimage') and method not in verified:
+                if method.startswith(('xenimage', 'xenserver')) and \
+                        method not in verified:
                     verified[method] = verify(out,
                                               os.path.join(work, reference))
                 os.unlink(out)
@@ -288,13 +320,28 @@ def main():
                    help='comma-separated subset of: %s' % ', '.join(CASES))
     p.add_argument('--json', default=None,
                    help='write results here (default WORK/results.json)')
+    p.add_argument('--xenserver', action='store_true',
+                   help='also run the xenserver helper on the fs case, '
+                        'against the XAPI simulator')
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
     build_references(args.work)
+    sim = None
+    if args.xenserver:
+        from tests.xapisim import server
+        sim = server.XapiSimulator(tempfile.mkdtemp(prefix='xapi-sim-',
+                                                    dir=args.work)).start()
+        _SIMULATOR.update(url=sim.url, password=sim.password)
     rows = []
-    for name in args.cases.split(','):
-        print('running case %s...' % name, flush=True)
-        rows.extend(bench_case(args.work, name, args.runs))
+    try:
+        for name in args.cases.split(','):
+            print('running case %s...' % name, flush=True)
+            extra = XENSERVER_METHODS if sim and name == 'fs' else ()
+            rows.extend(bench_case(args.work, name, args.runs, extra))
+    finally:
+        if sim:
+            sim.stop()
+            shutil.rmtree(sim.base, ignore_errors=True)
     print()
     print_table(rows)
     result = {'machine': machine(), 'runs': args.runs, 'results': rows,
