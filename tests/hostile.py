@@ -17,6 +17,7 @@ builder writes the file into a directory and returns its path. Used by the
 CLI tests and the Glance plugin tests alike, so both refuse the same way.
 """
 
+import gzip
 import io
 import os
 import struct
@@ -26,10 +27,13 @@ import time
 import uuid
 
 from tests import images
+from xenimage_import import archive
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import writer
 
 MiB = images.MiB
+TiB = 1024 ** 4
+TAR_BLOCK = archive.TAR_BLOCK
 
 
 def _raw(d, name='base.raw', size=4 * MiB):
@@ -257,8 +261,8 @@ def _member(name, kind=tarfile.REGTYPE, data=b'', **attrs):
     return info, data if kind == tarfile.REGTYPE else None
 
 
-def _tap_vhd_bytes():
-    plan = writer.TapVhdPlan(4 * MiB, [])
+def _tap_vhd_bytes(size=4 * MiB):
+    plan = writer.TapVhdPlan(size, [])
     return b''.join(writer.iter_tap_vhd(plan, None))
 
 
@@ -283,6 +287,149 @@ def _gzip_bomb(size):
             archive.addfile(info, _Zeros(size))
         return path
     return build
+
+
+# -- Tarballs that two tar readers would read differently ------------------
+
+def _gzip_file(d, name, data):
+    path = os.path.join(d, name)
+    with gzip.open(path, 'wb', compresslevel=1) as f:
+        f.write(data)
+    return path
+
+
+def _header(length=0, **fields):
+    """A tar header for ``length`` bytes of 0.vhd, raw fields replaced."""
+    block = archive.tar_header(length, 0)
+    header = archive.TAR_HEADER.unpack(block)._replace(**fields)
+    if 'checksum' not in fields:
+        raw = archive.TAR_HEADER.pack(header._replace(checksum=b' ' * 8))
+        header = header._replace(checksum=b'%06o\0 ' % sum(raw))
+    return archive.TAR_HEADER.pack(header)
+
+
+def tar_bytes(vhd, **fields):
+    """One-member tar bytes of ``vhd``, header fields optionally forged."""
+    return (_header(len(vhd), **fields) + vhd
+            + archive.tar_trailer(len(vhd)))
+
+
+def _tar_raw(build_bytes, name='forged.tgz'):
+    def build(d):
+        return _gzip_file(d, name, build_bytes(d))
+    return build
+
+
+def _sparse_vhd_file(d, name='0.vhd'):
+    """A tap VHD with data, written with holes where it holds zeros."""
+    raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
+                             [(2 * MiB, 64 * 1024)])
+    vhd = images.tap_vhd(raw, os.path.join(d, 'full.vhd'))
+    os.unlink(raw)
+    path = os.path.join(d, name)
+    with open(vhd, 'rb') as src, open(path, 'wb') as out:
+        while True:
+            chunk = src.read(4096)
+            if not chunk:
+                break
+            if any(chunk):
+                out.write(chunk)
+            else:
+                out.seek(len(chunk), os.SEEK_CUR)
+        out.truncate()
+    os.unlink(vhd)
+    return path
+
+
+def _gnu_tar(*options):
+    """A tarball of a (sparse) tap 0.vhd made by GNU tar itself."""
+    def build(d):
+        work = os.path.join(d, 'tarwork')
+        os.mkdir(work)
+        _sparse_vhd_file(work)
+        path = os.path.join(d, 'gnu.tgz')
+        images.run('tar', '-czf', path, *options, '-C', work, '0.vhd')
+        return path
+    return build
+
+
+def _damaged_header_hides_second(d):
+    """0.vhd, a header with a bad checksum, then another 0.vhd.
+
+    tarfile stops at the damaged header; GNU tar skips it and extracts the
+    second member over the first.
+    """
+    first = _tap_vhd_bytes()
+    second = _tap_vhd_bytes(8 * MiB)
+    body = _header(len(first)) + first
+    damaged = bytearray(_header(len(second)))
+    damaged[0:5] = b'1.vhd'          # checksum no longer matches
+    body += bytes(damaged) + bytes(TAR_BLOCK)
+    body += tar_bytes(second)
+    return _gzip_file(d, 'damaged.tgz', body)
+
+
+def _gnu_long_name_alias(d):
+    """A GNU long-name record saying 0.vhd in front of another name."""
+    vhd = _tap_vhd_bytes()
+    name = b'0.vhd\0'
+    record = _header(len(name), typeflag=b'L',
+                     name=b'././@LongLink') + name + bytes(-len(name) % 512)
+    return _gzip_file(d, 'longname.tgz', record + tar_bytes(
+        vhd, name=b'something-else'))
+
+
+def _huge_record(typeflag, size):
+    """A header announcing ``size`` bytes of record, then zeros."""
+    def build(d):
+        path = os.path.join(d, 'record.tgz')
+        with gzip.open(path, 'wb', compresslevel=1) as f:
+            f.write(_header(size, typeflag=typeflag,
+                            name=b'././@LongLink'))
+            zeros = bytes(MiB)
+            for _ in range(size // MiB):
+                f.write(zeros)
+        return path
+    return build
+
+
+def _trailing_gzip_member(d):
+    path = _gzip_file(d, 'two.tgz', tar_bytes(_tap_vhd_bytes()))
+    with open(path, 'ab') as f:
+        f.write(gzip.compress(tar_bytes(_tap_vhd_bytes(8 * MiB))))
+    return path
+
+
+def _tap_tarball(size, name='tap.tgz'):
+    """A tap tarball from the project's writer of an empty ``size`` disk."""
+    def build(d):
+        return _gzip_file(d, name, tar_bytes(_tap_vhd_bytes(size)))
+    return build
+
+
+def _tap_vhd_with(**batmap):
+    """A tap tarball whose batmap header is forged (fields given)."""
+    def build(d):
+        vhd = bytearray(_tap_vhd_bytes(64 * MiB))
+        header = L.DYNAMIC_HEADER.unpack(vhd[512:1536])
+        at = L.round_up(header.table_offset
+                        + header.max_table_entries * 4, 512)
+        bh = L.BATMAP_HEADER.unpack(vhd[at:at + 512])._replace(**batmap)
+        vhd[at:at + 512] = L.BATMAP_HEADER.pack(bh)
+        return _gzip_file(d, 'batmap.tgz', tar_bytes(bytes(vhd)))
+    return build
+
+
+def _vhd_every_block_shared(d):
+    """A tap tarball whose BAT points every block at the same data."""
+    vhd = bytearray(_tap_vhd_bytes(64 * MiB))
+    header = L.DYNAMIC_HEADER.unpack(vhd[512:1536])
+    end = len(vhd) - 512
+    vhd[end:end] = bytes(L.BLOCK_SIZE + 4096)   # one block of data
+    table = [(end + 4096 - 512) // 512] * header.max_table_entries
+    start = header.table_offset
+    vhd[start:start + 4 * len(table)] = L.pack_bat(table)
+    return _gzip_file(d, 'shared.tgz', tar_bytes(bytes(vhd)))
 
 
 # name, claimed format, builder, a fragment of the expected reason
@@ -342,10 +489,41 @@ CASES = [
     ('tar-second-member', 'vhd',
      _tar(lambda d: [_member('0.vhd', data=_tap_vhd_bytes()),
                      _member('1.vhd', data=_tap_vhd_bytes())]),
-     'more than one member'),
+     'data after 0.vhd'),
     ('tar-other-name', 'vhd',
      _tar(lambda d: [_member('disk.raw', data=b'x' * 4096)]),
-     'only a single 0.vhd'),
+     'only 0.vhd at its root'),
+    ('tar-gnu-sparse-member', 'vhd', _gnu_tar('--sparse'), 'GNU sparse'),
+    ('tar-pax-headers', 'vhd', _gnu_tar('--format=pax'), 'pax'),
+    ('tar-damaged-header-hides-second', 'vhd', _damaged_header_hides_second,
+     'data after 0.vhd'),
+    ('tar-gnu-long-name-alias', 'vhd', _gnu_long_name_alias,
+     'GNU long name'),
+    ('tar-huge-long-name', 'vhd', _huge_record(b'L', 256 * MiB),
+     'GNU long name'),
+    ('tar-huge-pax-record', 'vhd', _huge_record(b'x', 256 * MiB), 'pax'),
+    ('tar-size-with-sign', 'vhd', _tar_raw(lambda d: tar_bytes(
+        _tap_vhd_bytes(), size=b'+%010o\0' % len(_tap_vhd_bytes()))),
+     'not an octal number'),
+    ('tar-size-negative', 'vhd', _tar_raw(lambda d: _header(
+        size=b'\xff' * 12) + bytes(4 * TAR_BLOCK)), 'negative'),
+    ('tar-bad-checksum', 'vhd', _tar_raw(lambda d: tar_bytes(
+        _tap_vhd_bytes(), checksum=b'0000000\0')), 'checksum'),
+    ('tar-name-prefix', 'vhd', _tar_raw(lambda d: tar_bytes(
+        _tap_vhd_bytes(), magic=b'ustar\0', version=b'00',
+        prefix=b'elsewhere')), 'prefix'),
+    ('tar-name-hidden-after-nul', 'vhd', _tar_raw(lambda d: tar_bytes(
+        _tap_vhd_bytes(), name=b'0.vhd\0../../x')), 'after its end'),
+    ('tar-setuid-member', 'vhd', _tar_raw(lambda d: tar_bytes(
+        _tap_vhd_bytes(), mode=b'0004755\0')), 'setuid'),
+    ('tar-trailing-gzip-member', 'vhd', _trailing_gzip_member,
+     'after the first gzip member'),
+    ('tar-garbage-after-end', 'vhd', _tar_raw(lambda d: tar_bytes(
+        _tap_vhd_bytes()) + b'x' * TAR_BLOCK), 'data after 0.vhd'),
+    ('tap-tarball-above-cap', 'vhd', _tap_tarball(2 * TiB - 96 * 1024 ** 3),
+     'virtual size'),
+    ('tap-every-block-shared', 'vhd', _vhd_every_block_shared,
+     'expansion budget'),
     ('gzip-bomb-beyond-cap', 'vhd', _gzip_bomb(1536 * MiB),
      'beyond the limit'),
     ('gzip-bomb-ratio', 'vhd', _gzip_bomb(600 * MiB), 'beyond the limit'),

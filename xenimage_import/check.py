@@ -12,27 +12,17 @@
 
 """Check an image tarball (or a bare VHD) as XenServer's dom0 side would.
 
-For a tarball: one gzip member, a tar whose only member is the regular
-file ``0.vhd`` at the root, then every VHD check of
-:mod:`xenimage_import.vhd.reader`. Everything is streamed; nothing is
-extracted to disk.
+For a tarball: the one shape :mod:`xenimage_import.archive` accepts (one
+gzip member, one plain header for ``0.vhd``, zero blocks to the end), then
+every VHD check of :mod:`xenimage_import.vhd.reader`. Everything is
+streamed; nothing is extracted to disk.
 """
 
 import dataclasses
 import os
-import tarfile
 
-from isal import isal_zlib
-
-from xenimage_import import pack
+from xenimage_import import archive
 from xenimage_import.vhd import reader
-
-_READ_CHUNK = 1024 * 1024
-GZIP_WBITS = 16 + isal_zlib.MAX_WBITS
-
-
-class Unreadable(Exception):
-    """The file cannot be read as a gzip stream or a VHD at all."""
 
 
 @dataclasses.dataclass
@@ -70,99 +60,35 @@ class CheckReport(object):
         }
 
 
-class SingleMemberGzipReader(object):
-    """Decompress a gzip stream, noting anything after the first member.
+def check_tarball_stream(fileobj, path='-', max_member_size=None):
+    """Check a gzipped tarball read from ``fileobj``.
 
-    ``tarfile``'s ``r|gz`` stops after the first member, so a second one
-    is data Nova's ``vdi_remote_stream`` path would never see.
+    :param max_member_size: refuse a ``0.vhd`` declared larger than this
+        before reading it (the caller's expansion budget).
+    :raises archive.Unreadable: the gzip stream is damaged.
     """
-
-    def __init__(self, fileobj):
-        self._file = fileobj
-        self._inflate = isal_zlib.decompressobj(GZIP_WBITS)
-        self.trailing_data = False
-
-    def read(self, size=-1):
-        if size is None or size < 0:
-            size = _READ_CHUNK
-        while not self._inflate.eof:
-            data = self._inflate.unconsumed_tail or self._file.read(
-                _READ_CHUNK)
-            if not data:
-                raise Unreadable('gzip stream is truncated')
-            try:
-                out = self._inflate.decompress(data, size)
-            except isal_zlib.error as e:
-                raise Unreadable('gzip stream is corrupt: %s' % e)
-            if out:
-                return out
-        self._note_trailing()
-        return b''
-
-    def _note_trailing(self):
-        if self._inflate.unused_data or self._file.read(1):
-            self.trailing_data = True
-
-    def drain(self):
-        while self.read(_READ_CHUNK):
-            pass
-
-
-def _check_member(report, member):
-    fail = report.problems.append
-    if member.name not in (pack.VHD_MEMBER, './' + pack.VHD_MEMBER):
-        fail(reader.Problem('tar.member_name', 'member %r: the archive must '
-                            'hold only 0.vhd at its root' % member.name))
-        return False
-    if not member.isreg():
-        fail(reader.Problem('tar.member_type', '0.vhd is not a regular file '
-                            '(%s)' % _TYPES.get(member.type, member.type)))
-        return False
-    return True
-
-
-_TYPES = {tarfile.DIRTYPE: 'directory', tarfile.SYMTYPE: 'symlink',
-          tarfile.LNKTYPE: 'hard link', tarfile.CHRTYPE: 'character device',
-          tarfile.BLKTYPE: 'block device', tarfile.FIFOTYPE: 'fifo'}
-
-
-def check_tarball_stream(fileobj, path='-'):
-    """Check a gzipped tarball read from ``fileobj``."""
     report = CheckReport(path=path, kind='tarball')
-    gz = SingleMemberGzipReader(fileobj)
+    gz = archive.GzipMemberReader(fileobj)
     try:
-        archive = tarfile.open(fileobj=gz, mode='r|')
-    except tarfile.TarError as e:
-        report.problems.append(reader.Problem('tar.format',
-                                              'not a tar archive: %s' % e))
-        return report
-    try:
-        for member in archive:
-            report.members.append(member.name)
-            if len(report.members) > 1:
-                report.problems.append(reader.Problem(
-                    'tar.members', 'more than one member (%s); XenServer '
-                    'images hold exactly 0.vhd' % member.name))
-                break
-            if _check_member(report, member):
-                try:
-                    report.vhd = reader.validate_vhd(
-                        archive.extractfile(member), member.size)
-                except reader.TruncatedVhd as e:
-                    report.problems.append(reader.Problem(
-                        'tar.truncated', '0.vhd is truncated: %s' % e))
-                    return report
-        gz.drain()
-    except tarfile.TarError as e:
+        size = archive.read_header(gz)
+        report.members.append(archive.VHD_MEMBER)
+        if max_member_size is not None and size > max_member_size:
+            report.problems.append(reader.Problem(
+                'tar.size', '0.vhd would expand to %d bytes, beyond the '
+                'limit of %d (max_virtual_size and max_expansion_ratio)'
+                % (size, max_member_size)))
+            return report
+        member = archive.MemberReader(gz, size)
+        try:
+            report.vhd = reader.validate_vhd(member, size)
+        except reader.TruncatedVhd as e:
+            raise archive.ArchiveError('0.vhd is truncated: %s' % e)
+        member.drain()
+        archive.check_end(gz, size)
+    except archive.Unreadable:
+        raise
+    except archive.ArchiveError as e:
         report.problems.append(reader.Problem('tar.format', str(e)))
-        return report
-    if not report.members:
-        report.problems.append(reader.Problem('tar.members',
-                                              'the archive is empty'))
-    if gz.trailing_data:
-        report.problems.append(reader.Problem(
-            'gzip.members', 'data after the first gzip member; Python\'s '
-            'tarfile (used by Nova) would not read it'))
     return report
 
 
@@ -177,16 +103,16 @@ def check_vhd_file(path):
 def check_path(path):
     """Check ``path``, a ``.tgz`` tarball or a bare VHD (sniffed).
 
-    :raises Unreadable: the file cannot be read at all.
+    :raises archive.Unreadable: the file cannot be read at all.
     """
     try:
         with open(path, 'rb') as f:
             magic = f.read(2)
             f.seek(0)
-            if magic == b'\x1f\x8b':
+            if magic == archive.GZIP_MAGIC:
                 return check_tarball_stream(f, path)
         return check_vhd_file(path)
     except OSError as e:
-        raise Unreadable('%s: %s' % (path, e.strerror or e))
+        raise archive.Unreadable('%s: %s' % (path, e.strerror or e))
     except reader.TruncatedVhd as e:
-        raise Unreadable('%s: %s' % (path, e))
+        raise archive.Unreadable('%s: %s' % (path, e))

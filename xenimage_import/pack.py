@@ -13,10 +13,10 @@
 """Pack a VHD byte stream as the tarball Nova's XenAPI driver downloads.
 
 The VHD goes straight into a tar member, the tar stream straight into a
-multi-threaded gzip writer that emits ONE gzip member (Python's
-``tarfile`` in ``r|gz`` mode, used by Nova's ``vdi_remote_stream`` path,
-stops after the first member). The VHD's metadata is written last, into
-room reserved for it (:class:`TarballSink`), so the data is read once.
+multi-threaded gzip writer that emits ONE gzip member, in the one tar
+shape :mod:`xenimage_import.archive` accepts back. The VHD's metadata is
+written last, into room reserved for it (:class:`TarballSink`), so the
+data is read once.
 Output lands in a temporary file beside the destination and is renamed
 into place only once complete.
 """
@@ -24,17 +24,14 @@ into place only once complete.
 import contextlib
 import os
 import struct
-import tarfile
 import tempfile
-import time
 
 from isal import igzip_threaded
 from isal import isal_zlib
 from zlib_ng import gzip_ng_threaded
 
-VHD_MEMBER = '0.vhd'
-TAR_BLOCK = tarfile.BLOCKSIZE
-TAR_RECORD = tarfile.RECORDSIZE
+from xenimage_import import archive
+
 
 # Compression levels, measured on the benchmark's fs image (tools/benchmark,
 # 2 threads): ISA-L levels 0-3 run at 600-900 MB/s with output 10-25%
@@ -74,29 +71,6 @@ def gzip_writer(fileobj, level=DEFAULT_LEVEL, threads=None):
                                    threads=threads, block_size=_GZIP_BLOCK)
     return gzip_ng_threaded.open(fileobj, 'wb', compresslevel=level,
                                  threads=threads, block_size=_GZIP_BLOCK)
-
-
-def tar_header(size, name=VHD_MEMBER, mtime=None):
-    """A GNU tar header for one regular file owned by 0/0, mode 0644.
-
-    GNU format stores sizes above 8 GiB in base-256, which GNU tar and
-    Python's tarfile both read, without an extra pax member.
-    """
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = 'root'
-    info.mtime = int(time.time() if mtime is None else mtime)
-    info.type = tarfile.REGTYPE
-    return info.tobuf(format=tarfile.GNU_FORMAT)
-
-
-def tar_trailer(size):
-    """Member padding, the two zero blocks, and padding to a whole record."""
-    pad = -size % TAR_BLOCK
-    total = TAR_BLOCK + size + pad + 2 * TAR_BLOCK
-    return bytes(pad + 2 * TAR_BLOCK + (-total % TAR_RECORD))
 
 
 # A gzip header without name or mtime (RFC 1952): equal input, equal
@@ -247,15 +221,15 @@ def pack_vhd_file(vhd_path, destination, level=DEFAULT_LEVEL, threads=None,
     size = os.path.getsize(vhd_path)
     with atomic_output(destination, prefix=work_prefix) as out, \
             open(vhd_path, 'rb') as vhd:
-        sink = TarballSink(out, TAR_BLOCK, level, threads)
+        sink = TarballSink(out, archive.TAR_BLOCK, level, threads)
         try:
             while True:
                 chunk = vhd.read(2 * 1024 * 1024)
                 if not chunk:
                     break
                 sink.write(chunk)
-            sink.write(tar_trailer(size))
-            sink.finish(tar_header(size))
+            sink.write(archive.tar_trailer(size))
+            sink.finish(archive.tar_header(size))
         except BaseException:
             sink.abort()
             raise

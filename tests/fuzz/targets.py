@@ -20,6 +20,7 @@ import io
 import os
 import tempfile
 
+from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import import exception
 from xenimage_import.source import inspect
@@ -38,7 +39,7 @@ def fuzz_vhd(data):
 def fuzz_tarball(data):
     try:
         report = check.check_tarball_stream(io.BytesIO(data))
-    except check.Unreadable:
+    except archive.Unreadable:
         return None
     report.as_dict()
     return report

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 
+from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import.cmd import common
 
@@ -39,7 +40,7 @@ def main(argv=None):
     common.setup_logging(False)
     try:
         report = check.check_path(args.path)
-    except check.Unreadable as e:
+    except archive.Unreadable as e:
         if args.json:
             print(json.dumps({'path': args.path, 'valid': False,
                               'unreadable': str(e)}))

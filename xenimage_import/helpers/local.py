@@ -21,6 +21,7 @@ import logging
 import os
 import time
 
+from xenimage_import import archive
 from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import import pack
@@ -91,7 +92,7 @@ class LocalHelper(helpers.Helper):
                                     prefix=request.work_prefix) as out:
                 if tarball:
                     sink = pack.TarballSink(
-                        out, pack.TAR_BLOCK + plan.metadata_size,
+                        out, archive.TAR_BLOCK + plan.metadata_size,
                         request.level, request.threads)
                 else:
                     sink = pack.BareSink(out, plan.metadata_size)
@@ -103,8 +104,8 @@ class LocalHelper(helpers.Helper):
                     sink.write(footer)
                     head = plan.metadata(footer)
                     if tarball:
-                        sink.write(pack.tar_trailer(plan.file_size))
-                        head = pack.tar_header(plan.file_size) + head
+                        sink.write(archive.tar_trailer(plan.file_size))
+                        head = archive.tar_header(plan.file_size) + head
                     sink.finish(head)
                 except BaseException:
                     sink.abort()

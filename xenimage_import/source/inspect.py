@@ -30,6 +30,7 @@ import sys
 from oslo_utils.imageutils import format_inspector
 from oslo_utils import units
 
+from xenimage_import import archive
 from xenimage_import import exception
 from xenimage_import.source import qemu
 from xenimage_import.vhd import layout as L
@@ -60,7 +61,6 @@ _REFUSED = {
 # Formats whose metadata ``qemu-img check`` can verify.
 _CHECKABLE = ('qcow2', 'vhdx', 'vdi')
 
-GZIP_MAGIC = b'\x1f\x8b'
 VMDK_DESCRIPTOR_MAGIC = b'# Disk DescriptorFile'
 
 
@@ -200,7 +200,7 @@ def _check_qemu_info(info, source_format, policy):
                 'multi-file vmdk images are not supported')
 
 
-def _check_size(size, policy):
+def check_size(size, policy):
     if size > policy.max_virtual_size:
         raise exception.ImageTooLarge(size, policy.max_virtual_size)
     if size > L.MAX_VHD_SIZE:
@@ -220,7 +220,7 @@ def preinspect(path, claimed='auto', policy=None):
         raise exception.ImageTooSmall(0)
     with open(path, 'rb') as f:
         head = f.read(len(VMDK_DESCRIPTOR_MAGIC))
-    if head.startswith(GZIP_MAGIC):
+    if head.startswith(archive.GZIP_MAGIC):
         raise exception.UnsupportedFormat(
             'the file is gzip-compressed; only XenServer image tarballs '
             '(claimed as vhd) and single disk image files are converted')
@@ -259,7 +259,7 @@ def preinspect(path, claimed='auto', policy=None):
 
     if fmt != 'raw':
         if inspector is not None:
-            _check_size(inspector.virtual_size, policy)
+            check_size(inspector.virtual_size, policy)
         if fmt == 'vhd':
             _check_vhd_footer(path, st.st_size)
     return fmt, detected, st.st_size
@@ -282,7 +282,7 @@ def inspect_source(path, claimed='auto', policy=None):
         if fmt in _CHECKABLE:
             _qemu_img_check(path, fmt, policy)
         virtual_size = int(info.get('virtual-size', 0))
-    _check_size(virtual_size, policy)
+    check_size(virtual_size, policy)
     if virtual_size <= 0:
         raise exception.ImageTooSmall(virtual_size)
     LOG.debug('%s: %s image, virtual size %d', path, fmt, virtual_size)

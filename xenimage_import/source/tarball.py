@@ -15,17 +15,17 @@
 An upload labelled vhd/ovf that is not a valid tap tarball (typically a
 qemu-made VHD packed by hand) is re-written: its ``0.vhd`` is extracted
 here and then inspected like any other VHD. Nothing in the archive chooses
-a path: the member is streamed into a work file whose name we pick, only a
-single regular ``0.vhd`` at the root is accepted, and decompression stops
-at a bound derived from the size cap, so a gzip bomb costs nothing.
+a path: the member is streamed into a work file whose name we pick, only
+the one tar shape of :mod:`xenimage_import.archive` is accepted, and the
+member's declared size is bounded by the size cap before decompression,
+so a gzip bomb costs nothing.
 """
 
 import contextlib
 import os
-import tarfile
 import tempfile
 
-from xenimage_import import check
+from xenimage_import import archive
 from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 
@@ -37,52 +37,40 @@ def _refuse(reason):
     raise exception.UnsafeImage('refusing image tarball: %s' % reason)
 
 
-def _member(archive):
-    member = archive.next()
-    if member is None:
-        _refuse('the archive is empty')
-    name = member.name
-    if name.startswith('/') or '..' in name.split('/'):
-        _refuse('member %r points outside the archive' % name)
-    if name not in ('0.vhd', './0.vhd'):
-        _refuse('member %r: only a single 0.vhd at the root is accepted'
-                % name)
-    if not member.isreg():
-        _refuse('0.vhd is not a regular file (%s)' % (
-            'link' if member.issym() or member.islnk() else
-            'directory' if member.isdir() else 'device or special file'))
-    return member
+def member_limit(max_size):
+    """Largest ``0.vhd`` that can hold a disk of ``max_size`` bytes.
+
+    The disk plus its metadata: one bitmap sector (padded to 4 KiB) per
+    2 MiB block, headers, BAT and batmap.
+    """
+    return max_size + (max_size // L.BLOCK_SIZE + 1) * (
+        8 * L.SECTOR_SIZE) + 64 * 1024 * 1024
 
 
 def extract_vhd(path, work_dir, work_prefix, max_size):
     """Extract ``0.vhd`` from the tarball ``path``; return the work file.
 
-    The VHD may hold at most ``max_size`` bytes of disk plus its metadata
-    (one bitmap sector per block, headers, BAT): the tar header declares
-    the member's size, so a bigger member is refused before anything is
-    decompressed. The work file is sparse; the caller removes it. On
-    error it is removed here.
+    The archive must have the one shape :mod:`xenimage_import.archive`
+    accepts. The VHD may hold at most ``max_size`` bytes of disk
+    (:func:`member_limit`): the tar header declares the member's size, so
+    a bigger member is refused before anything is decompressed. The work
+    file is sparse; the caller removes it. On error it is removed here.
     """
-    limit = max_size + (max_size // L.BLOCK_SIZE + 1) * (
-        8 * L.SECTOR_SIZE) + 64 * 1024 * 1024
+    limit = member_limit(max_size)
     fd, work_file = tempfile.mkstemp(dir=work_dir, prefix=work_prefix,
                                      suffix='.vhd')
     try:
         with open(path, 'rb') as raw, os.fdopen(fd, 'wb') as out:
-            gz = check.SingleMemberGzipReader(raw)
             try:
-                archive = tarfile.open(fileobj=gz, mode='r|')
-                member = _member(archive)
-                if member.size > limit:
+                gz = archive.GzipMemberReader(raw)
+                size = archive.read_header(gz)
+                if size > limit:
                     _refuse('0.vhd would expand to %d bytes, beyond the '
                             'limit of %d (max_virtual_size and '
-                            'max_expansion_ratio)' % (member.size, limit))
-                _copy_sparse(archive.extractfile(member), out, member.size)
-                if archive.next() is not None:
-                    _refuse('the archive holds more than one member')
-            except tarfile.TarError as e:
-                _refuse('not a valid tar archive (%s)' % e)
-            except check.Unreadable as e:
+                            'max_expansion_ratio)' % (size, limit))
+                _copy_sparse(archive.MemberReader(gz, size), out, size)
+                archive.check_end(gz, size)
+            except archive.ArchiveError as e:
                 _refuse(str(e))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -96,8 +84,6 @@ def _copy_sparse(src, out, size):
     done = 0
     while done < size:
         chunk = src.read(min(_CHUNK, size - done))
-        if not chunk:
-            _refuse('0.vhd is truncated')
         if chunk == _ZERO_CHUNK[:len(chunk)]:
             out.seek(len(chunk), os.SEEK_CUR)
         else:

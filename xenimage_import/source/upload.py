@@ -27,6 +27,7 @@ import dataclasses
 import os
 import typing
 
+from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import import exception
 from xenimage_import.source import inspect
@@ -65,10 +66,8 @@ class Upload(object):
         """Extract and inspect the ``0.vhd`` of an ``UNPACK`` tarball."""
         if self.action != UNPACK:
             return
-        # Decompression is bounded by the size cap and an expansion ratio.
-        limit = min(policy.max_virtual_size,
-                    os.path.getsize(self.path) * policy.max_expansion_ratio)
-        vhd = tarball.extract_vhd(self.path, work_dir, work_prefix, limit)
+        vhd = tarball.extract_vhd(self.path, work_dir, work_prefix,
+                                  _disk_limit(self.path, policy))
         self.work_files.append(vhd)
         self.source = inspect.inspect_source(vhd, 'vhd', policy)
         self.action = CONVERT
@@ -82,7 +81,17 @@ class Upload(object):
 
 def _is_gzip(path):
     with open(path, 'rb') as f:
-        return f.read(2) == inspect.GZIP_MAGIC
+        return f.read(2) == archive.GZIP_MAGIC
+
+
+def _disk_limit(path, policy):
+    """Most disk bytes a tarball at ``path`` may unpack to.
+
+    The size cap, and the expansion ratio times what was uploaded: every
+    path into the store (pass-through included) is held to both.
+    """
+    return min(policy.max_virtual_size,
+               os.path.getsize(path) * policy.max_expansion_ratio)
 
 
 def examine(path, claimed, policy, pass_through=True):
@@ -109,9 +118,12 @@ def examine(path, claimed, policy, pass_through=True):
         raise exception.FormatMismatch(claimed, 'a gzip archive')
     if pass_through:
         try:
-            report = check.check_path(path)
-        except check.Unreadable as e:
+            with open(path, 'rb') as f:
+                report = check.check_tarball_stream(
+                    f, path, tarball.member_limit(_disk_limit(path, policy)))
+        except archive.Unreadable as e:
             raise exception.InvalidImage('unreadable image tarball: %s' % e)
         if report.valid:
+            inspect.check_size(report.vhd.virtual_size, policy)
             return Upload(path, PASS_THROUGH, report=report)
     return Upload(path, UNPACK)

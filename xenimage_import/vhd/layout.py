@@ -19,9 +19,9 @@ version >= 1.2); see ``shared/spec/tap-vhd.md`` for the measured facts.
 """
 
 import array
-import collections
-import struct
 import sys
+
+from xenimage_import import structs
 
 SECTOR_SIZE = 512
 BLOCK_SIZE = 2 * 1024 * 1024
@@ -73,45 +73,7 @@ CHS_MAX_SECTORS = 65535 * 16 * 255
 CHS_LARGE_SECTORS = 65535 * 16 * 63
 
 
-class Layout(object):
-    """A named, fixed-size big-endian structure.
-
-    ``fields`` is a list of ``(name, struct format)``; the structure is zero
-    padded up to ``size``. ``offsets`` maps each field to its byte offset so
-    that tests and error messages can name where a field lives.
-    """
-
-    def __init__(self, name, fields, size):
-        self.name = name
-        self.struct = struct.Struct('>' + ''.join(f for _, f in fields))
-        if self.struct.size != size:
-            raise AssertionError('%s is %d bytes, expected %d'
-                                 % (name, self.struct.size, size))
-        self.size = size
-        self.fields = collections.namedtuple(name, [n for n, _ in fields])
-        self.offsets = {}
-        offset = 0
-        for field, fmt in fields:
-            self.offsets[field] = offset
-            offset += struct.calcsize('>' + fmt)
-
-    def pack(self, record):
-        return self.struct.pack(*record)
-
-    def unpack(self, buf):
-        return self.fields._make(self.struct.unpack_from(buf))
-
-    def make(self, **values):
-        """Build a record, zero/empty for every field not given."""
-        defaults = {}
-        for name, value in zip(self.fields._fields,
-                               self.struct.unpack(bytes(self.size))):
-            defaults[name] = value
-        defaults.update(values)
-        return self.fields(**defaults)
-
-
-FOOTER = Layout('Footer', [
+FOOTER = structs.Layout('Footer', [
     ('cookie', '8s'),
     ('features', 'I'),
     ('file_format_version', 'I'),
@@ -131,7 +93,7 @@ FOOTER = Layout('Footer', [
     ('reserved', '426s'),
 ], 512)
 
-DYNAMIC_HEADER = Layout('DynamicHeader', [
+DYNAMIC_HEADER = structs.Layout('DynamicHeader', [
     ('cookie', '8s'),
     ('data_offset', 'Q'),
     ('table_offset', 'Q'),
@@ -147,7 +109,7 @@ DYNAMIC_HEADER = Layout('DynamicHeader', [
     ('reserved2', '256s'),
 ], 1024)
 
-BATMAP_HEADER = Layout('BatmapHeader', [
+BATMAP_HEADER = structs.Layout('BatmapHeader', [
     ('cookie', '8s'),
     ('batmap_offset', 'Q'),
     ('batmap_size', 'I'),

@@ -21,6 +21,7 @@ disk and a ``0.vhd`` streamed out of a tarball, with flat memory: only the
 metadata and the last 512 bytes are kept.
 """
 
+import array
 import dataclasses
 import time
 
@@ -84,6 +85,17 @@ class _ForwardReader(object):
             if not chunk:
                 raise TruncatedVhd('stream ended at byte %d' % self.pos)
             self.pos += len(chunk)
+
+    def sum_to(self, offset):
+        """Move to ``offset``; return the byte sum of what was passed."""
+        total = 0
+        while self.pos < offset:
+            chunk = self._stream.read(min(_SKIP_CHUNK, offset - self.pos))
+            if not chunk:
+                raise TruncatedVhd('stream ended at byte %d' % self.pos)
+            total += sum(chunk)
+            self.pos += len(chunk)
+        return total
 
     def read_at(self, offset, size):
         self.skip_to(offset)
@@ -197,32 +209,49 @@ def _check_header(report, header, raw, footer, file_size):
 
 
 def _check_bat(report, bat, header, metadata_end, file_size, footer):
-    fail = report.fail
-    bitmap_bytes = L.round_up(header.block_size // L.SECTOR_SIZE // 8,
-                              L.SECTOR_SIZE)
-    span = bitmap_bytes + header.block_size
+    """Every allocated block inside the file, after the metadata, alone.
+
+    Memory stays bounded whatever the BAT says: one problem per kind of
+    fault (with a count), and the overlap test uses one slot per
+    block-sized stretch of the u32 sector space (at most 4 MiB).
+    """
     if footer.current_size // header.block_size > header.max_table_entries:
-        fail('bat.max_entries', 'fewer BAT entries than blocks')
-    used = []
+        report.fail('bat.max_entries', 'fewer BAT entries than blocks')
+    span = L.round_up(header.block_size // L.SECTOR_SIZE // 8,
+                      L.SECTOR_SIZE) + header.block_size
+    span_sectors = span // L.SECTOR_SIZE
+    data_end = file_size - L.FOOTER_SIZE
+    faults = {}
+    slots = array.array('I', [L.BAT_UNUSED]) * (
+        (L.BAT_UNUSED // span_sectors) + 2)
+    used = array.array('I')
     for index, entry in enumerate(bat):
         if entry == L.BAT_UNUSED:
             continue
         offset = entry * L.SECTOR_SIZE
         if offset < metadata_end:
-            fail('bat.entry', 'block %d at byte %d overlaps the metadata'
-                 % (index, offset))
-        elif offset + span > file_size - L.FOOTER_SIZE:
-            fail('bat.entry', 'block %d at byte %d runs past the end of the '
-                 'file' % (index, offset))
+            fault = ('bat.entry', 'block %d at byte %d overlaps the metadata'
+                     % (index, offset))
+        elif offset + span > data_end:
+            fault = ('bat.entry', 'block %d at byte %d runs past the end of '
+                     'the file' % (index, offset))
+        elif slots[entry // span_sectors] != L.BAT_UNUSED:
+            fault = ('bat.overlap', 'block %d overlaps another block'
+                     % index)
         else:
-            used.append((offset, index))
-    used.sort()
-    for (a, ia), (b, ib) in zip(used, used[1:]):
-        if b < a + span:
-            fail('bat.overlap', 'blocks %d and %d overlap' % (ia, ib))
-            break
+            slots[entry // span_sectors] = entry
+            used.append(entry)
+            continue
+        faults.setdefault(fault[0], [fault[1], 0])[1] += 1
+    for entry in used:
+        after = slots[entry // span_sectors + 1]
+        if after != L.BAT_UNUSED and after - entry < span_sectors:
+            faults.setdefault('bat.overlap', [
+                'block at sector %d overlaps the next one' % entry, 0])[1] += 1
+    for check, (message, count) in faults.items():
+        report.fail(check, message + (' (and %d more)' % (count - 1)
+                                      if count > 1 else ''))
     report.blocks_allocated = len(used)
-    return used
 
 
 def _check_batmap(report, reader, header, bat, file_size):
@@ -255,9 +284,13 @@ def _check_batmap(report, reader, header, bat, file_size):
         fail('batmap.offset', 'batmap at byte %d (%d sectors) is misplaced'
              % (bh.batmap_offset, bh.batmap_size))
         return offset + L.SECTOR_SIZE
-    bits = reader.read_at(bh.batmap_offset,
-                          bh.batmap_size * L.SECTOR_SIZE)
-    if L.checksum(bits) != bh.checksum:
+    # The checksum covers batmap_size sectors, which the header chooses:
+    # summed as it streams, only the bits for the BAT are kept.
+    wanted = -(-header.max_table_entries // 8)
+    bits = reader.read_at(bh.batmap_offset, wanted)
+    total = sum(bits) + reader.sum_to(
+        bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE)
+    if ~total & 0xFFFFFFFF != bh.checksum:
         fail('batmap.checksum', 'checksum mismatch')
     for index in range(header.max_table_entries):
         if bits[index // 8] & (0x80 >> (index % 8)) and \
@@ -315,9 +348,9 @@ def validate_vhd(stream, file_size, now=None):
     metadata_end = reader.pos
     if copy.creator_application == L.CREATOR_TAP:
         metadata_end = _check_batmap(report, reader, header, bat, file_size)
-    used = _check_bat(report, bat, header, metadata_end, file_size, copy)
-    # Stream past the data; bitmaps are not judged by vhd-util check.
-    del used
+    if header.block_size == L.BLOCK_SIZE:
+        # Other block sizes were refused above; their spans are not known.
+        _check_bat(report, bat, header, metadata_end, file_size, copy)
     return _finish_with_footer(report, reader, file_size, copy_raw, now)
 
 

@@ -1,0 +1,136 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Every tarball the checker accepts extracts to the same 0.vhd everywhere.
+
+The readers are the real ones: GNU tar (what Nova's dom0 plugin runs),
+busybox tar and the project's own reader. Archives made by the project's
+writer and by GNU tar in its usual formats must be accepted and agree;
+the forged ones must be refused, and for the damaged-header case GNU tar
+is shown to extract a different disk than the first member.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+
+import testtools
+
+from tests.functional import test_convert
+from tests import hostile
+from tests import images
+from xenimage_import import archive
+
+MiB = images.MiB
+
+
+def _our_reading(path):
+    """sha256 of 0.vhd as the project's archive reader streams it."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        gz = archive.GzipMemberReader(f)
+        size = archive.read_header(gz)
+        member = archive.MemberReader(gz, size)
+        while True:
+            chunk = member.read(MiB)
+            if not chunk:
+                break
+            digest.update(chunk)
+        archive.check_end(gz, size)
+    return digest.hexdigest()
+
+
+def _extracted(tar_command, path, directory, check=True):
+    """{name: sha256} of what tar_command extracts from path."""
+    shutil.rmtree(directory, ignore_errors=True)
+    os.mkdir(directory)
+    subprocess.run(tar_command + ['-xzf', path, '-C', directory],
+                   check=check, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    found = {}
+    for root, dirs, files in os.walk(directory):
+        for name in files + dirs:
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, directory)
+            if os.path.isfile(full) and not os.path.islink(full):
+                with open(full, 'rb') as f:
+                    found[rel] = hashlib.sha256(f.read()).hexdigest()
+            else:
+                found[rel] = 'not a regular file'
+    return found
+
+
+READERS = {'gnu': ['tar'], 'busybox': ['busybox', 'tar']}
+
+
+class TarReadersAgreeTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix='xenimage-tar-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        if not shutil.which('busybox'):
+            self.fail('busybox is missing (bindep.txt, profile functional)')
+
+    def _tap_vhd(self):
+        work = os.path.join(self.dir, 'src')
+        os.mkdir(work)
+        return hostile._sparse_vhd_file(work)
+
+    def assert_all_agree(self, path):
+        rc, out, err = test_convert.cli('check', path)
+        self.assertEqual(0, rc, out + err)
+        ours = _our_reading(path)
+        for name, command in READERS.items():
+            seen = _extracted(command, path, os.path.join(self.dir, name))
+            self.assertEqual({'0.vhd': ours}, seen, name)
+
+    def test_project_writer_output(self):
+        raw = images.make_sparse(os.path.join(self.dir, 'a.raw'), 20 * MiB,
+                                 [(0, MiB), (9 * MiB, 3 * MiB)])
+        out = os.path.join(self.dir, 'a.tgz')
+        self.assertEqual(0, test_convert.cli('convert', raw, out)[0])
+        self.assert_all_agree(out)
+
+    def test_gnu_tar_formats(self):
+        vhd = self._tap_vhd()
+        for options in ([], ['--format=gnu'], ['--format=ustar'],
+                        ['--format=v7'], ['-b', '1']):
+            out = os.path.join(self.dir, 'gnu%d.tgz' % len(os.listdir(
+                self.dir)))
+            images.run('tar', '-czf', out, *options, '-C',
+                       os.path.dirname(vhd), '0.vhd')
+            if options == ['--format=v7']:
+                # No ustar magic: older readers guess at its fields.
+                self.assertEqual(1, test_convert.cli('check', out)[0])
+                continue
+            self.assert_all_agree(out)
+
+    def test_dot_slash_member(self):
+        vhd = self._tap_vhd()
+        out = os.path.join(self.dir, 'dot.tgz')
+        images.run('tar', '-czf', out, '-C', os.path.dirname(vhd), './0.vhd')
+        self.assert_all_agree(out)
+
+    def test_damaged_header_means_another_disk_to_gnu_tar(self):
+        path = hostile._damaged_header_hides_second(self.dir)
+        # GNU tar says "Skipping to next header" (exit 2) but extracts
+        # the second member all the same.
+        seen = _extracted(['tar'], path, os.path.join(self.dir, 'gnu'),
+                          check=False)
+        first = hashlib.sha256(hostile._tap_vhd_bytes()).hexdigest()
+        self.assertNotEqual({'0.vhd': first}, seen)
+        rc, out, _ = test_convert.cli('check', path)
+        self.assertEqual(1, rc)
+        self.assertIn('data after 0.vhd', out)

@@ -1,0 +1,309 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The one gzipped-tar shape this project writes, and the only one it reads.
+
+Nova's dom0 plugin unpacks images with GNU ``tar -zx``; busybox tar and
+Python's ``tarfile`` read them elsewhere. Those parsers disagree on
+almost everything outside plain ustar: GNU sparse members, pax and GNU
+long-name records, damaged headers (GNU tar skips ahead to the next one,
+``tarfile`` stops), numbers with signs or underscores, trailing data.
+Any of these lets one archive mean two different ``0.vhd`` files. So an
+upload is read here by a parser of our own that accepts exactly what
+:func:`tar_header` and :func:`tar_trailer` produce, and what GNU tar
+writes for ``tar -czf x.tgz 0.vhd``:
+
+* one gzip member, nothing after it;
+* one 512-byte header, magic ``ustar`` (POSIX or GNU), a valid unsigned
+  checksum, type regular file, name ``0.vhd`` or ``./0.vhd``, no
+  link name, no prefix, every other GNU extension field zero;
+* numbers in plain octal digits (base-256 for sizes of 8 GiB and more,
+  as GNU tar writes them), never negative;
+* the member's data, zero padding to 512 bytes, then only zero blocks
+  (at least two, at most :data:`MAX_END_BYTES`) to the end.
+
+Nothing here allocates more than one header: no length field is trusted.
+doc/hostile-uploads.rst lists the rules with the attacks they stop.
+"""
+
+import re
+import time
+
+from isal import isal_zlib
+
+from xenimage_import import structs
+
+TAR_BLOCK = 512
+TAR_RECORD = 20 * TAR_BLOCK          # GNU tar's default blocking factor
+VHD_MEMBER = '0.vhd'
+MEMBER_NAMES = (b'0.vhd', b'./0.vhd')
+# End-of-archive zero blocks accepted after the member: tar's two blocks
+# plus padding to a record of up to 1 MiB (tar -b 2048).
+MIN_END_BYTES = 2 * TAR_BLOCK
+MAX_END_BYTES = 1024 * 1024 + 2 * TAR_BLOCK
+
+TAR_HEADER = structs.Layout('TarHeader', [
+    ('name', '100s'),
+    ('mode', '8s'),
+    ('uid', '8s'),
+    ('gid', '8s'),
+    ('size', '12s'),
+    ('mtime', '12s'),
+    ('checksum', '8s'),
+    ('typeflag', '1s'),
+    ('linkname', '100s'),
+    ('magic', '6s'),
+    ('version', '2s'),
+    ('uname', '32s'),
+    ('gname', '32s'),
+    ('devmajor', '8s'),
+    ('devminor', '8s'),
+    # POSIX: the name prefix; GNU: atime, ctime, sparse map, realsize.
+    ('prefix', '155s'),
+    ('pad', '12s'),
+], TAR_BLOCK)
+
+MAGIC_GNU = (b'ustar ', b' \0')
+MAGIC_POSIX = (b'ustar\0', b'00')
+REGTYPE = b'0'
+AREGTYPE = b'\0'                     # pre-POSIX regular file
+# What other member types are, for refusals users can act on.
+_TYPE_NAMES = {
+    b'1': 'a hard link', b'2': 'a symlink', b'3': 'a character device',
+    b'4': 'a block device', b'5': 'a directory', b'6': 'a fifo',
+    b'7': 'a contiguous file', b'g': 'a pax global header',
+    b'x': 'a pax extended header', b'L': 'a GNU long name record',
+    b'K': 'a GNU long link record', b'S': 'a GNU sparse file',
+    b'M': 'a GNU multi-volume continuation', b'V': 'a GNU volume label',
+    b'D': 'a GNU directory dump', b'N': 'a GNU old long name record',
+}
+_OCTAL = re.compile(rb'[0-7]+')
+_BASE256 = 0x80
+_MODE_BITS = 0o777
+GZIP_MAGIC = b'\x1f\x8b'
+GZIP_WBITS = 16 + isal_zlib.MAX_WBITS
+_READ_CHUNK = 1024 * 1024
+
+
+class ArchiveError(Exception):
+    """The archive is outside the accepted shape; the message says why."""
+
+
+class Unreadable(ArchiveError):
+    """The gzip stream itself cannot be read."""
+
+
+def _number(header, field, base256=False):
+    """A numeric field: octal digits then NUL/space padding, or base-256.
+
+    Stricter than every tar reader on purpose: ``tarfile`` takes ``+7``
+    or ``0_7`` where GNU tar does not, so such values are refused.
+    """
+    raw = getattr(header, field)
+    if raw[0] & _BASE256:
+        if not base256 or raw[0] != _BASE256:
+            raise ArchiveError('tar header field %s is a negative or '
+                               'base-256 number' % field)
+        return int.from_bytes(raw[1:], 'big')
+    digits = raw.rstrip(b'\0 ')
+    if not _OCTAL.fullmatch(digits):
+        raise ArchiveError('tar header field %s is not an octal number '
+                           '(%r)' % (field, raw.rstrip(b'\0')[:12]))
+    return int(digits, 8)
+
+
+def _text(header, field):
+    """A NUL-terminated text field whose padding is all NUL."""
+    raw = getattr(header, field)
+    value, _, rest = raw.partition(b'\0')
+    if rest.strip(b'\0'):
+        raise ArchiveError('tar header field %s has data after its end'
+                           % field)
+    return value
+
+
+def _checksum(block):
+    offset = TAR_HEADER.offsets['checksum']
+    return sum(block[:offset]) + 8 * 0x20 + sum(block[offset + 8:])
+
+
+def parse_header(block):
+    """The size of the one ``0.vhd`` member from its 512-byte header.
+
+    :raises ArchiveError: anything outside the accepted shape.
+    """
+    if len(block) < TAR_BLOCK:
+        raise ArchiveError('the archive ends inside its first header')
+    if not any(block):
+        raise ArchiveError('the archive is empty')
+    header = TAR_HEADER.unpack(block)
+    if (header.magic, header.version) not in (MAGIC_GNU, MAGIC_POSIX):
+        raise ArchiveError('not a ustar archive (magic %r)'
+                           % (header.magic + header.version))
+    if _number(header, 'checksum') != _checksum(block):
+        raise ArchiveError('tar header checksum mismatch (damaged header)')
+    if header.typeflag not in (REGTYPE, AREGTYPE):
+        raise ArchiveError('the member is %s, not a regular file 0.vhd' % (
+            _TYPE_NAMES.get(header.typeflag)
+            or 'of unknown type %r' % header.typeflag))
+    name = _text(header, 'name')
+    if name not in MEMBER_NAMES:
+        shown = name.decode('ascii', 'replace')[:64]
+        if name.startswith(b'/') or b'..' in name.split(b'/'):
+            raise ArchiveError('member %r points outside the archive'
+                               % shown)
+        raise ArchiveError('member %r: the archive must hold only 0.vhd at '
+                           'its root' % shown)
+    if any(header.linkname) or any(header.prefix) or any(header.pad):
+        raise ArchiveError('tar header carries link, prefix or GNU '
+                           'extension fields')
+    mode = _number(header, 'mode')
+    if mode & ~_MODE_BITS:
+        raise ArchiveError('0.vhd has mode %o (setuid, setgid or sticky)'
+                           % mode)
+    for field in ('uid', 'gid', 'mtime'):
+        _number(header, field, base256=True)
+    for field in ('devmajor', 'devminor'):
+        if any(getattr(header, field)):
+            _number(header, field)
+    _text(header, 'uname')
+    _text(header, 'gname')
+    return _number(header, 'size', base256=True)
+
+
+def check_end(stream, size):
+    """Read the member's padding and the end of the archive from ``stream``.
+
+    Only zero bytes may follow the member: a second member, or a damaged
+    header that GNU tar would skip to find one, is refused.
+    """
+    pad = -size % TAR_BLOCK
+    if any(_read_exactly(stream, pad, 'the padding of 0.vhd')):
+        raise ArchiveError('0.vhd is padded with non-zero bytes')
+    end = 0
+    while True:
+        chunk = stream.read(min(_READ_CHUNK, MAX_END_BYTES + 1 - end))
+        if not chunk:
+            break
+        if any(chunk):
+            raise ArchiveError('data after 0.vhd (a second member or a '
+                               'damaged header)')
+        end += len(chunk)
+        if end > MAX_END_BYTES:
+            raise ArchiveError('more than %d zero bytes after 0.vhd'
+                               % MAX_END_BYTES)
+    if end < MIN_END_BYTES or end % TAR_BLOCK:
+        raise ArchiveError('the archive does not end with whole zero '
+                           'blocks after 0.vhd (%d bytes)' % end)
+
+
+def _read_exactly(stream, size, what):
+    data = b''
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise ArchiveError('the archive ends inside %s' % what)
+        data += chunk
+    return data
+
+
+def read_header(stream):
+    """Read and parse the first header of the tar ``stream``."""
+    return parse_header(_read_exactly(stream, TAR_BLOCK, 'its first header'))
+
+
+class MemberReader(object):
+    """The ``size`` bytes of the member, read from the tar stream."""
+
+    def __init__(self, stream, size):
+        self._stream = stream
+        self.left = size
+
+    def read(self, size=-1):
+        if size is None or size < 0 or size > self.left:
+            size = self.left
+        if not size:
+            return b''
+        data = self._stream.read(size)
+        if not data:
+            raise ArchiveError('the archive ends inside 0.vhd')
+        self.left -= len(data)
+        return data
+
+    def drain(self):
+        while self.read(_READ_CHUNK):
+            pass
+
+
+def _octal_field(value, width):
+    """``value`` in octal with a NUL, or base-256 when it does not fit."""
+    if value < 8 ** (width - 1):
+        return b'%0*o\0' % (width - 1, value)
+    return bytes([_BASE256]) + value.to_bytes(width - 1, 'big')
+
+
+def tar_header(size, mtime=None):
+    """The GNU tar header of a regular ``0.vhd`` of ``size`` bytes.
+
+    Owned by root, mode 0644; sizes of 8 GiB and more in base-256, which
+    GNU tar, busybox and ``tarfile`` all read without a pax record.
+    """
+    header = TAR_HEADER.make(
+        name=VHD_MEMBER.encode(), mode=_octal_field(0o644, 8),
+        uid=_octal_field(0, 8), gid=_octal_field(0, 8),
+        size=_octal_field(size, 12),
+        mtime=_octal_field(int(time.time() if mtime is None else mtime), 12),
+        checksum=b' ' * 8, typeflag=REGTYPE, magic=MAGIC_GNU[0],
+        version=MAGIC_GNU[1], uname=b'root', gname=b'root')
+    block = TAR_HEADER.pack(header)
+    return TAR_HEADER.pack(header._replace(
+        checksum=b'%06o\0 ' % _checksum(block)))
+
+
+def tar_trailer(size):
+    """Member padding, the two zero blocks, and padding to a whole record."""
+    pad = -size % TAR_BLOCK
+    total = TAR_BLOCK + size + pad + 2 * TAR_BLOCK
+    return bytes(pad + 2 * TAR_BLOCK + (-total % TAR_RECORD))
+
+
+class GzipMemberReader(object):
+    """Decompress exactly one gzip member, refusing anything after it.
+
+    GNU gzip would go on into a second member; ``tarfile``'s ``r|gz``
+    stops after the first. Data there is read by one consumer and not by
+    another, so :meth: raises :class:`Unreadable` when it finds any.
+    """
+
+    def __init__(self, fileobj):
+        self._file = fileobj
+        self._inflate = isal_zlib.decompressobj(GZIP_WBITS)
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            size = _READ_CHUNK
+        while not self._inflate.eof:
+            data = self._inflate.unconsumed_tail or self._file.read(
+                _READ_CHUNK)
+            if not data:
+                raise Unreadable('gzip stream is truncated')
+            try:
+                out = self._inflate.decompress(data, size)
+            except isal_zlib.error as e:
+                raise Unreadable('gzip stream is corrupt: %s' % e)
+            if out:
+                return out
+        if self._inflate.unused_data or self._file.read(1):
+            raise ArchiveError('data after the first gzip member (GNU gzip '
+                               'would read it, Python\'s tarfile would '
+                               'not)')
+        return b''
