@@ -73,6 +73,10 @@ class ConversionFailed(XenImageError):
     """A decoder (qemu-img) or the output side failed."""
 
 
+class OutputFailed(ConversionFailed):
+    """Writing the output failed (disk full, permissions)."""
+
+
 class InvalidImage(XenImageError):
     """The data is damaged or not what its headers say."""
 

@@ -44,6 +44,8 @@ MAX_LEVEL = 6
 DEFAULT_LEVEL = 1
 SMALLEST_LEVEL = MAX_LEVEL
 _ISAL_MAX_LEVEL = 3
+# Characters of the destination's name kept in work-file names.
+_WORK_NAME_KEEP = 64
 # Uncompressed bytes per compression job: big enough to keep both cores
 # busy, small enough that memory stays a few MiB.
 _GZIP_BLOCK = 1024 * 1024
@@ -236,6 +238,15 @@ def pack_vhd_file(vhd_path, destination, level=DEFAULT_LEVEL, threads=None,
     return size
 
 
+def work_prefix(destination):
+    """Hidden work-file prefix beside ``destination``.
+
+    Shortened so that ``prefix + random + .part`` stays a legal name
+    whatever the length of a legal destination name.
+    """
+    return '.%s.' % os.path.basename(destination)[:_WORK_NAME_KEEP]
+
+
 @contextlib.contextmanager
 def atomic_output(destination, prefix=None):
     """Yield a binary file that becomes ``destination`` only on success.
@@ -244,7 +255,7 @@ def atomic_output(destination, prefix=None):
     is atomic, and is removed on any error, including KeyboardInterrupt.
     """
     directory = os.path.dirname(os.path.abspath(destination))
-    prefix = prefix or '.%s.' % os.path.basename(destination)
+    prefix = prefix or work_prefix(destination)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.part')
     try:
         with os.fdopen(fd, 'wb') as f:

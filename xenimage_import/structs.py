@@ -22,16 +22,16 @@ import struct
 
 
 class Layout(object):
-    """A named, fixed-size big-endian structure.
+    """A named, fixed-size structure (big-endian unless told).
 
     ``fields`` is a list of ``(name, struct format)``; the structure is zero
     padded up to ``size``. ``offsets`` maps each field to its byte offset so
     that tests and error messages can name where a field lives.
     """
 
-    def __init__(self, name, fields, size):
+    def __init__(self, name, fields, size, byte_order='>'):
         self.name = name
-        self.struct = struct.Struct('>' + ''.join(f for _, f in fields))
+        self.struct = struct.Struct(byte_order + ''.join(f for _, f in fields))
         if self.struct.size != size:
             raise AssertionError('%s is %d bytes, expected %d'
                                  % (name, self.struct.size, size))
@@ -41,7 +41,7 @@ class Layout(object):
         offset = 0
         for field, fmt in fields:
             self.offsets[field] = offset
-            offset += struct.calcsize('>' + fmt)
+            offset += struct.calcsize(byte_order + fmt)
 
     def pack(self, record):
         return self.struct.pack(*record)

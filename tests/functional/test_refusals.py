@@ -77,10 +77,10 @@ class NothingLeftOnFailureTest(testtools.TestCase):
         src = os.path.join(d, 'a.raw')
         with open(src, 'wb') as f:
             f.write(b'x' * 4096)
-        rc, _, stderr = test_convert.cli(
-            'convert', src, os.path.join(d, 'missing', 'out.tgz'))
+        dest = os.path.join(d, 'missing', 'out.tgz')
+        rc, _, stderr = test_convert.cli('convert', src, dest)
         self.assertEqual(1, rc)
-        self.assertIn('No such file or directory', stderr)
+        self.assertIn('%s: its directory does not exist' % dest, stderr)
         self.assertEqual(['a.raw'], os.listdir(d))
 
     def test_bad_destination_suffix(self):

@@ -18,6 +18,7 @@ DEST ending in ``.tgz`` gets the tarball Glance/Nova want; DEST ending in
 
 import argparse
 import json
+import logging
 import os
 import sys
 
@@ -33,6 +34,7 @@ from xenimage_import.source import inspect
 from xenimage_import.source import upload
 from xenimage_import.vhd import layout as L
 
+LOG = logging.getLogger(__name__)
 _OUTPUTS = {'.tgz': helpers.OUTPUT_TARBALL, '.vhd': helpers.OUTPUT_VHD}
 
 
@@ -116,7 +118,11 @@ def main(argv=None):
                                                  L.MAX_VHD_SIZE))
     progress = common.ProgressBar() if not args.json else None
     work_dir = os.path.dirname(os.path.abspath(args.dest))
-    work_prefix = '.%s.' % os.path.basename(args.dest)
+    work_prefix = pack.work_prefix(args.dest)
+    if not os.path.isdir(work_dir) or not os.access(work_dir, os.W_OK):
+        return common.fail('%s: its directory does not exist or is not '
+                           'writable' % args.dest)
+    common.handle_termination()
     found = None
     try:
         # A tarball source has its 0.vhd extracted and re-written.
@@ -129,10 +135,18 @@ def main(argv=None):
             output=_OUTPUTS[ext], level=args.level, threads=args.threads,
             work_prefix=work_prefix,
             progress=progress.update if progress else None))
+    except exception.OutputFailed as e:
+        return common.fail('%s: %s' % (args.dest, e))
     except (exception.XenImageError, OSError, cfg.Error) as e:
         return common.fail(e)
-    except KeyboardInterrupt:
-        return common.fail('interrupted', code=130)
+    except KeyboardInterrupt as e:
+        return common.fail('interrupted', code=getattr(e, 'exit_code', 130))
+    except Exception as e:
+        # A bug, not a verdict on the image: still one line, and the
+        # traceback with --verbose.
+        LOG.debug('unexpected error', exc_info=True)
+        return common.fail('unexpected error (please report it): %s: %s'
+                           % (type(e).__name__, e))
     finally:
         if found is not None:
             found.cleanup()

@@ -67,8 +67,8 @@ class LocalHelper(helpers.Helper):
             plan = self._convert(request)
         except OSError as e:
             # NOTE: no path in the message: it may reach Glance users.
-            raise exception.ConversionFailed('conversion failed: %s'
-                                             % (e.strerror or e))
+            raise exception.OutputFailed('conversion failed: %s'
+                                         % (e.strerror or e))
         return helpers.ConversionResult(
             helper=self.name,
             source_format=request.source.format,

@@ -13,8 +13,9 @@
 """Decode an inspected source image into its non-zero 2 MiB blocks.
 
 Raw sources are read in place (:mod:`raw`). Every other format is decoded
-by the real ``qemu-img``, window by window: ``qemu-img map`` lists where
-data lives, and ``qemu-img convert`` writes each window holding data into
+by the real ``qemu-img``, window by window: the map inspection made
+(:mod:`xenimage_import.source.budget`) lists where data lives, and
+``qemu-img convert`` writes each window holding data into
 a small in-memory file (memfd) that is read back by block. qemu-img cannot
 write raw to a pipe; a full-size raw work file would cost a disk write of
 the whole image (and, on filesystems mounted with ``discard``, a discard
@@ -24,9 +25,7 @@ the current one is being compressed; within a window only the blocks the
 map says hold data are read.
 """
 
-import array
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -49,43 +48,6 @@ def _image_opts(source, offset, size):
             % (offset, size, source.qemu_format, path))
 
 
-def _data_blocks_map(source, python_exec):
-    """Indexes of the blocks that hold data, from ``qemu-img map``.
-
-    The map is streamed (one JSON object a line) so that a hostile image
-    with millions of extents costs time, not memory beyond one integer per
-    2 MiB block of data.
-    """
-    cmd = qemu.command(('map', '-f', source.qemu_format, '--output=json',
-                        source.path), qemu.INSPECTION_LIMITS, python_exec)
-    blocks = array.array('I')
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stdout:
-            line = line.strip().lstrip('[').rstrip(',]')
-            if not line:
-                continue
-            extent = json.loads(line)
-            if not extent.get('data') or extent.get('zero'):
-                continue
-            start = extent['start'] // L.BLOCK_SIZE
-            end = -(-(extent['start'] + extent['length']) // L.BLOCK_SIZE)
-            if blocks and blocks[-1] >= start:
-                start = blocks[-1] + 1
-            blocks.extend(range(start, end))
-        err = proc.stderr.read()
-    finally:
-        proc.stdout.close()
-        proc.stderr.close()
-        rc = proc.wait()
-    if rc:
-        raise exception.ConversionFailed(
-            'qemu-img could not map the %s image: %s'
-            % (source.format, qemu.reason(err, [source.path])))
-    return blocks
-
-
 class _Window(object):
     """A memfd holding one decoded window, filled by a qemu-img process."""
 
@@ -94,9 +56,9 @@ class _Window(object):
         self.path = '/proc/%d/fd/%d' % (os.getpid(), self.fd)
         self.index = None
         self.source = None
-        self.proc = None
+        self.child = None
 
-    def start(self, source, index, size):
+    def start(self, source, index, size, python_exec):
         offset = index * WINDOW
         length = min(WINDOW, size - offset)
         # NOTE: the memfd's pages are reused from window to window (fresh
@@ -105,26 +67,28 @@ class _Window(object):
             os.ftruncate(self.fd, length)
         self.index = index
         self.source = source
-        self.proc = subprocess.Popen(
-            ['qemu-img', 'convert', '-q', '-n',
-             '--image-opts', _image_opts(source, offset, length),
-             '-O', 'raw', self.path],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.child = qemu.Child(
+            ('convert', '-q', '-n', '--image-opts',
+             _image_opts(source, offset, length), '-O', 'raw', self.path),
+            qemu.DECODE_LIMITS, python_exec, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
 
     def wait(self):
-        _out, err = self.proc.communicate()
-        rc, self.proc = self.proc.returncode, None
-        if rc:
-            raise exception.ConversionFailed(
-                'qemu-img could not decode the %s image: %s'
-                % (self.source.format,
-                   qemu.reason(err, [self.source.path, self.path])))
+        child, self.child = self.child, None
+        with child:
+            _out, err = child.proc.communicate()
+        error = 'qemu-img could not decode the %s image' % self.source.format
+        if child.timed_out:
+            raise exception.ConversionFailed('%s: %s' % (
+                error, child.deadline_message()))
+        if child.proc.returncode:
+            raise exception.ConversionFailed('%s: %s' % (
+                error, qemu.reason(err, [self.source.path, self.path])))
 
     def close(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc.stderr.close()
+        if self.child is not None:
+            self.child.close()
+            self.child = None
         os.close(self.fd)
 
 
@@ -135,7 +99,6 @@ class QemuImage(object):
         self.source = source
         self.size = source.virtual_size
         self.python_exec = python_exec
-        self._map = None
         self._windows = [_Window(), _Window()]
 
     def close(self):
@@ -149,35 +112,34 @@ class QemuImage(object):
         self.close()
 
     def candidate_bytes(self):
-        self._map = _data_blocks_map(self.source, self.python_exec)
-        return len(self._map) * L.BLOCK_SIZE
+        return len(self.source.data_blocks) * L.BLOCK_SIZE
 
     def data_blocks(self, progress=None):
         """Yield ``(index, data)`` for every non-zero block, in order.
 
         ``data`` is a buffer reused for the next block: consume it first.
         """
-        if self._map is None:
-            self.candidate_bytes()
         by_window = {}
-        for block in self._map:
+        for block in self.source.data_blocks:
             by_window.setdefault(block // _BLOCKS_PER_WINDOW, []).append(
                 block % _BLOCKS_PER_WINDOW)
         pending = sorted(by_window)
         if not pending:
             return
         current, ahead = self._windows
-        current.start(self.source, pending.pop(0), self.size)
+        current.start(self.source, pending.pop(0), self.size,
+                      self.python_exec)
         while True:
             current.wait()
             if pending:
-                ahead.start(self.source, pending.pop(0), self.size)
+                ahead.start(self.source, pending.pop(0), self.size,
+                            self.python_exec)
             first = current.index * _BLOCKS_PER_WINDOW
             with raw.RawImage.from_fd(current.fd) as window:
                 for block, data in window.data_blocks(
                         progress, by_window[current.index]):
                     yield first + block, data
-            if ahead.proc is None:
+            if ahead.child is None:
                 return
             current, ahead = ahead, current
 

@@ -25,14 +25,18 @@ import dataclasses
 import json
 import logging
 import os
+import stat
 import sys
+import typing
 
 from oslo_utils.imageutils import format_inspector
 from oslo_utils import units
 
 from xenimage_import import archive
 from xenimage_import import exception
+from xenimage_import.source import budget
 from xenimage_import.source import qemu
+from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 
@@ -62,6 +66,19 @@ _REFUSED = {
 _CHECKABLE = ('qcow2', 'vhdx', 'vdi')
 
 VMDK_DESCRIPTOR_MAGIC = b'# Disk DescriptorFile'
+VMDK_SPARSE_MAGIC = b'KDMV'
+# The start of a VMDK4 sparse header (little-endian; sizes in sectors).
+VMDK_SPARSE_HEADER = structs.Layout('VmdkSparseHeader', [
+    ('magic', '4s'),
+    ('version', 'I'),
+    ('flags', 'I'),
+    ('capacity', 'Q'),
+    ('grain_size', 'Q'),
+    ('desc_offset', 'Q'),
+    ('desc_size', 'Q'),
+], 44, byte_order='<')
+# qemu reads at most 16 MiB of embedded descriptor; we read 1 MiB.
+_VMDK_MAX_DESC_SECTORS = 2048
 
 
 @dataclasses.dataclass
@@ -85,6 +102,9 @@ class SourceImage(object):
     virtual_size: int
     file_size: int
     detected: str         # format_inspector's name (e.g. 'gpt')
+    # Indexes of the 2 MiB blocks holding data, within the expansion
+    # budget (None for raw: read in place with SEEK_DATA).
+    data_blocks: typing.Any = None
 
     @property
     def qemu_format(self):
@@ -92,20 +112,39 @@ class SourceImage(object):
 
 
 def _detect(path):
+    """format_inspector's detection and safety check, as one-line errors.
+
+    Its parsers can raise anything on a crafted header (a KeyError for a
+    text VMDK descriptor, struct errors): every failure is a refusal.
+    """
     try:
         inspector = format_inspector.detect_file_format(path)
     except format_inspector.ImageFormatError as e:
         raise exception.InvalidImage('image format detection failed: %s' % e)
+    except Exception as e:
+        raise exception.InvalidImage('image format detection failed: '
+                                     'malformed header (%s)'
+                                     % type(e).__name__)
     try:
         inspector.safety_check()
     except format_inspector.SafetyCheckFailed as e:
         reasons = '; '.join('%s' % v for v in e.failures.values())
         raise exception.UnsafeImage(
             'refusing %s image: %s' % (inspector.NAME, reasons or e))
-    except format_inspector.ImageFormatError as e:
+    except Exception as e:
         raise exception.InvalidImage('%s image is malformed: %s'
-                                     % (inspector.NAME, e))
+                                     % (inspector.NAME,
+                                        str(e) or type(e).__name__))
     return inspector
+
+
+def _inspector_size(inspector):
+    try:
+        return inspector.virtual_size
+    except Exception as e:
+        raise exception.InvalidImage('%s image is malformed: its header '
+                                     'gives no size (%s)'
+                                     % (inspector.NAME, type(e).__name__))
 
 
 def _has_fixed_vhd_footer(path, size):
@@ -121,16 +160,24 @@ def _has_fixed_vhd_footer(path, size):
 
 
 def _check_vhd_footer(path, size):
-    """Refuse VHDs qemu would misread: differencing disks, lying sizes."""
+    """Refuse VHDs read differently by qemu and XenServer, or damaged.
+
+    qemu takes a dynamic disk's footer from the copy at offset 0, blktap
+    from the end of the file: both must be there and identical.
+    """
     with open(path, 'rb') as f:
-        footer_offset = size - L.FOOTER_SIZE
-        f.seek(max(0, footer_offset))
-        footer = reader.parse_footer(f.read(L.FOOTER_SIZE))
-        if footer is None:   # a VHD may keep only its copy at offset 0
-            f.seek(0)
-            footer = reader.parse_footer(f.read(L.FOOTER_SIZE))
+        copy_raw = f.read(L.FOOTER_SIZE)
+        f.seek(max(0, size - L.FOOTER_SIZE))
+        end_raw = f.read(L.FOOTER_SIZE)
+    footer = reader.parse_footer(end_raw)
+    copy = reader.parse_footer(copy_raw)
     if footer is None:
-        raise exception.InvalidImage('VHD footer not found or damaged')
+        raise exception.InvalidImage(
+            'VHD is truncated or damaged: no footer at the end of the file'
+            if copy is not None else 'VHD footer not found or damaged')
+    if footer.checksum != L.checksum(end_raw, L.FOOTER.offsets['checksum']):
+        raise exception.InvalidImage('VHD footer checksum mismatch (the '
+                                     'image is damaged)')
     if footer.disk_type == L.DISK_TYPE_DIFFERENCING:
         raise exception.UnsupportedFormat(
             'differencing VHD (it needs a parent image); upload the whole '
@@ -139,6 +186,11 @@ def _check_vhd_footer(path, size):
     if footer.disk_type not in (L.DISK_TYPE_FIXED, L.DISK_TYPE_DYNAMIC):
         raise exception.InvalidImage('VHD disk type %d is unknown'
                                      % footer.disk_type)
+    if footer.disk_type == L.DISK_TYPE_DYNAMIC and copy_raw != end_raw:
+        raise exception.InvalidImage(
+            'the two copies of the VHD footer differ (qemu reads the first, '
+            'XenServer the last): the image is damaged')
+    footer_offset = size - L.FOOTER_SIZE
     if (footer.disk_type == L.DISK_TYPE_FIXED
             and footer.current_size > footer_offset):
         raise exception.InvalidImage(
@@ -146,11 +198,59 @@ def _check_vhd_footer(path, size):
             % (footer.current_size, max(0, footer_offset)))
 
 
+def _embedded_create_type(desc):
+    """createType as qemu reads it: the first, case-sensitive match."""
+    at = desc.find(b'createType')
+    if at < 0:
+        return None
+    rest = desc[at + len(b'createType'):].lstrip(b' ')
+    if not rest.startswith(b'='):
+        return None
+    rest = rest[1:].lstrip(b' ').lstrip(b'"')
+    value = rest.split(b'"', 1)[0].split(b'\n', 1)[0]
+    return value.decode('ascii', 'replace')
+
+
+def _check_vmdk_header(path, policy):
+    """Refuse VMDKs that make qemu open files named inside them.
+
+    qemu follows a descriptor's extent lines when the file is a text
+    descriptor, and when a sparse header says capacity 0 (it then opens
+    the embedded descriptor as if it were one). format_inspector reads
+    the createType case-insensitively where qemu does not, so the two can
+    disagree: qemu's reading is checked here, before qemu-img runs.
+    """
+    with open(path, 'rb') as f:
+        raw = f.read(VMDK_SPARSE_HEADER.size)
+        if len(raw) < VMDK_SPARSE_HEADER.size:
+            raise exception.InvalidImage('vmdk image is truncated')
+        header = VMDK_SPARSE_HEADER.unpack(raw)
+        if header.magic != VMDK_SPARSE_MAGIC:
+            raise exception.UnsafeImage(
+                'refusing vmdk descriptor file: its extents are separate '
+                'files')
+        if header.capacity == 0:
+            raise exception.UnsafeImage(
+                'refusing vmdk image with capacity 0: qemu would open the '
+                'extent files its embedded descriptor names')
+        desc = b''
+        if header.desc_offset:
+            f.seek(header.desc_offset * L.SECTOR_SIZE)
+            desc = f.read(min(header.desc_size, _VMDK_MAX_DESC_SECTORS)
+                          * L.SECTOR_SIZE).split(b'\0', 1)[0]
+    create_type = _embedded_create_type(desc)
+    if create_type is not None and \
+            create_type not in policy.vmdk_allowed_types:
+        raise exception.UnsafeImage(
+            'refusing vmdk of create type %r (allowed: %s)'
+            % (create_type[:64], ', '.join(policy.vmdk_allowed_types)
+               or 'none'))
+
+
 def _qemu_img_info(path, qemu_format, policy):
     out, _err = qemu.run(('info', '-f', qemu_format, '--output=json', path),
                          [path], 'qemu-img cannot read the image as %s'
-                         % qemu_format, qemu.INSPECTION_LIMITS,
-                         policy.python_exec)
+                         % qemu_format, python_exec=policy.python_exec)
     return json.loads(out)
 
 
@@ -164,8 +264,8 @@ def _qemu_img_check(path, source_format, policy):
     error = '%s image is corrupt or truncated' % source_format
     out, err = qemu.run(('check', '-f', QEMU_FORMATS[source_format],
                          '--output=json', path), [path], error,
-                        qemu.INSPECTION_LIMITS, policy.python_exec,
-                        check_exit_code=[0, 2, 3])
+                        python_exec=policy.python_exec,
+                        check_exit_code=(0, 2, 3))
     try:
         result = json.loads(out)
     except ValueError:
@@ -216,6 +316,9 @@ def preinspect(path, claimed='auto', policy=None):
     """
     policy = policy or Policy()
     st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        # A FIFO or device would block or never end.
+        raise exception.InvalidImage('the image is not a regular file')
     if st.st_size == 0:
         raise exception.ImageTooSmall(0)
     with open(path, 'rb') as f:
@@ -257,11 +360,12 @@ def preinspect(path, claimed='auto', policy=None):
             '%s is not an allowed source format (allowed: %s)'
             % (fmt, ', '.join(policy.allowed_formats)))
 
-    if fmt != 'raw':
-        if inspector is not None:
-            check_size(inspector.virtual_size, policy)
-        if fmt == 'vhd':
-            _check_vhd_footer(path, st.st_size)
+    if fmt == 'vhd':
+        _check_vhd_footer(path, st.st_size)
+    if fmt == 'vmdk':
+        _check_vmdk_header(path, policy)
+    if fmt != 'raw' and inspector is not None:
+        check_size(_inspector_size(inspector), policy)
     return fmt, detected, st.st_size
 
 
@@ -273,18 +377,26 @@ def inspect_source(path, claimed='auto', policy=None):
         with a one-line reason.
     """
     policy = policy or Policy()
+    # Absolute: qemu-img must never read a name as an option ("-x") or a
+    # protocol ("nbd:...", "json:...").
+    path = os.path.abspath(path)
     fmt, detected, file_size = preinspect(path, claimed, policy)
+    blocks = None
     if fmt == 'raw':
         virtual_size = file_size
     else:
         info = _qemu_img_info(path, QEMU_FORMATS[fmt], policy)
         _check_qemu_info(info, fmt, policy)
+        virtual_size = int(info.get('virtual-size', 0))
+        check_size(virtual_size, policy)
         if fmt in _CHECKABLE:
             _qemu_img_check(path, fmt, policy)
-        virtual_size = int(info.get('virtual-size', 0))
+        blocks = budget.data_blocks(path, fmt, QEMU_FORMATS[fmt], file_size,
+                                    policy)
     check_size(virtual_size, policy)
     if virtual_size <= 0:
         raise exception.ImageTooSmall(virtual_size)
     LOG.debug('%s: %s image, virtual size %d', path, fmt, virtual_size)
     return SourceImage(path=path, format=fmt, virtual_size=virtual_size,
-                       file_size=file_size, detected=detected)
+                       file_size=file_size, detected=detected,
+                       data_blocks=blocks)

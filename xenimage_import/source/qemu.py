@@ -10,49 +10,75 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Run the real qemu-img and turn its failures into one-line reasons.
+"""Run the real qemu-img under limits and turn failures into one-line reasons.
 
-Messages reach users (Glance task messages), so server paths are replaced
-by "the image" and qemu-img's own prefixes are dropped.
+Every qemu-img process gets a CPU-time and an address-space limit
+(util-linux ``prlimit``, or oslo.concurrency's wrapper where it is
+missing) and a wall-clock deadline: a file that makes qemu-img block (a
+FIFO named inside an upload blocks ``open(2)``, where no CPU limit fires)
+is killed with its whole process group when the deadline passes. Messages
+reach users (Glance task messages), so no server path survives in them.
 """
 
+import dataclasses
+import os
+import re
 import shutil
+import signal
+import subprocess
 import sys
+import threading
 
-from oslo_concurrency import processutils
 from oslo_utils import units
 
 from xenimage_import import exception
 
-# Glance's QEMU_IMG_PROC_LIMITS: qemu-img info/check on a hostile file must
-# not spin or balloon.
-INSPECTION_LIMITS = processutils.ProcessLimits(cpu_time=30,
-                                               address_space=1 * units.Gi)
+
+@dataclasses.dataclass(frozen=True)
+class Limits(object):
+    cpu_time: int          # seconds of CPU
+    address_space: int     # bytes
+    wall_time: int         # seconds before the process group is killed
+
+
+# Glance's QEMU_IMG_PROC_LIMITS for judging a hostile file (info, check,
+# map); decoding one 64 MiB window needs no more.
+INSPECTION_LIMITS = Limits(cpu_time=30, address_space=1 * units.Gi,
+                           wall_time=60)
+DECODE_LIMITS = Limits(cpu_time=60, address_space=1 * units.Gi,
+                       wall_time=120)
+
+# Absolute paths in qemu-img's messages, quoted or bare.
+_PATH = re.compile(r"'/[^']*'|\"/[^\"]*\"|(?<![\w.])/[\w.@%+=:,/-]+")
+
+
+def scrub_paths(message, paths=()):
+    """``message`` with ``paths`` and any other absolute path replaced."""
+    for path in paths:
+        message = message.replace("'%s'" % path, 'the image')
+        message = message.replace(path, 'the image')
+    return _PATH.sub('a file', message)
 
 
 def reason(stderr, paths=()):
     """The last meaningful line of qemu-img's stderr, without paths."""
     lines = [ln.strip() for ln in (stderr or '').splitlines() if ln.strip()]
-    line = lines[-1] if lines else ''
-    for path in paths:
-        line = line.replace("'%s'" % path, 'the image')
-        line = line.replace(path, 'the image')
+    line = scrub_paths(lines[-1] if lines else '', paths)
     for prefix in ('qemu-img: ', 'Could not open the image: '):
         if line.startswith(prefix):
             line = line[len(prefix):]
     return line
 
 
-def command(args, limits=None, python_exec=None):
-    """The argv that runs ``qemu-img *args``, under ``limits`` if given.
+def command(args, limits, python_exec=None):
+    """The argv that runs ``qemu-img *args`` under ``limits``.
 
     util-linux's ``prlimit`` applies the limits without starting a Python
     interpreter; oslo.concurrency's wrapper (what Glance uses) is the
-    fallback where it is missing.
+    fallback where it is missing. ``--`` keeps a file name that starts
+    with ``-`` from being read as an option by either.
     """
     argv = ['qemu-img'] + list(args)
-    if limits is None:
-        return argv
     rlimits = ['--as=%d' % limits.address_space,
                '--cpu=%d' % limits.cpu_time]
     if shutil.which('prlimit'):
@@ -61,26 +87,81 @@ def command(args, limits=None, python_exec=None):
              'oslo_concurrency.prlimit'] + rlimits + ['--'] + argv)
 
 
-def run(args, paths, error, limits=None, python_exec=None,
-        check_exit_code=True, error_class=exception.InvalidImage):
+def _require_qemu_img():
+    if shutil.which('qemu-img') is None:
+        raise exception.ConversionFailed(
+            'cannot run qemu-img: it is not installed on this server '
+            '(Debian/Ubuntu package qemu-utils)')
+
+
+class Child(object):
+    """A qemu-img process in a process group of its own, with a deadline.
+
+    Use as a context manager: leaving it (normally, on an exception or a
+    signal turned into one) kills the whole group if it still runs.
+    """
+
+    def __init__(self, args, limits, python_exec=None, **popen):
+        _require_qemu_img()
+        self.limits = limits
+        self.timed_out = False
+        try:
+            self.proc = subprocess.Popen(
+                command(args, limits, python_exec), start_new_session=True,
+                stdin=subprocess.DEVNULL, text=True, **popen)
+        except OSError as e:
+            raise exception.ConversionFailed('cannot run qemu-img: %s'
+                                             % e.strerror)
+        self._timer = threading.Timer(limits.wall_time, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self):
+        self.timed_out = True
+        self.kill()
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def deadline_message(self):
+        return 'qemu-img did not finish within %d s' % self.limits.wall_time
+
+    def close(self):
+        self._timer.cancel()
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run(args, paths, error, limits=INSPECTION_LIMITS, python_exec=None,
+        check_exit_code=(0,), error_class=exception.InvalidImage):
     """Run ``qemu-img *args``; return (stdout, stderr).
 
     :param paths: file paths in ``args``, scrubbed from error messages.
     :param error: message prefix for a failure, e.g. "cannot read the
         qcow2 image".
+    :param check_exit_code: the exit codes that are not failures.
     :param error_class: what a failure raises: InvalidImage while judging
         an upload, ConversionFailed while decoding one already judged.
     """
-    if shutil.which('qemu-img') is None:
-        raise exception.ConversionFailed(
-            'cannot run qemu-img: it is not installed on this server '
-            '(Debian/Ubuntu package qemu-utils)')
-    try:
-        return processutils.execute(*command(args, limits, python_exec),
-                                    check_exit_code=check_exit_code)
-    except processutils.ProcessExecutionError as e:
+    with Child(args, limits, python_exec, stdout=subprocess.PIPE,
+               stderr=subprocess.PIPE) as child:
+        out, err = child.proc.communicate()
+    if child.timed_out:
+        raise error_class('%s: %s' % (error, child.deadline_message()))
+    if child.proc.returncode not in check_exit_code:
         raise error_class('%s: %s' % (
-            error, reason(e.stderr, paths) or 'qemu-img failed'))
-    except OSError as e:
-        raise exception.ConversionFailed('cannot run qemu-img: %s'
-                                         % e.strerror)
+            error, reason(err, paths) or 'qemu-img failed'))
+    return out, err
