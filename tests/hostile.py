@@ -101,6 +101,7 @@ def _qcow2_truncated(d):
 QCOW2_SIZE = 24
 QCOW2_L1_TABLE_OFFSET = 40
 QCOW2_REFCOUNT_TABLE_OFFSET = 48
+QCOW2_OFFSET_MASK = 0x00FFFFFFFFFFFE00
 
 
 def _qcow2_corrupt_table(header_field, entry):
@@ -432,6 +433,122 @@ def _vhd_every_block_shared(d):
     return _gzip_file(d, 'shared.tgz', tar_bytes(bytes(vhd)))
 
 
+# -- Shared-pointer bombs: every table entry points at one data block -----
+
+def _qemu_create(path, fmt, size, options=None, writes=()):
+    images.run('qemu-img', 'create', '-q', '-f', fmt,
+               *(['-o', options] if options else []), path, str(size))
+    for offset in writes:
+        images.run('qemu-io', '-f', fmt, '-c',
+                   'write -P 0x5a %d 64k' % offset, path)
+    return path
+
+
+def _vhd_bomb(size):
+    """qemu's dynamic VHD; one real block, every BAT entry pointing at it."""
+    def build(d):
+        path = _qemu_create(os.path.join(d, 'bomb.vhd'), 'vpc', size)
+        with open(path, 'r+b') as f:
+            footer = f.read(512)
+            header = L.DYNAMIC_HEADER.unpack(f.read(1024))
+            f.seek(-512, os.SEEK_END)
+            block = f.tell()
+            f.write(b'\xff' * 512 + images.pattern('bomb', L.BLOCK_SIZE)
+                    + footer)
+            f.seek(header.table_offset)
+            f.write(L.pack_bat([block // 512] * header.max_table_entries))
+        return path
+    return build
+
+
+def _qcow2_bomb(size):
+    """A qcow2 whose L2 entries all name one cluster, refcount to match."""
+    def build(d):
+        cluster = 2 * MiB
+        path = _qemu_create(os.path.join(d, 'bomb.qcow2'), 'qcow2', size,
+                            'cluster_size=%d,refcount_bits=64' % cluster,
+                            writes=range(0, size, cluster * cluster // 8))
+        with open(path, 'r+b') as f:
+            head = f.read(104)
+            l1_size, l1_offset, rc_offset = struct.unpack_from('>IQQ', head,
+                                                               36)
+            f.seek(l1_offset)
+            l2_tables = [e & QCOW2_OFFSET_MASK for e in struct.unpack(
+                '>%dQ' % l1_size, f.read(8 * l1_size)) if e]
+            f.seek(l2_tables[0])
+            data = struct.unpack('>Q', f.read(8))[0] & QCOW2_OFFSET_MASK
+            entries = size // cluster
+            per_table = cluster // 8
+            for table in l2_tables:
+                count = min(per_table, entries)
+                entries -= count
+                f.seek(table)
+                f.write(struct.pack('>Q', data) * count)
+            # The refcount of the shared cluster: one per reference.
+            f.seek(rc_offset)
+            block = struct.unpack('>Q', f.read(8))[0]
+            f.seek(block + 8 * (data // cluster))
+            f.write(struct.pack('>Q', size // cluster))
+        return path
+    return build
+
+
+def _vmdk_bomb(size):
+    """A monolithicSparse VMDK whose grain table entries all name one."""
+    def build(d):
+        path = _qemu_create(os.path.join(d, 'bomb.vmdk'), 'vmdk', size,
+                            writes=[0])
+        with open(path, 'r+b') as f:
+            header = f.read(512)
+            grain, gt_entries, gd_offset = (
+                struct.unpack_from('<Q', header, 20)[0],
+                struct.unpack_from('<I', header, 44)[0],
+                struct.unpack_from('<Q', header, 56)[0])
+            tables = -(-size // (grain * 512 * gt_entries))
+            f.seek(gd_offset * 512)
+            gd = struct.unpack('<%dI' % tables, f.read(4 * tables))
+            f.seek(gd[0] * 512)
+            first = f.read(4)
+            for table in gd:
+                f.seek(table * 512)
+                f.write(first * gt_entries)
+        return path
+    return build
+
+
+VHDX_BAT_REGION = uuid.UUID('2DC27766-F623-4200-9D64-115E9BFD4A08')
+VHDX_CHUNK_SECTORS = 1 << 23
+
+
+def _vhdx_bomb(size):
+    """A VHDX whose payload BAT entries all name one block."""
+    def build(d):
+        block = 32 * MiB
+        path = _qemu_create(os.path.join(d, 'bomb.vhdx'), 'vhdx', size,
+                            'block_size=%d' % block, writes=[0])
+        with open(path, 'r+b') as f:
+            f.seek(VHDX_REGION_TABLE)
+            count = _VHDX_REGION_HEADER.unpack(
+                f.read(_VHDX_REGION_HEADER.size))[2]
+            regions = [_VHDX_REGION_ENTRY.unpack(
+                f.read(_VHDX_REGION_ENTRY.size)) for _ in range(count)]
+            bat = [r[1] for r in regions
+                   if r[0] == VHDX_BAT_REGION.bytes_le][0]
+            f.seek(bat)
+            first = f.read(8)
+            chunk_ratio = VHDX_CHUNK_SECTORS * 512 // block
+            for index in range(-(-size // block)):
+                f.seek(bat + 8 * (index + index // chunk_ratio))
+                f.write(first)
+        return path
+    return build
+
+
+# Bombs by format, for the CLI (1 TiB) and the corpus (1 GiB) alike.
+BOMBS = {'vhd': _vhd_bomb, 'qcow2': _qcow2_bomb, 'vmdk': _vmdk_bomb,
+         'vhdx': _vhdx_bomb}
+
+
 # name, claimed format, builder, a fragment of the expected reason
 CASES = [
     ('qcow2-backing-relative', 'qcow2', _qcow2_backing('base.raw'),
@@ -523,6 +640,14 @@ CASES = [
     ('tap-tarball-above-cap', 'vhd', _tap_tarball(2 * TiB - 96 * 1024 ** 3),
      'virtual size'),
     ('tap-every-block-shared', 'vhd', _vhd_every_block_shared,
+     'expansion budget'),
+    ('vhd-shared-pointer-bomb', 'vhd', _vhd_bomb(1024 * MiB),
+     'expansion budget'),
+    ('qcow2-shared-pointer-bomb', 'qcow2', _qcow2_bomb(1024 * MiB),
+     'expansion budget'),
+    ('vmdk-shared-pointer-bomb', 'vmdk', _vmdk_bomb(1024 * MiB),
+     'expansion budget'),
+    ('vhdx-shared-pointer-bomb', 'vhdx', _vhdx_bomb(1024 * MiB),
      'expansion budget'),
     ('gzip-bomb-beyond-cap', 'vhd', _gzip_bomb(1536 * MiB),
      'beyond the limit'),

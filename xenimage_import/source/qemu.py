@@ -42,10 +42,12 @@ class Limits(object):
 
 
 # Glance's QEMU_IMG_PROC_LIMITS for judging a hostile file (info, check,
-# map); decoding one 64 MiB window needs no more.
+# map). Decoding a 64 MiB window needs little CPU, but qemu-img convert's
+# worker threads each reserve a malloc arena and a stack: 1 GiB of address
+# space is too little for VHDX's 32 MiB blocks.
 INSPECTION_LIMITS = Limits(cpu_time=30, address_space=1 * units.Gi,
                            wall_time=60)
-DECODE_LIMITS = Limits(cpu_time=60, address_space=1 * units.Gi,
+DECODE_LIMITS = Limits(cpu_time=60, address_space=4 * units.Gi,
                        wall_time=120)
 
 # Absolute paths in qemu-img's messages, quoted or bare.
