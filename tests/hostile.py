@@ -433,6 +433,79 @@ def _vhd_every_block_shared(d):
     return _gzip_file(d, 'shared.tgz', tar_bytes(bytes(vhd)))
 
 
+# -- Damaged in transit: must never convert to zeros where data was -------
+
+def _truncated(fmt, cut=64 * 1024):
+    """A qemu-made image with data, its last ``cut`` bytes lost."""
+    def build(d):
+        raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
+                                 [(0, 6 * MiB)])
+        path = images.qemu_convert(raw, os.path.join(d, 'cut.' + fmt), fmt)
+        with open(path, 'r+b') as f:
+            f.truncate(os.path.getsize(path) - cut)
+        return path
+    return build
+
+
+def _vhd_footers_differ(d):
+    """A qemu VHD whose end footer (blktap's) says another size."""
+    raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
+                             [(0, MiB)])
+    path = images.qemu_convert(raw, os.path.join(d, 'two.vhd'), 'vpc')
+    with open(path, 'r+b') as f:
+        f.seek(-512, os.SEEK_END)
+        footer = L.FOOTER.unpack(f.read(512))
+        f.seek(-512, os.SEEK_END)
+        f.write(L.pack_with_checksum(L.FOOTER, footer._replace(
+            current_size=4 * MiB, original_size=4 * MiB)))
+    return path
+
+
+def _vhd_end_footer_lost(d):
+    raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
+                             [(0, MiB)])
+    path = images.qemu_convert(raw, os.path.join(d, 'cut.vhd'), 'vpc')
+    with open(path, 'r+b') as f:
+        f.truncate(os.path.getsize(path) - 512)
+    return path
+
+
+# -- VMDKs that would make qemu open a file named inside them --------------
+
+def _vmdk_embedded_descriptor(descriptor, capacity=None):
+    """A qemu-made sparse VMDK with its embedded descriptor replaced."""
+    def build(d):
+        path = images.qemu_convert(_raw(d), os.path.join(d, 'emb.vmdk'),
+                                   'vmdk')
+        images.make_sparse(os.path.join(d, 'sibling.raw'), MiB, [(0, MiB)])
+        with open(path, 'r+b') as f:
+            header = f.read(64)
+            desc_offset, desc_size = struct.unpack_from('<QQ', header, 28)
+            if capacity is not None:
+                f.seek(12)
+                f.write(struct.pack('<Q', capacity))
+            text = descriptor.encode()
+            f.seek(desc_offset * 512)
+            f.write(text + bytes(desc_size * 512 - len(text)))
+        return path
+    return build
+
+
+_SIBLING_FLAT = ('# Disk DescriptorFile\n# createtype="monolithicSparse"\n'
+                 'version=1\nCID=fffffffe\nparentCID=ffffffff\n'
+                 'createType="monolithicFlat"\n\n'
+                 'RW 2048 FLAT "sibling.raw" 0\n')
+
+
+def _vmdk_text_descriptor_variant(d):
+    """No "# Disk DescriptorFile" line, yet qemu reads it as a descriptor."""
+    path = os.path.join(d, 'variant.vmdk')
+    with open(path, 'w') as f:
+        f.write(_SIBLING_FLAT.split('\n', 1)[1])
+    images.make_sparse(os.path.join(d, 'sibling.raw'), MiB, [(0, MiB)])
+    return path
+
+
 # -- Shared-pointer bombs: every table entry points at one data block -----
 
 def _qemu_create(path, fmt, size, options=None, writes=()):
@@ -641,6 +714,19 @@ CASES = [
      'virtual size'),
     ('tap-every-block-shared', 'vhd', _vhd_every_block_shared,
      'expansion budget'),
+    ('vmdk-truncated', 'vmdk', _truncated('vmdk'), 'truncated or damaged'),
+    ('vdi-truncated', 'vdi', _truncated('vdi'), 'truncated or damaged'),
+    ('qcow2-truncated-data', 'qcow2', _truncated('qcow2', 4 * MiB),
+     'truncated'),
+    ('vhd-footer-copies-differ', 'vhd', _vhd_footers_differ,
+     'footer differ'),
+    ('vhd-end-footer-lost', 'vhd', _vhd_end_footer_lost, 'truncated'),
+    ('vmdk-capacity-zero-sibling', 'vmdk',
+     _vmdk_embedded_descriptor(_SIBLING_FLAT, capacity=0), 'capacity 0'),
+    ('vmdk-embedded-create-type-case', 'vmdk',
+     _vmdk_embedded_descriptor(_SIBLING_FLAT), 'create type'),
+    ('vmdk-text-descriptor-variant', 'vmdk', _vmdk_text_descriptor_variant,
+     'vmdk'),
     ('vhd-shared-pointer-bomb', 'vhd', _vhd_bomb(1024 * MiB),
      'expansion budget'),
     ('qcow2-shared-pointer-bomb', 'qcow2', _qcow2_bomb(1024 * MiB),

@@ -390,6 +390,9 @@ class ImportRefusesTest(GlanceTestBase):
         else:
             self.assertIn('xenimage_import', tasks)
             self.assertIn(reason, tasks)
+        # No server path ever reaches the user.
+        self.assertNotIn(os.path.dirname(self.server.staging), tasks)
+        self.assertNotIn(self.dir, tasks)
 
     def _case(self, name):
         for case in hostile.CASES:

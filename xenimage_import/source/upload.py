@@ -25,6 +25,7 @@ refuse exactly the same uploads:
 import contextlib
 import dataclasses
 import os
+import stat
 import typing
 
 from xenimage_import import archive
@@ -80,6 +81,9 @@ class Upload(object):
 
 
 def _is_gzip(path):
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # A FIFO or device would block open() or never end.
+        raise exception.InvalidImage('the image is not a regular file')
     with open(path, 'rb') as f:
         return f.read(2) == archive.GZIP_MAGIC
 

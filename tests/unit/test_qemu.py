@@ -1,0 +1,93 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""qemu-img runs under a wall-clock deadline, and its messages lose paths."""
+
+import os
+import shutil
+import tempfile
+import time
+
+from oslo_utils import units
+import testtools
+
+from xenimage_import import exception
+from xenimage_import.source import qemu
+
+
+class DeadlineTest(testtools.TestCase):
+
+    def test_qemu_img_blocked_on_a_fifo_is_killed_with_its_group(self):
+        d = tempfile.mkdtemp(prefix='xenimage-fifo-')
+        self.addCleanup(shutil.rmtree, d, True)
+        fifo = os.path.join(d, 'extent')
+        os.mkfifo(fifo)
+        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
+                             wall_time=1)
+        start = time.monotonic()
+        with qemu.Child(('info', '-f', 'raw', fifo), limits) as child:
+            pid = child.proc.pid
+            child.proc.wait()
+        self.assertTrue(child.timed_out)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertRaises(ProcessLookupError, os.killpg, pid, 0)
+
+    def test_run_reports_the_deadline(self):
+        d = tempfile.mkdtemp(prefix='xenimage-fifo-')
+        self.addCleanup(shutil.rmtree, d, True)
+        fifo = os.path.join(d, 'image')
+        os.mkfifo(fifo)
+        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
+                             wall_time=1)
+        e = self.assertRaises(exception.InvalidImage, qemu.run,
+                              ('info', '-f', 'raw', fifo), [fifo],
+                              'cannot read', limits)
+        self.assertEqual('cannot read: qemu-img did not finish within 1 s',
+                         str(e))
+
+    def test_child_killed_when_its_caller_fails(self):
+        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
+                             wall_time=60)
+        d = tempfile.mkdtemp(prefix='xenimage-fifo-')
+        self.addCleanup(shutil.rmtree, d, True)
+        fifo = os.path.join(d, 'image')
+        os.mkfifo(fifo)
+        try:
+            with qemu.Child(('info', '-f', 'raw', fifo), limits) as child:
+                raise KeyboardInterrupt()
+        except KeyboardInterrupt:
+            pass
+        self.assertIsNotNone(child.proc.returncode)
+        self.assertRaises(ProcessLookupError, os.killpg, child.proc.pid, 0)
+
+
+class ScrubTest(testtools.TestCase):
+
+    def test_the_image_is_named_as_such(self):
+        self.assertEqual(
+            'the image: image is corrupt',
+            qemu.reason('qemu-img: /s/x.qcow2: image is corrupt',
+                        ['/s/x.qcow2']))
+
+    def test_any_other_path_is_hidden(self):
+        for message in ("Could not open '/var/lib/glance/staging/other': "
+                        "No such file", 'failed to open /etc/shadow: EPERM',
+                        'json:{"file": "/srv/x y"} bad'):
+            scrubbed = qemu.scrub_paths(message)
+            self.assertNotIn('/var', scrubbed)
+            self.assertNotIn('/etc', scrubbed)
+            self.assertNotIn('/srv', scrubbed)
+            self.assertIn('a file', scrubbed)
+
+    def test_words_with_slashes_stay(self):
+        self.assertEqual('read/write 3/4 done',
+                         qemu.scrub_paths('read/write 3/4 done'))
