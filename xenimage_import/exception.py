@@ -17,6 +17,22 @@ Glance plugin puts it in the task message, so every message names the
 problem and, where there is one, the way out.
 """
 
+import re
+
+# Absolute paths in messages, quoted or bare.
+_PATH = re.compile(r"'/[^']*'|\"/[^\"]*\"|(?<![\w.])/[\w.@%+=:,/-]+")
+
+
+def scrub_paths(message, paths=()):
+    """``message`` without server paths, for Glance users.
+
+    ``paths`` become "the image", any other absolute path "a file".
+    """
+    for path in paths:
+        message = message.replace("'%s'" % path, 'the image')
+        message = message.replace(path, 'the image')
+    return _PATH.sub('a file', message)
+
 
 def human_size(size):
     """``1.5 GiB``-style rendering for summaries and messages."""

@@ -82,7 +82,7 @@ class ScrubTest(testtools.TestCase):
         for message in ("Could not open '/var/lib/glance/staging/other': "
                         "No such file", 'failed to open /etc/shadow: EPERM',
                         'json:{"file": "/srv/x y"} bad'):
-            scrubbed = qemu.scrub_paths(message)
+            scrubbed = exception.scrub_paths(message)
             self.assertNotIn('/var', scrubbed)
             self.assertNotIn('/etc', scrubbed)
             self.assertNotIn('/srv', scrubbed)
@@ -90,4 +90,4 @@ class ScrubTest(testtools.TestCase):
 
     def test_words_with_slashes_stay(self):
         self.assertEqual('read/write 3/4 done',
-                         qemu.scrub_paths('read/write 3/4 done'))
+                         exception.scrub_paths('read/write 3/4 done'))

@@ -90,11 +90,21 @@ def _lock_path(staging_dir):
 
 
 def _fail(image_id, error):
-    """Log and raise the one exception whose message users see."""
-    LOG.error('Image %(id)s: xenimage_import refused the upload: %(err)s',
-              {'id': image_id, 'err': error})
+    """Log and raise the one exception whose message users see.
+
+    Anything that is not a verdict on the image (a bug, an I/O error) is
+    reported by its kind; no server path reaches the user either way.
+    """
+    if isinstance(error, exception.XenImageError):
+        message = str(error)
+        LOG.error('Image %(id)s: xenimage_import refused the upload: '
+                  '%(err)s', {'id': image_id, 'err': error})
+    else:
+        message = 'conversion failed: %s' % (
+            getattr(error, 'strerror', None) or type(error).__name__)
+        LOG.exception('Image %s: xenimage_import failed', image_id)
     raise glance_exception.UploadException(
-        'xenimage_import: %s' % error)
+        'xenimage_import: %s' % exception.scrub_paths(message))
 
 
 class _InspectUpload(task.Task):
@@ -127,7 +137,7 @@ class _InspectUpload(task.Task):
                                            _lock_path(staging_dir))
         try:
             self.upload = upload.examine(path, claimed, _policy())
-        except exception.XenImageError as e:
+        except Exception as e:
             _fail(self.image_id, e)
         return self.upload
 
@@ -219,7 +229,7 @@ class _ConvertToTapVhd(task.Task):
                     threads=group.compression_threads,
                     work_prefix=prefix, progress=_ProgressLog(self.image_id),
                     python_exec=CONF.wsgi.python_interpreter))
-        except exception.XenImageError as e:
+        except Exception as e:
             _fail(self.image_id, e)
         finally:
             xen_upload.cleanup()

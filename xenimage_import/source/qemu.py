@@ -22,7 +22,6 @@ reach users (Glance task messages), so no server path survives in them.
 
 import dataclasses
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -50,22 +49,11 @@ INSPECTION_LIMITS = Limits(cpu_time=30, address_space=1 * units.Gi,
 DECODE_LIMITS = Limits(cpu_time=60, address_space=4 * units.Gi,
                        wall_time=120)
 
-# Absolute paths in qemu-img's messages, quoted or bare.
-_PATH = re.compile(r"'/[^']*'|\"/[^\"]*\"|(?<![\w.])/[\w.@%+=:,/-]+")
-
-
-def scrub_paths(message, paths=()):
-    """``message`` with ``paths`` and any other absolute path replaced."""
-    for path in paths:
-        message = message.replace("'%s'" % path, 'the image')
-        message = message.replace(path, 'the image')
-    return _PATH.sub('a file', message)
-
 
 def reason(stderr, paths=()):
     """The last meaningful line of qemu-img's stderr, without paths."""
     lines = [ln.strip() for ln in (stderr or '').splitlines() if ln.strip()]
-    line = scrub_paths(lines[-1] if lines else '', paths)
+    line = exception.scrub_paths(lines[-1] if lines else '', paths)
     for prefix in ('qemu-img: ', 'Could not open the image: '):
         if line.startswith(prefix):
             line = line[len(prefix):]
