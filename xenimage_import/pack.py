@@ -31,6 +31,7 @@ from isal import isal_zlib
 from zlib_ng import gzip_ng_threaded
 
 from xenimage_import import archive
+from xenimage_import import cleanup
 
 
 # Compression levels, measured on the benchmark's fs image (tools/benchmark,
@@ -257,6 +258,7 @@ def atomic_output(destination, prefix=None):
     directory = os.path.dirname(os.path.abspath(destination))
     prefix = prefix or work_prefix(destination)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.part')
+    cleanup.add_path(tmp)
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f
@@ -266,3 +268,5 @@ def atomic_output(destination, prefix=None):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        cleanup.discard_path(tmp)

@@ -14,7 +14,6 @@
 
 import logging
 import os
-import signal
 import sys
 import time
 
@@ -28,28 +27,6 @@ def setup_logging(verbose):
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.CRITICAL,
                         format='%(levelname)s %(name)s: %(message)s')
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised where the program is.
-
-    So every cleanup that runs for Ctrl-C (work files, the partial
-    output) runs for them too.
-    """
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.exit_code = 128 + signum
-
-
-def _terminate(signum, frame):
-    raise Terminated(signum)
-
-
-def handle_termination():
-    """Turn SIGTERM and SIGHUP into :class:`Terminated`."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
 
 
 def fail(error, code=1):

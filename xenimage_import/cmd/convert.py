@@ -25,6 +25,7 @@ import sys
 from oslo_config import cfg
 from oslo_utils import units
 
+from xenimage_import import cleanup
 from xenimage_import.cmd import common
 from xenimage_import import conf as xconf
 from xenimage_import import exception
@@ -122,7 +123,7 @@ def main(argv=None):
     if not os.path.isdir(work_dir) or not os.access(work_dir, os.W_OK):
         return common.fail('%s: its directory does not exist or is not '
                            'writable' % args.dest)
-    common.handle_termination()
+    cleanup.exit_on_signal()
     found = None
     try:
         # A tarball source has its 0.vhd extracted and re-written.
@@ -139,8 +140,8 @@ def main(argv=None):
         return common.fail('%s: %s' % (args.dest, e))
     except (exception.XenImageError, OSError, cfg.Error) as e:
         return common.fail(e)
-    except KeyboardInterrupt as e:
-        return common.fail('interrupted', code=getattr(e, 'exit_code', 130))
+    except KeyboardInterrupt:
+        return common.fail('interrupted', code=130)
     except Exception as e:
         # A bug, not a verdict on the image: still one line, and the
         # traceback with --verbose.

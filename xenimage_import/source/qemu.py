@@ -30,6 +30,7 @@ import threading
 
 from oslo_utils import units
 
+from xenimage_import import cleanup
 from xenimage_import import exception
 
 
@@ -102,6 +103,7 @@ class Child(object):
         except OSError as e:
             raise exception.ConversionFailed('cannot run qemu-img: %s'
                                              % e.strerror)
+        cleanup.add_group(self.proc.pid)
         self._timer = threading.Timer(limits.wall_time, self._expire)
         self._timer.daemon = True
         self._timer.start()
@@ -124,6 +126,7 @@ class Child(object):
         if self.proc.poll() is None:
             self.kill()
         self.proc.wait()
+        cleanup.discard_group(self.proc.pid)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()

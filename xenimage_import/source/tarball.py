@@ -26,6 +26,7 @@ import os
 import tempfile
 
 from xenimage_import import archive
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 
@@ -59,6 +60,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
     limit = member_limit(max_size)
     fd, work_file = tempfile.mkstemp(dir=work_dir, prefix=work_prefix,
                                      suffix='.vhd')
+    cleanup.add_path(work_file)
     try:
         with open(path, 'rb') as raw, os.fdopen(fd, 'wb') as out:
             try:
@@ -75,6 +77,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(work_file)
+        cleanup.discard_path(work_file)
         raise
     return work_file
 

@@ -30,6 +30,7 @@ import typing
 
 from xenimage_import import archive
 from xenimage_import import check
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.source import inspect
 from xenimage_import.source import tarball
@@ -77,6 +78,7 @@ class Upload(object):
         for path in self.work_files:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+            cleanup.discard_path(path)
         self.work_files = []
 
 
