@@ -394,6 +394,38 @@ class ImportRefusesTest(GlanceTestBase):
         self.assertNotIn(os.path.dirname(self.server.staging), tasks)
         self.assertNotIn(self.dir, tasks)
 
+    def _vm_kib(self, pid, field):
+        with open('/proc/%d/status' % pid) as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1])
+        return 0
+
+    def test_hostile_headers_cost_the_api_worker_little_memory(self):
+        # Uploads whose headers ask for gigabytes: the workers' peak RSS
+        # (VmHWM, reset first) stays within 100 MB of what they held.
+        uploads = [
+            hostile._huge_record(b'L', 1024 * MiB)(self.dir),
+            hostile._tap_vhd_with(batmap_size=0xFFFFFFFF)(self.dir),
+            hostile._vhd_every_block_shared(self.dir),
+        ]
+        pids = self.server.worker_pids()
+        before = {}
+        for pid in pids:
+            with open('/proc/%d/clear_refs' % pid, 'w') as f:
+                f.write('5')
+            before[pid] = self._vm_kib(pid, 'VmRSS')
+        statuses = []
+        for path in uploads:
+            image_id, proc = self.import_file(path, 'vhd')
+            statuses.append(self.wait_settled(image_id)['status'])
+        # A forged batmap only fails the pass-through check: the image is
+        # re-written; the other two are refused.
+        self.assertEqual(['queued', 'active', 'queued'], statuses)
+        for pid in pids:
+            grew = self._vm_kib(pid, 'VmHWM') - before[pid]
+            self.assertLess(grew * 1024, 100 * MiB, pid)
+
     def _case(self, name):
         for case in hostile.CASES:
             if case[0] == name:

@@ -123,6 +123,14 @@ class TarReadersAgreeTest(testtools.TestCase):
         images.run('tar', '-czf', out, '-C', os.path.dirname(vhd), './0.vhd')
         self.assert_all_agree(out)
 
+    def test_base256_size(self):
+        # GNU tar writes sizes of 8 GiB and more this way; every reader
+        # must take it for any size.
+        vhd = hostile._tap_vhd_bytes()
+        field = bytes([0x80]) + len(vhd).to_bytes(11, 'big')
+        self.assert_all_agree(hostile._gzip_file(
+            self.dir, 'b256.tgz', hostile.tar_bytes(vhd, size=field)))
+
     def test_damaged_header_means_another_disk_to_gnu_tar(self):
         path = hostile._damaged_header_hides_second(self.dir)
         # GNU tar says "Skipping to next header" (exit 2) but extracts
