@@ -195,18 +195,21 @@ _VHDX_METADATA_HEADER = struct.Struct('<8sHH20s')  # 'metadata', count
 _VHDX_METADATA_ENTRY = struct.Struct('<16sIIII')  # guid, offset, length
 
 
+def _vhdx_region(f, guid):
+    """File offset of the region ``guid`` in the VHDX open as ``f``."""
+    f.seek(VHDX_REGION_TABLE)
+    count = _VHDX_REGION_HEADER.unpack(f.read(_VHDX_REGION_HEADER.size))[2]
+    regions = [_VHDX_REGION_ENTRY.unpack(f.read(_VHDX_REGION_ENTRY.size))
+               for _ in range(count)]
+    return [r[1] for r in regions if r[0] == guid.bytes_le][0]
+
+
 def _vhdx_with_parent(d):
     """A qemu-made VHDX whose file parameters say it has a parent."""
     path = os.path.join(d, 'child.vhdx')
     images.run('qemu-img', 'create', '-q', '-f', 'vhdx', path, '8M')
     with open(path, 'r+b') as f:
-        f.seek(VHDX_REGION_TABLE)
-        _sig, _crc, count, _ = _VHDX_REGION_HEADER.unpack(
-            f.read(_VHDX_REGION_HEADER.size))
-        regions = [_VHDX_REGION_ENTRY.unpack(f.read(_VHDX_REGION_ENTRY.size))
-                   for _ in range(count)]
-        meta = [r[1] for r in regions
-                if r[0] == VHDX_METADATA_REGION.bytes_le][0]
+        meta = _vhdx_region(f, VHDX_METADATA_REGION)
         f.seek(meta)
         count = _VHDX_METADATA_HEADER.unpack(
             f.read(_VHDX_METADATA_HEADER.size))[2]
@@ -435,12 +438,17 @@ def _vhd_every_block_shared(d):
 
 # -- Damaged in transit: must never convert to zeros where data was -------
 
+def _with_data(d, fmt, data=6 * MiB):
+    """A qemu-made 8 MiB image of ``fmt`` holding ``data`` bytes."""
+    raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
+                             [(0, data)])
+    return images.qemu_convert(raw, os.path.join(d, 'image.' + fmt), fmt)
+
+
 def _truncated(fmt, cut=64 * 1024):
     """A qemu-made image with data, its last ``cut`` bytes lost."""
     def build(d):
-        raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
-                                 [(0, 6 * MiB)])
-        path = images.qemu_convert(raw, os.path.join(d, 'cut.' + fmt), fmt)
+        path = _with_data(d, fmt)
         with open(path, 'r+b') as f:
             f.truncate(os.path.getsize(path) - cut)
         return path
@@ -449,9 +457,7 @@ def _truncated(fmt, cut=64 * 1024):
 
 def _vhd_footers_differ(d):
     """A qemu VHD whose end footer (blktap's) says another size."""
-    raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
-                             [(0, MiB)])
-    path = images.qemu_convert(raw, os.path.join(d, 'two.vhd'), 'vpc')
+    path = _with_data(d, 'vpc', MiB)
     with open(path, 'r+b') as f:
         f.seek(-512, os.SEEK_END)
         footer = L.FOOTER.unpack(f.read(512))
@@ -462,9 +468,7 @@ def _vhd_footers_differ(d):
 
 
 def _vhd_end_footer_lost(d):
-    raw = images.make_sparse(os.path.join(d, 'data.raw'), 8 * MiB,
-                             [(0, MiB)])
-    path = images.qemu_convert(raw, os.path.join(d, 'cut.vhd'), 'vpc')
+    path = _with_data(d, 'vpc', MiB)
     with open(path, 'r+b') as f:
         f.truncate(os.path.getsize(path) - 512)
     return path
@@ -600,13 +604,7 @@ def _vhdx_bomb(size):
         path = _qemu_create(os.path.join(d, 'bomb.vhdx'), 'vhdx', size,
                             'block_size=%d' % block, writes=[0])
         with open(path, 'r+b') as f:
-            f.seek(VHDX_REGION_TABLE)
-            count = _VHDX_REGION_HEADER.unpack(
-                f.read(_VHDX_REGION_HEADER.size))[2]
-            regions = [_VHDX_REGION_ENTRY.unpack(
-                f.read(_VHDX_REGION_ENTRY.size)) for _ in range(count)]
-            bat = [r[1] for r in regions
-                   if r[0] == VHDX_BAT_REGION.bytes_le][0]
+            bat = _vhdx_region(f, VHDX_BAT_REGION)
             f.seek(bat)
             first = f.read(8)
             chunk_ratio = VHDX_CHUNK_SECTORS * 512 // block

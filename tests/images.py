@@ -18,12 +18,14 @@ data, incompressible data, and their qcow2/vhd conversions by the real
 qemu-img. No network, no checked-in blobs.
 """
 
+import hashlib
 import os
 import random
 import shutil
 import subprocess
 import tempfile
 
+from xenimage_import import archive
 from xenimage_import import helpers
 from xenimage_import.helpers import local
 from xenimage_import.source import inspect
@@ -174,3 +176,40 @@ def tap_vhd(raw, destination, work_prefix=None):
         destination=destination, output=helpers.OUTPUT_VHD,
         work_prefix=work_prefix))
     return destination
+
+
+def tar_extract(command, path, directory):
+    """What the tar ``command`` extracts from ``path`` into a new directory.
+
+    :returns: (exit code, {relative name: sha256, or None if not a regular
+        file}).
+    """
+    shutil.rmtree(directory, ignore_errors=True)
+    os.mkdir(directory)
+    proc = subprocess.run(list(command) + ['-xzf', path, '-C', directory],
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+    found = {}
+    for root, dirs, files in os.walk(directory):
+        for name in files + dirs:
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, directory)
+            if os.path.isfile(full) and not os.path.islink(full):
+                with open(full, 'rb') as f:
+                    found[rel] = hashlib.sha256(f.read()).hexdigest()
+            else:
+                found[rel] = None
+    return proc.returncode, found
+
+
+def archive_member_sha256(path):
+    """sha256 of 0.vhd as the project's archive reader streams it."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        gz = archive.GzipMemberReader(f)
+        size = archive.read_header(gz)
+        member = archive.MemberReader(gz, size)
+        for chunk in iter(lambda: member.read(MiB), b''):
+            digest.update(chunk)
+        archive.check_end(gz, size)
+    return digest.hexdigest()

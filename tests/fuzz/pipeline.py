@@ -53,6 +53,7 @@ import tempfile
 import time
 import zlib
 
+from tests import images
 from xenimage_import import archive
 
 MiB = 1024 * 1024
@@ -236,39 +237,9 @@ def _cli(name, *args):
         args)
 
 
-def _gnu_tar_members(path, directory):
-    os.mkdir(directory)
-    proc = subprocess.run(['tar', '-xzf', path, '-C', directory],
-                          stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, timeout=TIMEOUT)
-    found = {}
-    for root, dirs, files in os.walk(directory):
-        for name in files + dirs:
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, directory)
-            if os.path.isfile(full) and not os.path.islink(full):
-                with open(full, 'rb') as f:
-                    found[rel] = hashlib.sha256(f.read()).hexdigest()
-            else:
-                found[rel] = None
-    return proc.returncode, found
-
-
 def _is_gzip(path):
     with open(path, 'rb') as f:
         return f.read(2) == archive.GZIP_MAGIC
-
-
-def _our_member(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        gz = archive.GzipMemberReader(f)
-        size = archive.read_header(gz)
-        member = archive.MemberReader(gz, size)
-        for chunk in iter(lambda: member.read(MiB), b''):
-            digest.update(chunk)
-        archive.check_end(gz, size)
-    return digest.hexdigest()
 
 
 def judge(data, work):
@@ -304,8 +275,9 @@ def judge(data, work):
         raise AssertionError('check exit %d, %d MB: %s'
                              % (crc, crss // MiB, cerr[-2000:]))
     if crc == 0 and _is_gzip(src):
-        trc, members = _gnu_tar_members(src, os.path.join(work, 'gnu'))
-        if trc or members != {'0.vhd': _our_member(src)}:
+        trc, members = images.tar_extract(['tar'], src,
+                                          os.path.join(work, 'gnu'))
+        if trc or members != {'0.vhd': images.archive_member_sha256(src)}:
             raise AssertionError('GNU tar reads %s (exit %d)'
                                  % (members, trc))
     shutil.rmtree(work)
@@ -320,7 +292,8 @@ def _same_disk(src, dest, work, summary):
     subprocess.run(['tar', '-xzf', dest, '-C', vhd_dir], check=True)
     reference, ref_fmt = src, {'vhd': 'vpc'}.get(fmt, fmt)
     if fmt == 'vhd' and _is_gzip(src):
-        trc, members = _gnu_tar_members(src, os.path.join(work, 'gnu-in'))
+        trc, members = images.tar_extract(['tar'], src,
+                                          os.path.join(work, 'gnu-in'))
         if trc or list(members) != ['0.vhd']:
             raise AssertionError('converted a tarball GNU tar reads as %s'
                                  % members)

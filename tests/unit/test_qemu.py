@@ -25,16 +25,21 @@ from xenimage_import.source import qemu
 
 
 class DeadlineTest(testtools.TestCase):
+    """qemu-img opening a FIFO blocks in open(2): no CPU limit fires."""
 
-    def test_qemu_img_blocked_on_a_fifo_is_killed_with_its_group(self):
+    def setUp(self):
+        super().setUp()
         d = tempfile.mkdtemp(prefix='xenimage-fifo-')
         self.addCleanup(shutil.rmtree, d, True)
-        fifo = os.path.join(d, 'extent')
-        os.mkfifo(fifo)
-        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
-                             wall_time=1)
+        self.fifo = os.path.join(d, 'image')
+        os.mkfifo(self.fifo)
+        self.limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
+                                  wall_time=1)
+
+    def test_qemu_img_blocked_on_a_fifo_is_killed_with_its_group(self):
         start = time.monotonic()
-        with qemu.Child(('info', '-f', 'raw', fifo), limits) as child:
+        with qemu.Child(('info', '-f', 'raw', self.fifo),
+                        self.limits) as child:
             pid = child.proc.pid
             child.proc.wait()
         self.assertTrue(child.timed_out)
@@ -42,27 +47,18 @@ class DeadlineTest(testtools.TestCase):
         self.assertRaises(ProcessLookupError, os.killpg, pid, 0)
 
     def test_run_reports_the_deadline(self):
-        d = tempfile.mkdtemp(prefix='xenimage-fifo-')
-        self.addCleanup(shutil.rmtree, d, True)
-        fifo = os.path.join(d, 'image')
-        os.mkfifo(fifo)
-        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
-                             wall_time=1)
         e = self.assertRaises(exception.InvalidImage, qemu.run,
-                              ('info', '-f', 'raw', fifo), [fifo],
-                              'cannot read', limits)
+                              ('info', '-f', 'raw', self.fifo), [self.fifo],
+                              'cannot read', self.limits)
         self.assertEqual('cannot read: qemu-img did not finish within 1 s',
                          str(e))
 
     def test_child_killed_when_its_caller_fails(self):
         limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
                              wall_time=60)
-        d = tempfile.mkdtemp(prefix='xenimage-fifo-')
-        self.addCleanup(shutil.rmtree, d, True)
-        fifo = os.path.join(d, 'image')
-        os.mkfifo(fifo)
         try:
-            with qemu.Child(('info', '-f', 'raw', fifo), limits) as child:
+            with qemu.Child(('info', '-f', 'raw', self.fifo),
+                            limits) as child:
                 raise KeyboardInterrupt()
         except KeyboardInterrupt:
             pass
