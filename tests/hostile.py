@@ -495,6 +495,16 @@ def _vmdk_embedded_descriptor(descriptor, capacity=None):
     return build
 
 
+def _vmdk_huge_grain(d):
+    """A streamOptimized VMDK whose grains are 64 MiB: qemu buffers them."""
+    path = images.qemu_convert(_raw(d), os.path.join(d, 'grain.vmdk'),
+                               'vmdk', options='subformat=streamOptimized')
+    with open(path, 'r+b') as f:
+        f.seek(20)
+        f.write(struct.pack('<Q', 131072))
+    return path
+
+
 _SIBLING_FLAT = ('# Disk DescriptorFile\n# createtype="monolithicSparse"\n'
                  'version=1\nCID=fffffffe\nparentCID=ffffffff\n'
                  'createType="monolithicFlat"\n\n'
@@ -725,6 +735,7 @@ CASES = [
      _vmdk_embedded_descriptor(_SIBLING_FLAT), 'create type'),
     ('vmdk-text-descriptor-variant', 'vmdk', _vmdk_text_descriptor_variant,
      'vmdk'),
+    ('vmdk-huge-grain', 'vmdk', _vmdk_huge_grain, 'grain'),
     ('vhd-shared-pointer-bomb', 'vhd', _vhd_bomb(1000 * MiB),
      'expansion budget'),
     ('qcow2-shared-pointer-bomb', 'qcow2', _qcow2_bomb(1000 * MiB),

@@ -77,6 +77,9 @@ VMDK_SPARSE_HEADER = structs.Layout('VmdkSparseHeader', [
     ('desc_offset', 'Q'),
     ('desc_size', 'Q'),
 ], 44, byte_order='<')
+# Grain sizes in sectors: VMware and qemu-img write 128 (64 KiB).
+VMDK_MIN_GRAIN = 8
+VMDK_MAX_GRAIN = 2048
 # qemu reads at most 16 MiB of embedded descriptor; we read 1 MiB.
 _VMDK_MAX_DESC_SECTORS = 2048
 
@@ -233,6 +236,15 @@ def _check_vmdk_header(path, policy):
             raise exception.UnsafeImage(
                 'refusing vmdk image with capacity 0: qemu would open the '
                 'extent files its embedded descriptor names')
+        grain = header.grain_size
+        if not (VMDK_MIN_GRAIN <= grain <= VMDK_MAX_GRAIN
+                and grain & (grain - 1) == 0):
+            # qemu-img buffers whole grains: a 64 MiB grain costs it
+            # hundreds of MiB per stream.
+            raise exception.UnsafeImage(
+                'refusing vmdk image with a grain of %d sectors (VMware '
+                'writes powers of two from %d to %d)'
+                % (grain, VMDK_MIN_GRAIN, VMDK_MAX_GRAIN))
         desc = b''
         if header.desc_offset:
             f.seek(header.desc_offset * L.SECTOR_SIZE)
