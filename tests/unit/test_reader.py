@@ -272,6 +272,24 @@ class CorruptedFieldTest(testtools.TestCase):
         struct.pack_into('>I', buf, plan.batmap_header_offset + 16, 8)
         self.assertOnly('batmap.size', buf)
 
+    def test_batmap_larger_than_any_vhd_needs(self):
+        # vhd-util would read all of it into dom0's memory.
+        buf = make_vhd()
+        off = self._batmap_header_offset()
+        struct.pack_into('>I', buf, off + 16, L.MAX_BATMAP_SECTORS + 1)
+        self.assertOnly('batmap.size', buf)
+
+    def test_each_bat_fault_is_reported_once_with_a_count(self):
+        buf = make_vhd()
+        first = struct.unpack_from('>I', buf, L.BAT_OFFSET)[0]
+        entries = SIZE // L.BLOCK_SIZE
+        struct.pack_into('>%dI' % entries, buf, L.BAT_OFFSET,
+                         *[first] * entries)
+        report = validate(buf)
+        overlaps = [p for p in report.problems if p.check == 'bat.overlap']
+        self.assertEqual(1, len(overlaps))
+        self.assertIn('(and %d more)' % (entries - 2), overlaps[0].message)
+
     def test_batmap_offset_outside_file(self):
         buf = make_vhd()
         off = self._batmap_header_offset()

@@ -400,14 +400,14 @@ def inspect_source(path, claimed='auto', policy=None):
         info = _qemu_img_info(path, QEMU_FORMATS[fmt], policy)
         _check_qemu_info(info, fmt, policy)
         virtual_size = int(info.get('virtual-size', 0))
-        check_size(virtual_size, policy)
+    check_size(virtual_size, policy)
+    if virtual_size <= 0:
+        raise exception.ImageTooSmall(virtual_size)
+    if fmt != 'raw':
         if fmt in _CHECKABLE:
             _qemu_img_check(path, fmt, policy)
         blocks = budget.data_blocks(path, fmt, QEMU_FORMATS[fmt], file_size,
                                     policy)
-    check_size(virtual_size, policy)
-    if virtual_size <= 0:
-        raise exception.ImageTooSmall(virtual_size)
     LOG.debug('%s: %s image, virtual size %d', path, fmt, virtual_size)
     return SourceImage(path=path, format=fmt, virtual_size=virtual_size,
                        file_size=file_size, detected=detected,

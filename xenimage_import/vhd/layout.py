@@ -174,6 +174,10 @@ def batmap_sectors(entries):
     return max(1, -(-(-(-entries // 8)) // SECTOR_SIZE))
 
 
+# The batmap of the largest VHD (255 sectors): no tap VHD has a larger one.
+MAX_BATMAP_SECTORS = batmap_sectors(MAX_BAT_ENTRIES)
+
+
 def chs_geometry(size):
     """CHS geometry of ``size`` bytes as the footer's packed u32.
 

@@ -277,6 +277,11 @@ def _check_batmap(report, reader, header, bat, file_size):
         fail('batmap.size', 'batmap of %d sectors, %d needed'
              % (bh.batmap_size, needed))
         return offset + L.SECTOR_SIZE
+    if bh.batmap_size > L.MAX_BATMAP_SECTORS:
+        # vhd-util reads the whole batmap into memory in dom0.
+        fail('batmap.size', 'batmap of %d sectors is larger than any VHD '
+             'needs (%d)' % (bh.batmap_size, L.MAX_BATMAP_SECTORS))
+        return offset + L.SECTOR_SIZE
     if (bh.batmap_offset % L.SECTOR_SIZE
             or bh.batmap_offset < offset + L.BATMAP_HEADER.size
             or bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE
