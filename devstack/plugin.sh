@@ -54,9 +54,10 @@ function _xenimage_import_add_to_list {
     iniset "$file" "$section" "$option" "$open$current$close"
 }
 
+# -bindep: devstack installs the system packages of the repo's bindep.txt
+# (qemu-utils or qemu-img, util-linux, ...) for this platform too.
 function install_xenimage_import {
-    install_package qemu-utils util-linux
-    setup_develop "$XENIMAGE_IMPORT_DIR"
+    setup_develop -bindep "$XENIMAGE_IMPORT_DIR"
 }
 
 # ssh targets of the XenServer hosts: the explicit list, else root@ the

@@ -12,8 +12,8 @@
 
 """A real Keystone on 127.0.0.1 (uWSGI, SQLite, fernet) for tempest runs.
 
-Configuration follows shared/spec/tempest-lab.md; bcrypt rounds are
-lowered because tempest creates and authenticates many users.
+Configured as the tempest run needs it (tools/tempest_lab.py); bcrypt
+rounds are lowered because tempest creates and authenticates many users.
 """
 
 import os

@@ -32,7 +32,7 @@ writes for ``tar -czf x.tgz 0.vhd``:
   (at least two, at most :data:`MAX_END_BYTES`) to the end.
 
 Nothing here allocates more than one header: no length field is trusted.
-doc/hostile-uploads.rst lists the rules with the attacks they stop.
+doc/source/hostile-uploads.rst lists the rules with the attacks they stop.
 """
 
 import re

@@ -61,7 +61,7 @@ function define_plugin {
 }
 
 function plugin_requires {
-    :
+    echo "plugin_requires $*" >> "$SHIM_CALLS"
 }
 
 function echo_summary {

@@ -74,12 +74,23 @@ class DevstackPluginTest(testtools.TestCase):
         self.assertEqual(0, proc.returncode, proc.stdout)
         return proc.stdout
 
-    def test_install_sets_up_the_package_and_qemu(self):
+    def test_install_sets_up_the_package_and_its_bindep_packages(self):
+        # bindep.txt names qemu-utils on Debian, qemu-img on RPM hosts.
         self.phase('stack', 'install')
         with open(self.calls) as f:
             calls = f.read().splitlines()
-        self.assertIn('install_package qemu-utils util-linux', calls)
-        self.assertIn('setup_develop /opt/stack/xenimage_import', calls)
+        self.assertIn('setup_develop -bindep /opt/stack/xenimage_import',
+                      calls)
+        self.assertEqual([], [c for c in calls
+                              if c.startswith('install_package qemu')])
+
+    def test_no_plugin_requirement_names_a_service(self):
+        # Zuul's write-devstack-local-conf looks every required plugin up:
+        # "glance" is no plugin, and the lookup fails with a KeyError.
+        self.phase('stack', 'install')
+        with open(self.calls) as f:
+            self.assertEqual([], [c for c in f.read().splitlines()
+                                  if c.startswith('plugin_requires')])
 
     def test_post_config_appends_the_plugin_after_image_conversion(self):
         self.phase('stack', 'post-config')

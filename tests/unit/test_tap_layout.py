@@ -10,9 +10,9 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Every field of shared/spec/tap-vhd.md, read back from written VHDs.
+"""Every field of the tap VHD reference, read back from written VHDs.
 
-The oracle here is the spec's table of byte offsets, decoded with plain
+The oracle here is the reference's byte offsets, decoded with plain
 ``struct`` calls, deliberately not the project's own layout module.
 """
 

@@ -17,9 +17,9 @@ the dom0 plugin runs, with blktap's output shapes and exit codes
 (``F is valid``; ``F has no parent``; ``hidden: N``; the ``read -p``
 footer summary; ``tap-ctl list`` lines with ``args=vhd:PATH``). The
 validity verdict is xenimage_import's reader, which implements
-``vhd-util check``'s rules (shared/spec/tap-vhd.md) plus two that vhd-util
-does not apply and that are dropped here: the creator must be tap and the
-VHD must not be hidden.
+``vhd-util check``'s rules (doc/source/reference/tap-vhd.rst) plus two
+that vhd-util does not apply and that are dropped here: the creator must
+be tap and the VHD must not be hidden.
 
 ``install(root)`` writes executable wrappers at ROOT/usr/bin/vhd-util and
 ROOT/usr/sbin/tap-ctl; ``tap-ctl list`` prints ROOT/run/tapdisks.

@@ -14,7 +14,7 @@
 
 SIMULATOR. No XenServer can run on a test machine, so this stands in for
 one, faithful to what the ``xenserver`` helper relies on
-(shared/spec/xenserver-helper.md):
+(doc/source/xenserver-helper.rst):
 
 * a real XML-RPC server on 127.0.0.1 (``/`` and ``/RPC2``): every answer
   is a struct with ``Status`` and ``Value`` or ``ErrorDescription`` (a

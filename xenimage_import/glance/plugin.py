@@ -23,7 +23,7 @@ before Glance's ``image_conversion``, which forces ``bare``). The flow:
 
 Each task's ``revert`` undoes exactly what it did; the first one also puts
 the image back to ``queued`` and its stores to failed, since Glance leaves
-that to plugins (see shared/spec/glance-33.md).
+that to plugins (see doc/source/reference/glance-plugin.rst).
 """
 
 import math

@@ -15,7 +15,7 @@
 Every offset and magic number of the VHD format used by this project lives
 here; the writer and the validator only name fields. All integers are
 big-endian. The tap-specific batmap is blktap's extension (creator ``tap``
-version >= 1.2); see ``shared/spec/tap-vhd.md`` for the measured facts.
+version >= 1.2); doc/source/reference/tap-vhd.rst states the facts.
 """
 
 import array
