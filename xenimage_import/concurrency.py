@@ -29,7 +29,7 @@ import re
 import threading
 import time
 
-import fasteners
+from oslo_concurrency import lockutils
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class _NodeLock(object):
 
     def __init__(self, path):
         self.path = path
-        self._file = fasteners.InterProcessLock(path)
+        self._file = lockutils.InterProcessLock(path)
 
     def try_acquire(self):
         with _held_guard:

@@ -216,4 +216,51 @@ class CheckRefusesQemuVhdTest(testtools.TestCase):
         rc, _, stderr = cli('check', bad)
         self.assertEqual(2, rc)
         self.assertIn('unreadable', stderr)
-        self.assertEqual(2, cli('check', os.path.join(self.dir, 'nope'))[0])
+        self.assertEqual(3, cli('check', os.path.join(self.dir, 'nope'))[0])
+
+
+class CommandLineTest(testtools.TestCase):
+    """What every command promises on its command line."""
+
+    def test_every_command_has_version(self):
+        for name, prog in (('convert', 'xenimage-convert'),
+                           ('check', 'xenimage-check'),
+                           ('dom0_plugin', 'xenimage-dom0-plugin')):
+            rc, out, err = cli(name, '--version')
+            self.assertEqual(0, rc, err)
+            self.assertRegex(out, r'^%s \d+\.\d+' % prog)
+
+    def test_numeric_options_are_validated(self):
+        for args, fragment in ((('--threads', '-1'), '-1 is below 0'),
+                               (('--max-size', '0'), '0 is below 1'),
+                               (('--threads', 'two'), 'not a whole number'),
+                               (('--level', '9'), 'invalid choice')):
+            rc, out, err = cli('convert', *args, 'a.raw', 'b.tgz')
+            self.assertEqual(2, rc)
+            self.assertIn(fragment, err)
+
+    def test_json_failure_is_a_json_object(self):
+        d = tempfile.mkdtemp(prefix='xenimage-json-')
+        self.addCleanup(shutil.rmtree, d, True)
+        rc, out, err = cli('convert', '--json', os.path.join(d, 'nope'),
+                           os.path.join(d, 'out.tgz'))
+        self.assertEqual(1, rc)
+        error = json.loads(out)
+        self.assertEqual(1, error['exit_code'])
+        self.assertIn('No such file', error['error'])
+
+    def test_check_names_what_a_non_vhd_is(self):
+        d = tempfile.mkdtemp(prefix='xenimage-what-')
+        self.addCleanup(shutil.rmtree, d, True)
+        raw = images.make_sparse(os.path.join(d, 'a.raw'), 4 * MiB,
+                                 [(0, MiB)])
+        qcow2 = images.qemu_convert(raw, os.path.join(d, 'a.qcow2'), 'qcow2')
+        rc, out, _ = cli('check', qcow2)
+        self.assertEqual(1, rc)
+        self.assertIn('this is a qcow2 image', out)
+        rc, out, _ = cli('check', '--json', qcow2)
+        self.assertEqual('qcow2', json.loads(out)['detected'])
+
+    def test_check_exit_codes(self):
+        self.assertEqual(2, cli('check')[0])                 # usage
+        self.assertEqual(3, cli('check', '/nonexistent')[0])  # unreadable

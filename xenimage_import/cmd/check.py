@@ -12,12 +12,15 @@
 
 """xenimage-check: would XenServer accept this image tarball or VHD?
 
-Exit status: 0 valid, 1 invalid (one line per failed check), 2 unreadable.
+Exit status: 0 valid, 1 invalid (one line per failed check), 2 usage
+error, 3 unreadable.
 """
 
 import argparse
 import json
 import sys
+
+from oslo_utils.imageutils import format_inspector
 
 from xenimage_import import archive
 from xenimage_import import check
@@ -25,7 +28,17 @@ from xenimage_import.cmd import common
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
-EXIT_UNREADABLE = 2
+EXIT_USAGE = 2          # argparse's own
+EXIT_UNREADABLE = 3
+
+
+def _looks_like(path):
+    """What a file that is no VHD is, for a message users can act on."""
+    try:
+        name = format_inspector.detect_file_format(path).NAME
+    except Exception:
+        return None
+    return None if name in ('raw', 'vhd') else name
 
 
 def main(argv=None):
@@ -36,6 +49,7 @@ def main(argv=None):
     p.add_argument('path', metavar='PATH')
     p.add_argument('--json', action='store_true',
                    help='print the report as JSON')
+    common.add_version(p)
     args = p.parse_args(argv)
     common.setup_logging(False)
     try:
@@ -45,9 +59,16 @@ def main(argv=None):
             print(json.dumps({'path': args.path, 'valid': False,
                               'unreadable': str(e)}))
         return common.fail('unreadable: %s' % e, EXIT_UNREADABLE)
+    other = None
+    if report.kind == 'vhd' and not report.vhd.creator:
+        other = _looks_like(args.path)
     if args.json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps(dict(report.as_dict(), detected=other), indent=2))
     else:
+        if other:
+            print('%s: FAIL this is a %s image, not a VHD or an image '
+                  'tarball (convert it with xenimage-convert)'
+                  % (args.path, other))
         for problem in report.all_problems():
             print('%s: FAIL %s' % (args.path, problem))
         if report.valid:

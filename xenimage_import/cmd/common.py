@@ -12,6 +12,9 @@
 
 """What the command-line tools share: one-line errors, a progress bar."""
 
+import argparse
+import importlib.metadata
+import json
 import logging
 import os
 import sys
@@ -29,15 +32,54 @@ def setup_logging(verbose):
                         format='%(levelname)s %(name)s: %(message)s')
 
 
-def fail(error, code=1):
-    """Print a one-line reason to stderr and return the exit code."""
+class _Version(argparse.Action):
+    """Print the installed version; looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0,
+                         help='print the version and exit')
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print('%s %s' % (parser.prog,
+                         importlib.metadata.version('xenimage_import')))
+        parser.exit()
+
+
+def add_version(parser):
+    """``--version``: the installed package's version (pbr sets it)."""
+    parser.add_argument('--version', action=_Version)
+
+
+def count(minimum):
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError('%r is not a whole number'
+                                             % text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError('%d is below %d'
+                                             % (value, minimum))
+        return value
+    return parse
+
+
+def fail(error, code=1, as_json=False):
+    """Print a one-line reason to stderr and return the exit code.
+
+    With ``as_json`` the reason is also printed on stdout as
+    ``{"error": ...}``, for callers that parse the output.
+    """
     if isinstance(error, OSError) and error.filename:
         message = '%s: %s' % (error.filename, error.strerror or error)
     else:
         message = str(error)
+    line = message.splitlines()[0] if message else 'failed'
+    if as_json:
+        print(json.dumps({'error': line, 'exit_code': code}))
     prog = os.path.basename(sys.argv[0]) or 'xenimage'
-    print('%s: error: %s' % (prog, message.splitlines()[0] if message
-                             else 'failed'), file=sys.stderr)
+    print('%s: error: %s' % (prog, line), file=sys.stderr)
     return code
 
 

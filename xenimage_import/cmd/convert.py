@@ -58,9 +58,10 @@ def _parser():
                         '(zlib-ng, gzip -6 size; default %d)'
                         % (pack.MIN_LEVEL, pack.MAX_LEVEL,
                            pack.SMALLEST_LEVEL, pack.DEFAULT_LEVEL))
-    p.add_argument('--threads', type=int, default=0,
+    p.add_argument('--threads', type=common.count(0), default=0,
                    help='compression threads (default: one per core)')
-    p.add_argument('--max-size', type=int, default=1024, metavar='GiB',
+    p.add_argument('--max-size', type=common.count(1), default=1024,
+                   metavar='GiB',
                    help='refuse images whose virtual size is above this '
                         '(default 1024)')
     p.add_argument('--helper', default='local',
@@ -76,6 +77,7 @@ def _parser():
                    help='print the result as JSON')
     p.add_argument('-v', '--verbose', action='store_true',
                    help='log what happens (debug level)')
+    common.add_version(p)
     return p
 
 
@@ -114,7 +116,8 @@ def main(argv=None):
     common.setup_logging(args.verbose)
     ext = args.dest[-4:].lower()
     if ext not in _OUTPUTS:
-        return common.fail('DEST must end in .tgz or .vhd: %s' % args.dest)
+        return common.fail('DEST must end in .tgz or .vhd: %s' % args.dest,
+                           as_json=args.json)
     policy = inspect.Policy(max_virtual_size=min(args.max_size * units.Gi,
                                                  L.MAX_VHD_SIZE))
     progress = common.ProgressBar() if not args.json else None
@@ -122,7 +125,7 @@ def main(argv=None):
     work_prefix = pack.work_prefix(args.dest)
     if not os.path.isdir(work_dir) or not os.access(work_dir, os.W_OK):
         return common.fail('%s: its directory does not exist or is not '
-                           'writable' % args.dest)
+                           'writable' % args.dest, as_json=args.json)
     cleanup.exit_on_signal()
     found = None
     try:
@@ -137,17 +140,17 @@ def main(argv=None):
             work_prefix=work_prefix,
             progress=progress.update if progress else None))
     except exception.OutputFailed as e:
-        return common.fail('%s: %s' % (args.dest, e))
+        return common.fail('%s: %s' % (args.dest, e), as_json=args.json)
     except (exception.XenImageError, OSError, cfg.Error) as e:
-        return common.fail(e)
+        return common.fail(e, as_json=args.json)
     except KeyboardInterrupt:
-        return common.fail('interrupted', code=130)
+        return common.fail('interrupted', code=130, as_json=args.json)
     except Exception as e:
         # A bug, not a verdict on the image: still one line, and the
         # traceback with --verbose.
         LOG.debug('unexpected error', exc_info=True)
         return common.fail('unexpected error (please report it): %s: %s'
-                           % (type(e).__name__, e))
+                           % (type(e).__name__, e), as_json=args.json)
     finally:
         if found is not None:
             found.cleanup()

@@ -34,6 +34,7 @@ def _parser():
         description="Install xenimage_import's XAPI plugin (%s) in a "
                     "XenServer host's %s." % (dom0.PLUGIN_NAME,
                                               dom0.PLUGIN_DIR))
+    common.add_version(p)
     sub = p.add_subparsers(dest='command', required=True)
     sub.add_parser('script', help='print a shell script that installs the '
                    'plugin where it runs (pipe it to ssh root@host sh)')
