@@ -28,6 +28,7 @@ import tempfile
 
 from isal import igzip_threaded
 from isal import isal_zlib
+from oslo_utils import fileutils
 from zlib_ng import gzip_ng_threaded
 
 from xenimage_import import archive
@@ -265,8 +266,7 @@ def atomic_output(destination, prefix=None):
         os.chmod(tmp, 0o644)
         os.replace(tmp, destination)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        fileutils.delete_if_exists(tmp)
         raise
     finally:
         cleanup.discard_path(tmp)

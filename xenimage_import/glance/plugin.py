@@ -33,6 +33,7 @@ import time
 from glance.common import exception as glance_exception
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_utils import fileutils
 from oslo_utils import units
 from taskflow.patterns import linear_flow as lf
 from taskflow import task
@@ -72,10 +73,7 @@ def _work_prefix(image_id):
 
 def _remove(path):
     if path:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        fileutils.delete_if_exists(path)
 
 
 def _policy():

@@ -97,14 +97,24 @@ class Helper(metaclass=abc.ABCMeta):
         """
 
 
+def _reraise(manager, entry_point, error):
+    raise error
+
+
 def load(name, conf=None):
     """Instantiate the helper registered as ``name``.
 
     :param conf: the ConfigOpts the helper reads its options from.
     """
     try:
-        manager = driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
-                                       invoke_kwds={'conf': conf})
+        manager = driver.DriverManager(
+            NAMESPACE, name, invoke_on_load=True, invoke_kwds={'conf': conf},
+            on_load_failure_callback=_reraise)
+    except ImportError as e:
+        # Helpers other than local keep their packages in an extra.
+        raise exception.HelperNotFound(
+            'conversion helper %r needs packages that are not installed '
+            '(%s): pip install "xenimage_import[%s]"' % (name, e, name))
     except Exception as e:
         raise exception.HelperNotFound(
             'conversion helper %r could not be loaded: %s' % (name, e))

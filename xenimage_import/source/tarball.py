@@ -21,9 +21,10 @@ member's declared size is bounded by the size cap before decompression,
 so a gzip bomb costs nothing.
 """
 
-import contextlib
 import os
 import tempfile
+
+from oslo_utils import fileutils
 
 from xenimage_import import archive
 from xenimage_import import cleanup
@@ -75,8 +76,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
             except archive.ArchiveError as e:
                 _refuse(str(e))
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(work_file)
+        fileutils.delete_if_exists(work_file)
         cleanup.discard_path(work_file)
         raise
     return work_file

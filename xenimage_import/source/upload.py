@@ -22,11 +22,12 @@ refuse exactly the same uploads:
 * any other file is inspected and converted (``CONVERT``).
 """
 
-import contextlib
 import dataclasses
 import os
 import stat
 import typing
+
+from oslo_utils import fileutils
 
 from xenimage_import import archive
 from xenimage_import import check
@@ -76,8 +77,7 @@ class Upload(object):
 
     def cleanup(self):
         for path in self.work_files:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            fileutils.delete_if_exists(path)
             cleanup.discard_path(path)
         self.work_files = []
 
