@@ -22,3 +22,16 @@ master_doc = 'index'
 exclude_patterns = ['_build']
 pygments_style = 'sphinx'
 html_theme = 'alabaster'
+
+# ``sphinx-build -b man``: one page per command.
+man_pages = [
+    ('cli/xenimage-convert', 'xenimage-convert',
+     'convert a disk image into a XenServer tap VHD image',
+     ['xenimage_import developers'], 1),
+    ('cli/xenimage-check', 'xenimage-check',
+     'check a XenServer image tarball or VHD',
+     ['xenimage_import developers'], 1),
+    ('cli/xenimage-dom0-plugin', 'xenimage-dom0-plugin',
+     "install xenimage_import's XAPI plugin in dom0",
+     ['xenimage_import developers'], 1),
+]
