@@ -33,6 +33,7 @@ from zlib_ng import gzip_ng_threaded
 
 from xenimage_import import archive
 from xenimage_import import cleanup
+from xenimage_import import structs
 
 
 # Compression levels, measured on the benchmark's fs image (tools/benchmark,
@@ -89,7 +90,8 @@ _STORED_HEADER = struct.Struct('<BHH')
 
 def stored_size(length):
     """Bytes of ``length`` bytes encoded as stored deflate blocks."""
-    return length + _STORED_HEADER.size * -(-length // _STORED_MAX)
+    return length + _STORED_HEADER.size * structs.ceil_div(length,
+                                                           _STORED_MAX)
 
 
 def stored_blocks(data):

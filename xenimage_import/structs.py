@@ -21,6 +21,11 @@ import collections
 import struct
 
 
+def ceil_div(value, divisor):
+    """``value / divisor`` rounded up, in integers."""
+    return -(-value // divisor)
+
+
 class Layout(object):
     """A named, fixed-size structure (big-endian unless told).
 

@@ -41,6 +41,7 @@ import subprocess
 from xenimage_import import exception
 from xenimage_import.source import qemu
 from xenimage_import.source import vhdx
+from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
 # At most 16 MiB of map whatever the file size: chunks grow with it.
@@ -57,12 +58,13 @@ class _FileClaims(object):
     """
 
     def __init__(self, file_size):
-        self.chunk = max(_MIN_CHUNK, -(-file_size // _MAX_CHUNKS))
-        self.claimed = bytearray(-(-file_size // self.chunk))
+        self.chunk = max(_MIN_CHUNK, structs.ceil_div(file_size,
+                                                      _MAX_CHUNKS))
+        self.claimed = bytearray(structs.ceil_div(file_size, self.chunk))
 
     def claim(self, offset, length):
         """Mark the chunks of one extent; False if one was claimed."""
-        first = -(-offset // self.chunk)
+        first = structs.ceil_div(offset, self.chunk)
         end = (offset + length) // self.chunk
         if end <= first:
             return True
@@ -119,7 +121,7 @@ class _Blocks(object):
 
     def add(self, start, length):
         first = start // L.BLOCK_SIZE
-        end = -(-(start + length) // L.BLOCK_SIZE)
+        end = structs.ceil_div(start + length, L.BLOCK_SIZE)
         if self.indexes and self.indexes[-1] >= first:
             first = self.indexes[-1] + 1
         self.indexes.extend(range(first, end))

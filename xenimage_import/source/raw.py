@@ -21,6 +21,7 @@ hands the others to the writer.
 import errno
 import os
 
+from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
 _ZERO_BLOCK = bytes(L.BLOCK_SIZE)
@@ -78,7 +79,7 @@ class RawImage(object):
         last = -1
         for start, end in self.data_extents():
             first = max(start // L.BLOCK_SIZE, last + 1)
-            stop = -(-end // L.BLOCK_SIZE)
+            stop = structs.ceil_div(end, L.BLOCK_SIZE)
             yield from range(first, stop)
             if stop > first:
                 last = stop - 1

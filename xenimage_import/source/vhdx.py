@@ -127,7 +127,7 @@ def extents(path):
             raise _bad('block size %d, sector size %d'
                        % (block_size, sector_size))
         chunk_ratio = CHUNK_SECTORS * sector_size // block_size
-        blocks = -(-disk_size // block_size)
+        blocks = structs.ceil_div(disk_size, block_size)
         bat = regions[BAT_REGION]
         if (blocks + blocks // chunk_ratio) * _U64.size > bat.length:
             raise _bad('the BAT is smaller than the disk')

@@ -140,12 +140,7 @@ def pack_with_checksum(layout, record):
 
 
 def round_up(value, multiple):
-    return -(-value // multiple) * multiple
-
-
-def bat_entries(size):
-    """BAT entries for a virtual size: one per (partial) 2 MiB block."""
-    return -(-size // BLOCK_SIZE)
+    return structs.ceil_div(value, multiple) * multiple
 
 
 def bat_bytes(entries):
@@ -171,7 +166,8 @@ def pack_bat(table):
 
 def batmap_sectors(entries):
     """Sectors of the tap batmap: one bit per block, at least one sector."""
-    return max(1, -(-(-(-entries // 8)) // SECTOR_SIZE))
+    return max(1, structs.ceil_div(structs.ceil_div(entries, 8),
+                                   SECTOR_SIZE))
 
 
 # The batmap of the largest VHD (255 sectors): no tap VHD has a larger one.
@@ -185,14 +181,14 @@ def chs_geometry(size):
     implements it; vhd-util check requires the footer's geometry to be no
     larger than this value for the current size.
     """
-    secs = min(max(1, -(-size // SECTOR_SIZE)), CHS_MAX_SECTORS)
+    secs = min(max(1, structs.ceil_div(size, SECTOR_SIZE)), CHS_MAX_SECTORS)
     if secs >= CHS_LARGE_SECTORS:
         spt, heads = 255, 16
         cth = secs // spt
     else:
         spt = 17
         cth = secs // spt
-        heads = max(4, -(-cth // 1024))
+        heads = max(4, structs.ceil_div(cth, 1024))
         if cth >= heads * 1024 or heads > 16:
             spt, heads = 31, 16
             cth = secs // spt

@@ -25,6 +25,7 @@ import array
 import dataclasses
 import time
 
+from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
 _SKIP_CHUNK = 1024 * 1024
@@ -155,9 +156,8 @@ def _check_footer(report, footer, raw, now):
         fail('footer.reserved', 'reserved bytes are not zero')
     if not any(footer.unique_id):
         fail('footer.unique_id', 'unique id is all zero')
-    if footer.original_size != footer.current_size:
-        # vhd-util tolerates this after a resize; a new image never has it.
-        pass
+    # original_size may differ from current_size after a resize: vhd-util
+    # accepts it, and so does this.
 
 
 def _check_header(report, header, raw, footer, file_size):
@@ -291,7 +291,7 @@ def _check_batmap(report, reader, header, bat, file_size):
         return offset + L.SECTOR_SIZE
     # The checksum covers batmap_size sectors, which the header chooses:
     # summed as it streams, only the bits for the BAT are kept.
-    wanted = -(-header.max_table_entries // 8)
+    wanted = structs.ceil_div(header.max_table_entries, 8)
     bits = reader.read_at(bh.batmap_offset, wanted)
     total = sum(bits) + reader.sum_to(
         bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE)
