@@ -40,7 +40,7 @@ import step includes the simulator's own stand-in for XenServer's
 storage (qemu-img decode + our writer); CPU and RSS count the converter
 only, not the simulator or the dom0 plugin it runs.
 
-    python tools/benchmark.py [--work DIR] [--runs 3] [--json out.json]
+    python -m tools.benchmark [--work DIR] [--runs 3] [--json out.json]
         [--cases fs] [--xenserver]
 """
 
@@ -54,11 +54,8 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from tests import images  # noqa: E402
-from xenimage_import import pack  # noqa: E402
+from tests import images
+from xenimage_import import pack
 
 MiB = images.MiB
 GiB = images.GiB

@@ -30,12 +30,8 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, 'tools'))
-
-import glance_server  # noqa: E402
-from tests import images  # noqa: E402
+from tests.fixtures import glance_server
+from tests import images
 
 
 def step(message):

@@ -13,7 +13,7 @@
 
 """Run the tempest plugin for real: Keystone + Glance 33 + tempest 47.
 
-    python tools/tempest_lab.py --keystone-venv V1 --tempest-venv V2 \\
+    python -m tools.tempest_lab --keystone-venv V1 --tempest-venv V2 \\
         [--regex REGEX] [--keep]
 
 Keystone and Glance (keystone auth, xenimage_import enabled) run on
@@ -34,11 +34,8 @@ import sys
 import tempfile
 import threading
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, TOOLS)
-
-import glance_server  # noqa: E402
-import keystone_server  # noqa: E402
+from tests.fixtures import glance_server
+from tests.fixtures import keystone_server
 
 GLANCE_PASSWORD = 'glancepass'
 DEFAULT_REGEX = ('(xenimage_import|'

@@ -20,10 +20,10 @@ import stat
 import subprocess
 import time
 
+from tests.fixtures import postgres_server
 from tests.functional import test_glance_import as base
 from tests import images
 
-import postgres_server  # noqa: E402  (tools/, on sys.path via base)
 
 MiB = images.MiB
 

@@ -13,8 +13,8 @@
 """Interoperable image import through a real Glance 33 and the real CLI.
 
 Each class starts its own glance-api under uWSGI on 127.0.0.1 (see
-tools/glance_server.py) with xenimage_import enabled, and drives it with
-``glance image-create-via-import``. The assertions are on formats and
+tests/fixtures/glance_server.py) with xenimage_import enabled, and drives
+it with ``glance image-create-via-import``. The assertions are on formats and
 data, never on ``active`` alone: a plugin that fails to load leaves the
 image active as qcow2/bare.
 """
@@ -27,20 +27,17 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
 
 import testtools
 
+from tests.fixtures import glance_server
 from tests.functional import test_convert
 from tests import hostile
 from tests import images
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..',
-                                'tools'))
-import glance_server  # noqa: E402
 
 MiB = images.MiB
 GiB = images.GiB

@@ -11,7 +11,7 @@
 # under the License.
 
 """The tempest plugin, run for real by tempest 47 against a real Keystone
-and a real Glance 33 with xenimage_import (tools/tempest_lab.py).
+and a real Glance 33 with xenimage_import (``python -m tools.tempest_lab``).
 """
 
 import os
@@ -55,9 +55,9 @@ class TempestPluginTest(testtools.TestCase):
             self.assertTrue(os.path.isdir(venv),
                             '%s missing: run tools/bootstrap' % venv)
         proc = subprocess.run(
-            [sys.executable, os.path.join(REPO, 'tools', 'tempest_lab.py'),
+            [sys.executable, '-m', 'tools.tempest_lab',
              '--keystone-venv', KEYSTONE_VENV, '--tempest-venv',
-             TEMPEST_VENV], stdout=subprocess.PIPE,
+             TEMPEST_VENV], cwd=REPO, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, timeout=900)
         self.assertEqual(0, proc.returncode, proc.stdout[-4000:])
         for name in EXPECTED:
