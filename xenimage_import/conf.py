@@ -29,7 +29,10 @@ GROUP = 'xenimage_import'
 XENSERVER_GROUP = 'xenimage_xenserver'
 NOVA_GROUP = 'xenimage_nova'
 
-VM_MODES = ('hvm', 'xen')
+VM_MODES = (
+    ('hvm', 'hardware virtualised: boots any image with a bootloader'),
+    ('xen', 'paravirtualised: needs a PV kernel (pygrub)'),
+)
 
 opts = [
     cfg.StrOpt('helper',
@@ -221,18 +224,19 @@ gzip level dom0 compresses the tarball with, on one dom0 core. 1 is about
 three times faster than 6 (what ``tar -czf`` uses) for a tarball about a
 tenth larger.
 """),
-    cfg.StrOpt('receiver_address',
-               help="""
+    cfg.HostAddressOpt('receiver_address',
+                       help="""
 Address of this node that dom0 connects to when it sends the tarball back.
 dom0 must be able to open a TCP connection to it on a port of
 ``receiver_port_range``. Unset: ``receiver_bind_host`` if it is not a
 wildcard, else this host's name.
 """),
-    cfg.StrOpt('receiver_bind_host',
-               default='0.0.0.0',
-               help='Address the one-shot HTTPS receiver listens on.'),
+    cfg.HostAddressOpt('receiver_bind_host',
+                       default='0.0.0.0',
+                       help='Address the one-shot HTTPS receiver listens on.'),
     cfg.StrOpt('receiver_port_range',
                default='9690:9699',
+               regex=r'^[0-9]{1,5}:[0-9]{1,5}$',
                help="""
 Ports (``first:last``) the receiver may listen on: one per conversion in
 progress on this node.
@@ -267,7 +271,9 @@ nova_opts = [
                help='Region of the compute endpoint.'),
     cfg.StrOpt('interface',
                default='public',
-               choices=('public', 'internal', 'admin'),
+               choices=(('public', 'the public endpoint'),
+                        ('internal', 'the internal endpoint'),
+                        ('admin', 'the admin endpoint')),
                help='Endpoint interface of the compute service.'),
 ]
 

@@ -129,6 +129,24 @@ class ReceiverTest(testtools.TestCase):
         self.assertIsNone(self.rx.result)
         self.assertEqual([], self.files())
 
+    def test_malformed_chunk_sizes_are_refused(self):
+        # int(x, 16) would take a sign, 0x or _; -1 would read to EOF.
+        # (Fewer than MAX_BAD_REQUESTS: the receiver gives up after that.)
+        for size in (b'-1', b'+10', b'0x10', b'1_0'):
+            conn = self.connect()
+            conn.putrequest('PUT', self.rx.path)
+            conn.putheader('Authorization', 'Bearer ' + self.rx.token)
+            conn.putheader('Transfer-Encoding', 'chunked')
+            conn.endheaders()
+            conn.send(size + b'\r\n' + b'a' * 16 + b'\r\n0\r\n\r\n')
+            try:
+                status = conn.getresponse().status
+            except OSError:
+                status = None      # closed without an answer: also refused
+            self.assertIn(status, (400, None), size)
+            self.assertIsNone(self.rx.result, size)
+            self.assertEqual([], self.files(), size)
+
     def test_other_methods_and_paths(self):
         self.assertEqual(405, self.put(None, method='GET')[0])
         self.assertEqual(404, self.put(b'x', path='/xenimage/other')[0])

@@ -29,6 +29,7 @@ import http.server
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import tempfile
@@ -43,6 +44,8 @@ READ_CHUNK = 1024 * 1024
 # Idle time allowed inside one request (TLS handshake, headers, a chunk).
 SOCKET_TIMEOUT = 60.0
 MAX_BAD_REQUESTS = 5
+# A chunk size: 1 to 16 hex digits (RFC 9112), nothing else.
+_HEX = re.compile(rb'[0-9A-Fa-f]{1,16}')
 _POLL = 0.25
 
 
@@ -173,7 +176,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             line = self.rfile.readline(1024)
             if not line.endswith(b'\n'):
                 raise ValueError('malformed chunk header')
-            size = int(line.split(b';', 1)[0].strip() or b'x', 16)
+            size = _chunk_size(line)
             if size == 0:
                 # Trailer section: lines up to an empty one.
                 while self.rfile.readline(1024).strip():
@@ -188,6 +191,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 yield data
             if self.rfile.readline(3).strip():
                 raise ValueError('malformed chunk trailer')
+
+
+def _chunk_size(line):
+    """A chunk header's size: hex digits only (no sign, no 0x, no _)."""
+    digits = line.split(b';', 1)[0].strip()
+    if not _HEX.fullmatch(digits):
+        raise ValueError('malformed chunk size %r' % digits[:16])
+    return int(digits, 16)
 
 
 class OneShotReceiver(object):
