@@ -214,7 +214,7 @@ class CheckRefusesQemuVhdTest(testtools.TestCase):
         with open(bad, 'wb') as f:
             f.write(b'\x1f\x8b\x08\x00' + b'garbage' * 10)
         rc, _, stderr = cli('check', bad)
-        self.assertEqual(2, rc)
+        self.assertEqual(3, rc)
         self.assertIn('unreadable', stderr)
         self.assertEqual(3, cli('check', os.path.join(self.dir, 'nope'))[0])
 
