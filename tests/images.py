@@ -19,10 +19,13 @@ qemu-img. No network, no checked-in blobs.
 """
 
 import hashlib
+import json
 import os
 import random
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 
 from xenimage_import import archive
@@ -213,3 +216,37 @@ def archive_member_sha256(path):
             digest.update(chunk)
         archive.check_end(gz, size)
     return digest.hexdigest()
+
+
+# Runs argv[2:] and writes [exit code, peak RSS bytes] to argv[1]. A child's
+# peak RSS (wait4) includes its parent's resident memory at fork time, so
+# the command is started from this small process, not from a test worker
+# that may hold hundreds of MB.
+_MEASURE = """
+import json, os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], 'w') as f:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024], f)
+"""
+
+
+def run_measured(argv, timeout=None):
+    """Run ``argv``; return (exit code, stdout, stderr, its peak RSS bytes).
+
+    :raises subprocess.TimeoutExpired: after ``timeout`` seconds (the
+        command's process group is killed first).
+    """
+    with tempfile.NamedTemporaryFile('r') as result:
+        proc = subprocess.Popen(
+            [sys.executable, '-S', '-c', _MEASURE, result.name] + list(argv),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        rc, rss = json.load(result)
+    return rc, out, err, rss

@@ -221,15 +221,10 @@ def mutate(rng, seed):
 
 def _run_rss(argv):
     """(rc, stdout, stderr, peak RSS bytes) of one command."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err)
-        pid, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return (proc.returncode, out.read().decode('utf-8', 'replace'),
-                err.read().decode('utf-8', 'replace'),
-                usage.ru_maxrss * 1024)
+    try:
+        return images.run_measured(argv, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise AssertionError('%s hung past %d s' % (argv[3], TIMEOUT))
 
 
 def _cli(name, *args):
