@@ -38,18 +38,9 @@ RSS_LIMIT = 100 * MiB
 BOMB_SECONDS = 5
 
 
-def _rss_of(argv, timeout=120):
-    """Run argv; return (rc, out, err, peak RSS bytes of that child)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    # communicate() would reap the child; wait4 must, to get its usage.
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    proc.stderr.close()
-    return proc.returncode, out, err, usage.ru_maxrss * 1024
+def _rss_of(argv):
+    """(rc, out, err, peak RSS bytes) of ``argv`` alone."""
+    return images.run_measured(argv, timeout=300)
 
 
 def cmd(name, *args):
