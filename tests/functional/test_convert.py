@@ -22,23 +22,15 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 
 import testtools
 
+from tests.functional.base import cli
 from tests import images
 
 MiB = images.MiB
-
-
-def cli(name, *args):
-    """Run a console script of this package; return (rc, stdout, stderr)."""
-    proc = subprocess.run(
-        [sys.executable, '-m', 'xenimage_import.cmd.%s' % name] + list(args),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 class SourceImages(object):

@@ -20,8 +20,9 @@ import stat
 import subprocess
 import time
 
+from tests.fixtures import glance_server
 from tests.fixtures import postgres_server
-from tests.functional import test_glance_import as base
+from tests.functional import base
 from tests import images
 
 
@@ -117,7 +118,7 @@ class BrokenQemuImgTest(base.GlanceTestBase):
         cls.fakebin = os.path.join(base_dir, 'fakebin')
         os.makedirs(cls.fakebin)
         venv_bin = os.path.join(os.path.dirname(os.path.dirname(
-            base.glance_server._bin('python'))), 'bin')
+            glance_server._bin('python'))), 'bin')
         return {'PATH': '%s:%s' % (cls.fakebin, venv_bin)}
 
     def set_qemu_img(self, script):
@@ -201,7 +202,7 @@ class KilledWorkerTest(base.GlanceTestBase):
         self.assertEqual([], self.files_for(image_id))
         # The image imported before the crash is untouched.
         data = self.download(other_id)
-        rc, out, err = base.test_convert.cli('check', data)
+        rc, out, err = base.cli('check', data)
         self.assertEqual(0, rc, out + err)
         self.assertEqual(other_image['checksum'],
                          self.show(other_id)['checksum'])

@@ -19,22 +19,13 @@ data, never on ``active`` alone: a plugin that fails to load leaves the
 image active as qcow2/bare.
 """
 
-import concurrent.futures
-import functools
 import hashlib
-import http.server
 import math
 import os
-import re
 import shutil
-import tempfile
-import threading
 import time
 
-import testtools
-
-from tests.fixtures import glance_server
-from tests.functional import test_convert
+from tests.functional import base
 from tests import hostile
 from tests import images
 
@@ -43,187 +34,7 @@ MiB = images.MiB
 GiB = images.GiB
 
 
-def parse_table(text):
-    """``glance`` CLI property table -> dict (wrapped values joined)."""
-    rows = {}
-    key = None
-    for line in text.splitlines():
-        m = re.match(r'^\|\s(.*?)\s*\|\s(.*?)\s*\|$', line)
-        if not m:
-            continue
-        name, value = m.group(1).strip(), m.group(2)
-        if name in ('Property', 'Message'):
-            continue
-        if name:
-            key = name
-            rows[key] = value.strip()
-        elif key:
-            rows[key] += value.strip()
-    return rows
-
-
-class GlanceTestBase(testtools.TestCase):
-    """One glance-api per test class."""
-
-    plugin_conf = {}
-    http_dir = None
-    threads = 4
-
-    @classmethod
-    def _server_env(cls, base_dir):
-        """Extra environment for uWSGI (override in subclasses)."""
-        return {}
-
-    @classmethod
-    def _prepare(cls, server):
-        """Called once the server's paths exist, before it starts."""
-
-    @classmethod
-    def _database_url(cls):
-        """Glance's database; SQLite unless a class needs more."""
-        return None
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.base = tempfile.mkdtemp(prefix='xenimage-glance-')
-        cls.http = None
-        ports = []
-        if cls.http_dir:
-            cls.http = _HttpServer(os.path.join(cls.base, 'http'))
-            ports.append(cls.http.port)
-        cls.server = glance_server.GlanceServer(
-            os.path.join(cls.base, 'glance'), plugin_conf=cls.plugin_conf,
-            allowed_ports=ports, threads=cls.threads,
-            env=cls._server_env(cls.base), database_url=cls._database_url())
-        try:
-            cls._prepare(cls.server)
-            cls.server.start()
-        except Exception:
-            shutil.rmtree(cls.base, ignore_errors=True)
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        if cls.http:
-            cls.http.stop()
-        shutil.rmtree(cls.base, ignore_errors=True)
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.dir = tempfile.mkdtemp(prefix='xenimage-gt-', dir=self.base)
-        self.addCleanup(shutil.rmtree, self.dir, True)
-        self.addOnException(self._attach_log)
-
-    def _attach_log(self, exc_info):
-        try:
-            with open(self.server.api_log) as f:
-                tail = f.readlines()[-40:]
-            self.addDetailUniqueName('glance-api.log', _text(''.join(tail)))
-        except OSError:
-            pass
-
-    def glance(self, *args, **kwargs):
-        return self.server.glance(*args, **kwargs)
-
-    def show(self, image_id):
-        return parse_table(self.glance('image-show', image_id).stdout)
-
-    def tasks(self, image_id):
-        return self.glance('image-tasks', image_id).stdout
-
-    def import_file(self, path, disk_format, *extra):
-        proc = self.glance('image-create-via-import', '--disk-format',
-                           disk_format, '--container-format', 'bare',
-                           '--name', os.path.basename(path), '--file', path,
-                           *extra, check=False)
-        self.assertIn('| id ', proc.stdout, proc.stderr)
-        return image_id_of(proc), proc
-
-    def wait_settled(self, image_id, timeout=180, staged_only=False):
-        """Wait until the import task ended; return the image record."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            image = self.show(image_id)
-            if staged_only:
-                return image
-            if image['status'] == 'active':
-                return image
-            if image['status'] == 'queued' and re.search(
-                    r'\|\s+(failure|success)\s+\|', self.tasks(image_id)):
-                return image
-            time.sleep(0.5)
-        self.fail('image %s still %s after %d s'
-                  % (image_id, image['status'], timeout))
-
-    def download(self, image_id):
-        path = os.path.join(self.dir, '%s.tgz' % image_id)
-        self.glance('image-download', '--file', path, image_id)
-        return path
-
-    def downloaded_vhd(self, image_id):
-        """Download the image: (tarball path, its 0.vhd extracted)."""
-        data = self.download(image_id)
-        vhd_dir = os.path.join(self.dir, image_id)
-        os.mkdir(vhd_dir)
-        return data, images.extract_member(data, vhd_dir)
-
-    def import_all(self, sources):
-        """Import ``(path, disk_format)`` pairs at once.
-
-        :returns: the image ids and their records once settled.
-        """
-        with concurrent.futures.ThreadPoolExecutor(len(sources)) as pool:
-            ids = list(pool.map(lambda s: self.import_file(*s)[0], sources))
-            return ids, list(pool.map(self.wait_settled, ids))
-
-    def files_for(self, image_id):
-        found = []
-        for d in (self.server.staging, self.server.store):
-            found += [n for n in os.listdir(d) if n.startswith(image_id)]
-        return found
-
-
-def image_id_of(proc):
-    """The image id printed by ``glance image-create*``."""
-    return re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout, re.M).group(1)
-
-
-def _text(value):
-    from testtools import content
-    return content.text_content(value)
-
-
-class _HttpServer(object):
-    """A loopback HTTP server for web-download sources."""
-
-    def __init__(self, directory):
-        os.makedirs(directory, exist_ok=True)
-        self.directory = directory
-        handler = functools.partial(_QuietHandler, directory=directory)
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
-                                                     handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       daemon=True)
-        self.thread.start()
-
-    def url(self, name):
-        return 'http://127.0.0.1:%d/%s' % (self.port, name)
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class ImportConvertsTest(GlanceTestBase):
+class ImportConvertsTest(base.GlanceTestBase):
 
     http_dir = 'http'
 
@@ -263,7 +74,7 @@ class ImportConvertsTest(GlanceTestBase):
         self.assertEqual(hashlib.md5(blob).hexdigest(), image['checksum'])
         self.assertEqual(hashlib.sha512(blob).hexdigest(),
                          image['os_hash_value'])
-        rc, out, err = test_convert.cli('check', data)
+        rc, out, err = base.cli('check', data)
         self.assertEqual(0, rc, out + err)
         same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
         self.assertTrue(same, message)
@@ -290,7 +101,7 @@ class ImportConvertsTest(GlanceTestBase):
                            'qcow2', '--container-format', 'bare', '--name',
                            'web', '--import-method', 'web-download',
                            '--uri', self.http.url('web.qcow2'))
-        image_id = image_id_of(proc)
+        image_id = base.image_id_of(proc)
         self.assert_converted(image_id, 'qcow2')
 
     def test_user_vm_mode_xen_kept(self):
@@ -317,12 +128,12 @@ class ImportConvertsTest(GlanceTestBase):
         proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
                            '--container-format', 'ovf', '--name', 'qemu',
                            '--file', tgz)
-        image_id = image_id_of(proc)
+        image_id = base.image_id_of(proc)
         self.assert_converted(image_id, 'vhd')
 
     def test_bare_tap_vhd_is_packed_as_it_is(self):
         vhd = os.path.join(self.dir, 'tap.vhd')
-        self.assertEqual(0, test_convert.cli('convert', self.raw, vhd)[0])
+        self.assertEqual(0, base.cli('convert', self.raw, vhd)[0])
         image_id, _ = self.import_file(vhd, 'vhd')
         self.assert_converted(image_id, 'vhd')
         data = self.download(image_id)
@@ -340,11 +151,11 @@ class ImportConvertsTest(GlanceTestBase):
 
     def test_tap_tarball_passes_through_unchanged(self):
         tgz = os.path.join(self.dir, 'ready.tgz')
-        self.assertEqual(0, test_convert.cli('convert', self.raw, tgz)[0])
+        self.assertEqual(0, base.cli('convert', self.raw, tgz)[0])
         proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
                            '--container-format', 'ovf', '--name', 'ready',
                            '--file', tgz)
-        image_id = image_id_of(proc)
+        image_id = base.image_id_of(proc)
         image = self.wait_settled(image_id)
         self.assertEqual('active', image['status'], self.tasks(image_id))
         self.assertEqual(('vhd', 'ovf'), (image['disk_format'],
@@ -354,7 +165,7 @@ class ImportConvertsTest(GlanceTestBase):
                              image['checksum'])
 
 
-class ImportRefusesTest(GlanceTestBase):
+class ImportRefusesTest(base.GlanceTestBase):
 
     plugin_conf = {'max_virtual_size': 1}
 

@@ -22,8 +22,8 @@ on the host; no work file, receiver file or staged data in Glance.
 import os
 import tempfile
 
+from tests.functional import base
 from tests.functional import test_glance_faults
-from tests.functional import test_glance_import
 from tests import images
 from tests.xapisim import server
 
@@ -31,7 +31,7 @@ MiB = images.MiB
 GiB = images.GiB
 
 
-class _XenServerGlanceBase(test_glance_import.GlanceTestBase):
+class _XenServerGlanceBase(base.GlanceTestBase):
     """A glance-api with helper = xenserver and its simulated host."""
 
     max_concurrent_conversions = 2
@@ -107,7 +107,7 @@ class GlanceXenServerTest(_XenServerGlanceBase):
         self.assertIn('Async.host.call_plugin', self.sim.calls)
         data, vhd = self.downloaded_vhd(image_id)
         self.assertEqual(str(os.path.getsize(data)), image['size'])
-        rc, out, err = test_glance_import.test_convert.cli('check', data)
+        rc, out, err = base.cli('check', data)
         self.assertEqual(0, rc, out + err)
         same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
         self.assertTrue(same, message)

@@ -19,7 +19,7 @@ import tempfile
 
 import testtools
 
-from tests.functional import test_convert
+from tests.functional import base
 from tests import hostile
 
 
@@ -39,7 +39,7 @@ class RefusalTest(testtools.TestCase):
         formats = [claimed] if name in hostile.MISLABELLED else [claimed,
                                                                  'auto']
         for fmt in formats:
-            rc, stdout, stderr = test_convert.cli(
+            rc, stdout, stderr = base.cli(
                 'convert', '--max-size', '1', '--source-format', fmt, src,
                 dest)
             self.assertEqual(1, rc, stdout)
@@ -62,11 +62,11 @@ class AcceptedTest(testtools.TestCase):
         src = hostile.gpt_disk(d)
         for fmt in ('raw', 'auto'):
             out = os.path.join(d, 'gpt-%s.tgz' % fmt)
-            rc, stdout, stderr = test_convert.cli(
+            rc, stdout, stderr = base.cli(
                 'convert', '--json', '--source-format', fmt, src, out)
             self.assertEqual(0, rc, stderr)
             self.assertEqual('raw', json.loads(stdout)['source_format'])
-            self.assertEqual(0, test_convert.cli('check', out)[0])
+            self.assertEqual(0, base.cli('check', out)[0])
 
 
 class NothingLeftOnFailureTest(testtools.TestCase):
@@ -78,12 +78,12 @@ class NothingLeftOnFailureTest(testtools.TestCase):
         with open(src, 'wb') as f:
             f.write(b'x' * 4096)
         dest = os.path.join(d, 'missing', 'out.tgz')
-        rc, _, stderr = test_convert.cli('convert', src, dest)
+        rc, _, stderr = base.cli('convert', src, dest)
         self.assertEqual(1, rc)
         self.assertIn('%s: its directory does not exist' % dest, stderr)
         self.assertEqual(['a.raw'], os.listdir(d))
 
     def test_bad_destination_suffix(self):
-        rc, _, stderr = test_convert.cli('convert', '/dev/null', 'x.zip')
+        rc, _, stderr = base.cli('convert', '/dev/null', 'x.zip')
         self.assertEqual(1, rc)
         self.assertIn('.tgz or .vhd', stderr)

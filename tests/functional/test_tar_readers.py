@@ -26,7 +26,7 @@ import tempfile
 
 import testtools
 
-from tests.functional import test_convert
+from tests.functional import base
 from tests import hostile
 from tests import images
 
@@ -51,7 +51,7 @@ class TarReadersAgreeTest(testtools.TestCase):
         return hostile._sparse_vhd_file(work)
 
     def assert_all_agree(self, path):
-        rc, out, err = test_convert.cli('check', path)
+        rc, out, err = base.cli('check', path)
         self.assertEqual(0, rc, out + err)
         ours = images.archive_member_sha256(path)
         for name, command in READERS.items():
@@ -63,7 +63,7 @@ class TarReadersAgreeTest(testtools.TestCase):
         raw = images.make_sparse(os.path.join(self.dir, 'a.raw'), 20 * MiB,
                                  [(0, MiB), (9 * MiB, 3 * MiB)])
         out = os.path.join(self.dir, 'a.tgz')
-        self.assertEqual(0, test_convert.cli('convert', raw, out)[0])
+        self.assertEqual(0, base.cli('convert', raw, out)[0])
         self.assert_all_agree(out)
 
     def test_gnu_tar_formats(self):
@@ -76,7 +76,7 @@ class TarReadersAgreeTest(testtools.TestCase):
                        os.path.dirname(vhd), '0.vhd')
             if options == ['--format=v7']:
                 # No ustar magic: older readers guess at its fields.
-                self.assertEqual(1, test_convert.cli('check', out)[0])
+                self.assertEqual(1, base.cli('check', out)[0])
                 continue
             self.assert_all_agree(out)
 
@@ -102,6 +102,6 @@ class TarReadersAgreeTest(testtools.TestCase):
                                      os.path.join(self.dir, 'gnu'))
         first = hashlib.sha256(hostile._tap_vhd_bytes()).hexdigest()
         self.assertNotEqual({'0.vhd': first}, seen)
-        rc, out, _ = test_convert.cli('check', path)
+        rc, out, _ = base.cli('check', path)
         self.assertEqual(1, rc)
         self.assertIn('data after 0.vhd', out)

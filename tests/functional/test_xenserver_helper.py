@@ -28,7 +28,7 @@ import testtools
 
 from xenimage_import import dom0
 
-from tests.functional import test_convert
+from tests.functional import base
 from tests import images
 from tests import xapisim
 from tests.xapisim import server
@@ -88,16 +88,16 @@ class XenServerHelperBase(testtools.TestCase):
         conf = write_conf(os.path.join(self.dir, 'xenserver.conf'),
                           sim or self.sim, **options)
         self.dest = os.path.join(self.out_dir, dest)
-        return test_convert.cli('convert', '--helper', 'xenserver',
-                                '--config-file', conf, source or self.qcow2,
-                                self.dest)
+        return base.cli('convert', '--helper', 'xenserver',
+                        '--config-file', conf, source or self.qcow2,
+                        self.dest)
 
     def assert_nothing_left(self, sim=None, output=()):
         self.assertEqual([], (sim or self.sim).leftovers())
         self.assertEqual(sorted(output), sorted(os.listdir(self.out_dir)))
 
     def assert_converted(self):
-        rc, out, err = test_convert.cli('check', self.dest)
+        rc, out, err = base.cli('check', self.dest)
         self.assertEqual(0, rc, out + err)
         vhd = self.dest
         if self.dest.endswith('.tgz'):
