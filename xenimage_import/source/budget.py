@@ -163,11 +163,6 @@ def data_blocks(path, fmt, qemu_format, file_size, policy):
                        None if offset is None else int(offset))
             blocks.add(start, length)
         err = child.proc.stderr.read()
-        rc = child.proc.wait()
-    if child.timed_out:
-        raise exception.InvalidImage('%s: %s' % (error,
-                                                 child.deadline_message()))
-    if rc:
-        raise exception.InvalidImage('%s: %s' % (
-            error, qemu.reason(err, [path]) or 'qemu-img failed'))
+        child.proc.wait()
+    child.check(err, [path], error, exception.InvalidImage)
     return blocks.indexes

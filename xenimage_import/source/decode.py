@@ -77,13 +77,9 @@ class _Window(object):
         child, self.child = self.child, None
         with child:
             _out, err = child.proc.communicate()
-        error = 'qemu-img could not decode the %s image' % self.source.format
-        if child.timed_out:
-            raise exception.ConversionFailed('%s: %s' % (
-                error, child.deadline_message()))
-        if child.proc.returncode:
-            raise exception.ConversionFailed('%s: %s' % (
-                error, qemu.reason(err, [self.source.path, self.path])))
+        child.check(err, [self.source.path, self.path],
+                    'qemu-img could not decode the %s image'
+                    % self.source.format, exception.ConversionFailed)
 
     def close(self):
         if self.child is not None:

@@ -118,8 +118,18 @@ class Child(object):
         except (ProcessLookupError, PermissionError):
             pass
 
-    def deadline_message(self):
-        return 'qemu-img did not finish within %d s' % self.limits.wall_time
+    def check(self, stderr, paths, error, error_class, ok=(0,)):
+        """Raise ``error_class`` unless it ended well, within its deadline.
+
+        Call once the process has ended; ``ok`` are the exit codes that are
+        not failures, and the message starts with ``error``.
+        """
+        if self.timed_out:
+            raise error_class('%s: qemu-img did not finish within %d s'
+                              % (error, self.limits.wall_time))
+        if self.proc.returncode not in ok:
+            raise error_class('%s: %s' % (
+                error, reason(stderr, paths) or 'qemu-img failed'))
 
     def close(self):
         self._timer.cancel()
@@ -152,9 +162,5 @@ def run(args, paths, error, limits=INSPECTION_LIMITS, python_exec=None,
     with Child(args, limits, python_exec, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE) as child:
         out, err = child.proc.communicate()
-    if child.timed_out:
-        raise error_class('%s: %s' % (error, child.deadline_message()))
-    if child.proc.returncode not in check_exit_code:
-        raise error_class('%s: %s' % (
-            error, reason(err, paths) or 'qemu-img failed'))
+    child.check(err, paths, error, error_class, check_exit_code)
     return out, err
