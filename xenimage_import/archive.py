@@ -216,9 +216,18 @@ def _read_exactly(stream, size, what):
     return data
 
 
-def read_header(stream):
-    """Read and parse the first header of the tar ``stream``."""
-    return parse_header(_read_exactly(stream, TAR_BLOCK, 'its first header'))
+def read_header(stream, max_size=None):
+    """Read and parse the first header of the tar ``stream``.
+
+    :param max_size: refuse a ``0.vhd`` declared larger than this before
+        anything of it is read (the caller's expansion budget).
+    """
+    size = parse_header(_read_exactly(stream, TAR_BLOCK, 'its first header'))
+    if max_size is not None and size > max_size:
+        raise ArchiveError('0.vhd would expand to %d bytes, beyond the '
+                           'limit of %d (max_virtual_size and '
+                           'max_expansion_ratio)' % (size, max_size))
+    return size
 
 
 class MemberReader(object):

@@ -70,14 +70,8 @@ def check_tarball_stream(fileobj, path='-', max_member_size=None):
     report = CheckReport(path=path, kind='tarball')
     gz = archive.GzipMemberReader(fileobj)
     try:
-        size = archive.read_header(gz)
+        size = archive.read_header(gz, max_member_size)
         report.members.append(archive.VHD_MEMBER)
-        if max_member_size is not None and size > max_member_size:
-            report.problems.append(reader.Problem(
-                'tar.size', '0.vhd would expand to %d bytes, beyond the '
-                'limit of %d (max_virtual_size and max_expansion_ratio)'
-                % (size, max_member_size)))
-            return report
         member = archive.MemberReader(gz, size)
         try:
             report.vhd = reader.validate_vhd(member, size)

@@ -66,11 +66,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
         with open(path, 'rb') as raw, os.fdopen(fd, 'wb') as out:
             try:
                 gz = archive.GzipMemberReader(raw)
-                size = archive.read_header(gz)
-                if size > limit:
-                    _refuse('0.vhd would expand to %d bytes, beyond the '
-                            'limit of %d (max_virtual_size and '
-                            'max_expansion_ratio)' % (size, limit))
+                size = archive.read_header(gz, limit)
                 _copy_sparse(archive.MemberReader(gz, size), out, size)
                 archive.check_end(gz, size)
             except archive.ArchiveError as e:
