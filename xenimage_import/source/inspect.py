@@ -158,8 +158,7 @@ def _has_fixed_vhd_footer(path, size):
         raw = f.read(L.FOOTER_SIZE)
     footer = reader.parse_footer(raw)
     return (footer is not None and footer.disk_type == L.DISK_TYPE_FIXED
-            and footer.checksum == L.checksum(raw,
-                                              L.FOOTER.offsets['checksum']))
+            and L.checksum_matches(L.FOOTER, raw, footer))
 
 
 def _check_vhd_footer(path, size):
@@ -178,7 +177,7 @@ def _check_vhd_footer(path, size):
         raise exception.InvalidImage(
             'VHD is truncated or damaged: no footer at the end of the file'
             if copy is not None else 'VHD footer not found or damaged')
-    if footer.checksum != L.checksum(end_raw, L.FOOTER.offsets['checksum']):
+    if not L.checksum_matches(L.FOOTER, end_raw, footer):
         raise exception.InvalidImage('VHD footer checksum mismatch (the '
                                      'image is damaged)')
     if footer.disk_type == L.DISK_TYPE_DIFFERENCING:

@@ -133,6 +133,11 @@ def checksum(buf, field_offset=None):
     return ~total & 0xFFFFFFFF
 
 
+def checksum_matches(layout, raw, record):
+    """Whether ``record``, unpacked from ``raw``, carries its checksum."""
+    return record.checksum == checksum(raw, layout.offsets['checksum'])
+
+
 def pack_with_checksum(layout, record):
     """Pack ``record`` with its checksum field computed."""
     raw = layout.pack(record._replace(checksum=0))

@@ -117,7 +117,7 @@ def _creator_name(app):
 
 def _check_footer(report, footer, raw, now):
     fail = report.fail
-    if footer.checksum != L.checksum(raw, L.FOOTER.offsets['checksum']):
+    if not L.checksum_matches(L.FOOTER, raw, footer):
         fail('footer.checksum', 'checksum mismatch')
     if not footer.features & L.FEATURES_RESERVED:
         fail('footer.features', 'reserved feature bit 0x2 not set '
@@ -165,8 +165,7 @@ def _check_header(report, header, raw, footer, file_size):
     if header.cookie != L.HEADER_COOKIE:
         fail('header.cookie', 'dynamic header cookie is %r' % header.cookie)
         return False
-    if header.checksum != L.checksum(raw,
-                                     L.DYNAMIC_HEADER.offsets['checksum']):
+    if not L.checksum_matches(L.DYNAMIC_HEADER, raw, header):
         fail('header.checksum', 'checksum mismatch')
     if header.header_version != L.HEADER_VERSION:
         fail('header.version', 'header version 0x%08x' % header.header_version)
