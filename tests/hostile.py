@@ -152,7 +152,7 @@ def _vmdk_monolithic_flat(d):
 
 def _differencing_vhd(d):
     plan = writer.TapVhdPlan(4 * MiB, [])
-    buf = bytearray(b''.join(writer.iter_tap_vhd(plan, None)))
+    buf = bytearray(images.tap_vhd_bytes(plan, None))
     for base in (0, len(buf) - 512):
         footer = L.FOOTER.unpack(buf[base:base + 512])
         buf[base:base + 512] = L.pack_with_checksum(
@@ -267,7 +267,7 @@ def _member(name, kind=tarfile.REGTYPE, data=b'', **attrs):
 
 def _tap_vhd_bytes(size=4 * MiB):
     plan = writer.TapVhdPlan(size, [])
-    return b''.join(writer.iter_tap_vhd(plan, None))
+    return images.tap_vhd_bytes(plan, None)
 
 
 class _Zeros(object):

@@ -32,6 +32,8 @@ from xenimage_import import archive
 from xenimage_import import helpers
 from xenimage_import.helpers import local
 from xenimage_import.source import inspect
+from xenimage_import.vhd import layout as L
+from xenimage_import.vhd import writer
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -179,6 +181,26 @@ def tap_vhd(raw, destination, work_prefix=None):
         destination=destination, output=helpers.OUTPUT_VHD,
         work_prefix=work_prefix))
     return destination
+
+
+def tap_vhd_bytes(plan, read_block=None, timestamp=None, unique_id=None):
+    """A whole tap VHD in memory, for small test disks.
+
+    :param plan: a :class:`writer.TapVhdPlan` holding every block.
+    :param read_block: called with each block index; returns exactly
+        ``BLOCK_SIZE`` bytes.
+    """
+    footer = plan.footer(*writer.new_identity(timestamp, unique_id))
+    pieces = [plan.metadata(footer)]
+    # A fresh plan hands out the bytes in front of each block's data.
+    order = writer.TapVhdPlan(plan.requested_size)
+    for block in plan.blocks:
+        pieces.append(order.add(block))
+        data = read_block(block)
+        assert len(data) == L.BLOCK_SIZE, (block, len(data))
+        pieces.append(data)
+    pieces.append(footer)
+    return b''.join(pieces)
 
 
 def tar_extract(command, path, directory):

@@ -40,6 +40,7 @@ import time
 
 from isal import isal_zlib
 
+from xenimage_import import exception
 from xenimage_import import structs
 
 TAR_BLOCK = 512
@@ -94,14 +95,6 @@ GZIP_WBITS = 16 + isal_zlib.MAX_WBITS
 _READ_CHUNK = 1024 * 1024
 
 
-class ArchiveError(Exception):
-    """The archive is outside the accepted shape; the message says why."""
-
-
-class Unreadable(ArchiveError):
-    """The gzip stream itself cannot be read."""
-
-
 def _number(header, field, base256=False):
     """A numeric field: octal digits then NUL/space padding, or base-256.
 
@@ -111,13 +104,15 @@ def _number(header, field, base256=False):
     raw = getattr(header, field)
     if raw[0] & _BASE256:
         if not base256 or raw[0] != _BASE256:
-            raise ArchiveError('tar header field %s is a negative or '
-                               'base-256 number' % field)
+            raise exception.ArchiveError(
+                'tar header field %s is a negative or '
+                'base-256 number' % field)
         return int.from_bytes(raw[1:], 'big')
     digits = raw.rstrip(b'\0 ')
     if not _OCTAL.fullmatch(digits):
-        raise ArchiveError('tar header field %s is not an octal number '
-                           '(%r)' % (field, raw.rstrip(b'\0')[:12]))
+        raise exception.ArchiveError(
+            'tar header field %s is not an octal number '
+            '(%r)' % (field, raw.rstrip(b'\0')[:12]))
     return int(digits, 8)
 
 
@@ -126,8 +121,9 @@ def _text(header, field):
     raw = getattr(header, field)
     value, _, rest = raw.partition(b'\0')
     if rest.strip(b'\0'):
-        raise ArchiveError('tar header field %s has data after its end'
-                           % field)
+        raise exception.ArchiveError(
+            'tar header field %s has data after its end'
+            % field)
     return value
 
 
@@ -139,37 +135,42 @@ def _checksum(block):
 def parse_header(block):
     """The size of the one ``0.vhd`` member from its 512-byte header.
 
-    :raises ArchiveError: anything outside the accepted shape.
+    :raises exception.ArchiveError: anything outside the accepted shape.
     """
     if len(block) < TAR_BLOCK:
-        raise ArchiveError('the archive ends inside its first header')
+        raise exception.ArchiveError(
+            'the archive ends inside its first header')
     if not any(block):
-        raise ArchiveError('the archive is empty')
+        raise exception.ArchiveError('the archive is empty')
     header = TAR_HEADER.unpack(block)
     if (header.magic, header.version) not in (MAGIC_GNU, MAGIC_POSIX):
-        raise ArchiveError('not a ustar archive (magic %r)'
-                           % (header.magic + header.version))
+        raise exception.ArchiveError('not a ustar archive (magic %r)'
+                                     % (header.magic + header.version))
     if _number(header, 'checksum') != _checksum(block):
-        raise ArchiveError('tar header checksum mismatch (damaged header)')
+        raise exception.ArchiveError(
+            'tar header checksum mismatch (damaged header)')
     if header.typeflag not in (REGTYPE, AREGTYPE):
-        raise ArchiveError('the member is %s, not a regular file 0.vhd' % (
-            _TYPE_NAMES.get(header.typeflag)
-            or 'of unknown type %r' % header.typeflag))
+        raise exception.ArchiveError(
+            'the member is %s, not a regular file 0.vhd' % (
+                _TYPE_NAMES.get(header.typeflag)
+                or 'of unknown type %r' % header.typeflag))
     name = _text(header, 'name')
     if name not in MEMBER_NAMES:
         shown = name.decode('ascii', 'replace')[:64]
         if name.startswith(b'/') or b'..' in name.split(b'/'):
-            raise ArchiveError('member %r points outside the archive'
-                               % shown)
-        raise ArchiveError('member %r: the archive must hold only 0.vhd at '
-                           'its root' % shown)
+            raise exception.ArchiveError('member %r points outside the archive'
+                                         % shown)
+        raise exception.ArchiveError(
+            'member %r: the archive must hold only 0.vhd at '
+            'its root' % shown)
     if any(header.linkname) or any(header.prefix) or any(header.pad):
-        raise ArchiveError('tar header carries link, prefix or GNU '
-                           'extension fields')
+        raise exception.ArchiveError('tar header carries link, prefix or GNU '
+                                     'extension fields')
     mode = _number(header, 'mode')
     if mode & ~_MODE_BITS:
-        raise ArchiveError('0.vhd has mode %o (setuid, setgid or sticky)'
-                           % mode)
+        raise exception.ArchiveError(
+            '0.vhd has mode %o (setuid, setgid or sticky)'
+            % mode)
     for field in ('uid', 'gid', 'mtime'):
         _number(header, field, base256=True)
     for field in ('devmajor', 'devminor'):
@@ -188,22 +189,24 @@ def check_end(stream, size):
     """
     pad = -size % TAR_BLOCK
     if any(_read_exactly(stream, pad, 'the padding of 0.vhd')):
-        raise ArchiveError('0.vhd is padded with non-zero bytes')
+        raise exception.ArchiveError('0.vhd is padded with non-zero bytes')
     end = 0
     while True:
         chunk = stream.read(min(_READ_CHUNK, MAX_END_BYTES + 1 - end))
         if not chunk:
             break
         if any(chunk):
-            raise ArchiveError('data after 0.vhd (a second member or a '
-                               'damaged header)')
+            raise exception.ArchiveError(
+                'data after 0.vhd (a second member or a '
+                'damaged header)')
         end += len(chunk)
         if end > MAX_END_BYTES:
-            raise ArchiveError('more than %d zero bytes after 0.vhd'
-                               % MAX_END_BYTES)
+            raise exception.ArchiveError('more than %d zero bytes after 0.vhd'
+                                         % MAX_END_BYTES)
     if end < MIN_END_BYTES or end % TAR_BLOCK:
-        raise ArchiveError('the archive does not end with whole zero '
-                           'blocks after 0.vhd (%d bytes)' % end)
+        raise exception.ArchiveError(
+            'the archive does not end with whole zero '
+            'blocks after 0.vhd (%d bytes)' % end)
 
 
 def _read_exactly(stream, size, what):
@@ -211,7 +214,7 @@ def _read_exactly(stream, size, what):
     while len(data) < size:
         chunk = stream.read(size - len(data))
         if not chunk:
-            raise ArchiveError('the archive ends inside %s' % what)
+            raise exception.ArchiveError('the archive ends inside %s' % what)
         data += chunk
     return data
 
@@ -224,9 +227,10 @@ def read_header(stream, max_size=None):
     """
     size = parse_header(_read_exactly(stream, TAR_BLOCK, 'its first header'))
     if max_size is not None and size > max_size:
-        raise ArchiveError('0.vhd would expand to %d bytes, beyond the '
-                           'limit of %d (max_virtual_size and '
-                           'max_expansion_ratio)' % (size, max_size))
+        raise exception.ArchiveError(
+            '0.vhd would expand to %d bytes, beyond the '
+            'limit of %d (max_virtual_size and '
+            'max_expansion_ratio)' % (size, max_size))
     return size
 
 
@@ -244,7 +248,7 @@ class MemberReader(object):
             return b''
         data = self._stream.read(size)
         if not data:
-            raise ArchiveError('the archive ends inside 0.vhd')
+            raise exception.ArchiveError('the archive ends inside 0.vhd')
         self.left -= len(data)
         return data
 
@@ -290,7 +294,7 @@ class GzipMemberReader(object):
 
     GNU gzip would go on into a second member; ``tarfile``'s ``r|gz``
     stops after the first. Data there is read by one consumer and not by
-    another, so :meth: raises :class:`Unreadable` when it finds any.
+    another, so :meth: raises :class:`exception.Unreadable` when it finds any.
     """
 
     def __init__(self, fileobj):
@@ -304,15 +308,16 @@ class GzipMemberReader(object):
             data = self._inflate.unconsumed_tail or self._file.read(
                 _READ_CHUNK)
             if not data:
-                raise Unreadable('gzip stream is truncated')
+                raise exception.Unreadable('gzip stream is truncated')
             try:
                 out = self._inflate.decompress(data, size)
             except isal_zlib.error as e:
-                raise Unreadable('gzip stream is corrupt: %s' % e)
+                raise exception.Unreadable('gzip stream is corrupt: %s' % e)
             if out:
                 return out
         if self._inflate.unused_data or self._file.read(1):
-            raise ArchiveError('data after the first gzip member (GNU gzip '
-                               'would read it, Python\'s tarfile would '
-                               'not)')
+            raise exception.ArchiveError(
+                'data after the first gzip member (GNU gzip '
+                'would read it, Python\'s tarfile would '
+                'not)')
         return b''

@@ -22,6 +22,7 @@ import dataclasses
 import os
 
 from xenimage_import import archive
+from xenimage_import import exception
 from xenimage_import.vhd import reader
 
 
@@ -65,7 +66,7 @@ def check_tarball_stream(fileobj, path='-', max_member_size=None):
 
     :param max_member_size: refuse a ``0.vhd`` declared larger than this
         before reading it (the caller's expansion budget).
-    :raises archive.Unreadable: the gzip stream is damaged.
+    :raises exception.Unreadable: the gzip stream is damaged.
     """
     report = CheckReport(path=path, kind='tarball')
     gz = archive.GzipMemberReader(fileobj)
@@ -75,13 +76,13 @@ def check_tarball_stream(fileobj, path='-', max_member_size=None):
         member = archive.MemberReader(gz, size)
         try:
             report.vhd = reader.validate_vhd(member, size)
-        except reader.TruncatedVhd as e:
-            raise archive.ArchiveError('0.vhd is truncated: %s' % e)
+        except exception.TruncatedVhd as e:
+            raise exception.ArchiveError('0.vhd is truncated: %s' % e)
         member.drain()
         archive.check_end(gz, size)
-    except archive.Unreadable:
+    except exception.Unreadable:
         raise
-    except archive.ArchiveError as e:
+    except exception.ArchiveError as e:
         report.problems.append(reader.Problem('tar.format', str(e)))
     return report
 
@@ -97,7 +98,7 @@ def check_vhd_file(path):
 def check_path(path):
     """Check ``path``, a ``.tgz`` tarball or a bare VHD (sniffed).
 
-    :raises archive.Unreadable: the file cannot be read at all.
+    :raises exception.Unreadable: the file cannot be read at all.
     """
     try:
         with open(path, 'rb') as f:
@@ -107,6 +108,6 @@ def check_path(path):
                 return check_tarball_stream(f, path)
         return check_vhd_file(path)
     except OSError as e:
-        raise archive.Unreadable('%s: %s' % (path, e.strerror or e))
-    except reader.TruncatedVhd as e:
-        raise archive.Unreadable('%s: %s' % (path, e))
+        raise exception.Unreadable('%s: %s' % (path, e.strerror or e))
+    except exception.TruncatedVhd as e:
+        raise exception.Unreadable('%s: %s' % (path, e))

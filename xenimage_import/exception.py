@@ -99,3 +99,15 @@ class InvalidImage(XenImageError):
 
 class HelperNotFound(XenImageError):
     pass
+
+
+class ArchiveError(XenImageError):
+    """A tarball outside the one accepted shape; the message says why."""
+
+
+class Unreadable(ArchiveError):
+    """The gzip stream itself cannot be read."""
+
+
+class TruncatedVhd(XenImageError):
+    """The stream ended before a structure its headers point to."""

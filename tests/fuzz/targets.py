@@ -20,11 +20,12 @@ import io
 import os
 import tempfile
 
-from xenimage_import import archive
+from tests import images
 from xenimage_import import check
 from xenimage_import import exception
 from xenimage_import.source import inspect
 from xenimage_import.vhd import reader
+from xenimage_import.vhd import writer
 
 _TMP = None
 
@@ -39,7 +40,7 @@ def fuzz_vhd(data):
 def fuzz_tarball(data):
     try:
         report = check.check_tarball_stream(io.BytesIO(data))
-    except archive.Unreadable:
+    except exception.Unreadable:
         return None
     report.as_dict()
     return report
@@ -71,10 +72,8 @@ def seeds(scratch):
     import subprocess
     import tarfile
 
-    from xenimage_import.vhd import writer
-
     plan = writer.TapVhdPlan(4 * 1024 * 1024, [])
-    tap = b''.join(writer.iter_tap_vhd(plan, None))
+    tap = images.tap_vhd_bytes(plan, None)
     tgz = io.BytesIO()
     with tarfile.open(fileobj=tgz, mode='w:gz') as archive:
         info = tarfile.TarInfo('0.vhd')

@@ -22,6 +22,8 @@ import time
 
 import testtools
 
+from tests import images
+from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 from xenimage_import.vhd import writer
@@ -36,7 +38,7 @@ def block_data(index):
 
 def make_vhd(size=SIZE, blocks=BLOCKS):
     plan = writer.TapVhdPlan(size, blocks)
-    return bytearray(b''.join(writer.iter_tap_vhd(plan, block_data)))
+    return bytearray(images.tap_vhd_bytes(plan, block_data))
 
 
 def validate(buf):
@@ -86,12 +88,12 @@ class ValidTapVhdTest(testtools.TestCase):
 
     def test_large_batmap_is_valid(self):
         plan = writer.TapVhdPlan(64 * 1024 ** 3 + L.BLOCK_SIZE, [32768])
-        buf = b''.join(writer.iter_tap_vhd(plan, block_data))
+        buf = images.tap_vhd_bytes(plan, block_data)
         self.assertEqual([], validate(buf).problems)
 
     def test_truncated_stream_raises(self):
         buf = make_vhd()
-        self.assertRaises(reader.TruncatedVhd, reader.validate_vhd,
+        self.assertRaises(exception.TruncatedVhd, reader.validate_vhd,
                           io.BytesIO(bytes(buf[:-1024])), len(buf))
 
 
@@ -268,7 +270,7 @@ class CorruptedFieldTest(testtools.TestCase):
 
     def test_batmap_size_too_small(self):
         plan = writer.TapVhdPlan(64 * 1024 ** 3 + L.BLOCK_SIZE, [0])
-        buf = bytearray(b''.join(writer.iter_tap_vhd(plan, block_data)))
+        buf = bytearray(images.tap_vhd_bytes(plan, block_data))
         struct.pack_into('>I', buf, plan.batmap_header_offset + 16, 8)
         self.assertOnly('batmap.size', buf)
 

@@ -74,6 +74,7 @@ import xmlrpc.client
 import xmlrpc.server
 
 from xenimage_import import dom0
+from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 from xenimage_import.xenserver import tls as xtls
@@ -601,7 +602,7 @@ class XapiSimulator(object):
         with open(body_path, 'rb') as f:
             try:
                 report = reader.validate_vhd(f, os.path.getsize(body_path))
-            except reader.TruncatedVhd:
+            except exception.TruncatedVhd:
                 report = None
         if report is None or not report.valid or report.virtual_size > size:
             return task.fail('VDI_IO_ERROR', 'Device I/O errors')

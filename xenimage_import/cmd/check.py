@@ -22,9 +22,9 @@ import sys
 
 from oslo_utils.imageutils import format_inspector
 
-from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import.cmd import common
+from xenimage_import import exception
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -54,7 +54,7 @@ def main(argv=None):
     common.setup_logging(False)
     try:
         report = check.check_path(args.path)
-    except archive.Unreadable as e:
+    except exception.Unreadable as e:
         if args.json:
             print(json.dumps({'path': args.path, 'valid': False,
                               'unreadable': str(e)}))

@@ -38,7 +38,6 @@ import time
 
 from oslo_config import cfg
 
-from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import import conf as xconf
 from xenimage_import import dom0
@@ -433,7 +432,7 @@ def _checked(path, size):
     """xenimage-check's verdict on the tarball from dom0."""
     try:
         report = check.check_path(path)
-    except archive.Unreadable as e:
+    except exception.Unreadable as e:
         raise exception.InvalidImage('the tarball from dom0 is unreadable: '
                                      '%s' % e)
     if not report.valid:

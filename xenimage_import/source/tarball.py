@@ -69,7 +69,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
                 size = archive.read_header(gz, limit)
                 _copy_sparse(archive.MemberReader(gz, size), out, size)
                 archive.check_end(gz, size)
-            except archive.ArchiveError as e:
+            except exception.ArchiveError as e:
                 _refuse(str(e))
     except BaseException:
         fileutils.delete_if_exists(work_file)

@@ -127,7 +127,7 @@ def examine(path, claimed, policy, pass_through=True):
             with open(path, 'rb') as f:
                 report = check.check_tarball_stream(
                     f, path, tarball.member_limit(_disk_limit(path, policy)))
-        except archive.Unreadable as e:
+        except exception.Unreadable as e:
             raise exception.InvalidImage('unreadable image tarball: %s' % e)
         if report.valid:
             inspect.check_size(report.vhd.virtual_size, policy)

@@ -25,6 +25,7 @@ import array
 import dataclasses
 import time
 
+from xenimage_import import exception
 from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
@@ -60,10 +61,6 @@ class VhdReport(object):
         self.problems.append(Problem(check, message))
 
 
-class TruncatedVhd(Exception):
-    """The stream ended before a structure its headers point to."""
-
-
 def parse_footer(buf):
     """Footer record from 512 bytes, or None if the cookie is wrong."""
     if len(buf) < L.FOOTER_SIZE or not buf.startswith(L.FOOTER_COOKIE):
@@ -84,7 +81,8 @@ class _ForwardReader(object):
         while self.pos < offset:
             chunk = self._stream.read(min(_SKIP_CHUNK, offset - self.pos))
             if not chunk:
-                raise TruncatedVhd('stream ended at byte %d' % self.pos)
+                raise exception.TruncatedVhd(
+                    'stream ended at byte %d' % self.pos)
             self.pos += len(chunk)
 
     def sum_to(self, offset):
@@ -93,7 +91,8 @@ class _ForwardReader(object):
         while self.pos < offset:
             chunk = self._stream.read(min(_SKIP_CHUNK, offset - self.pos))
             if not chunk:
-                raise TruncatedVhd('stream ended at byte %d' % self.pos)
+                raise exception.TruncatedVhd(
+                    'stream ended at byte %d' % self.pos)
             total += sum(chunk)
             self.pos += len(chunk)
         return total
@@ -104,7 +103,8 @@ class _ForwardReader(object):
         while size:
             chunk = self._stream.read(size)
             if not chunk:
-                raise TruncatedVhd('stream ended at byte %d' % self.pos)
+                raise exception.TruncatedVhd(
+                    'stream ended at byte %d' % self.pos)
             parts.append(chunk)
             self.pos += len(chunk)
             size -= len(chunk)
@@ -310,7 +310,7 @@ def validate_vhd(stream, file_size, now=None):
 
     :param file_size: the VHD's size in bytes (from stat or the tar header).
     :returns: a :class:`VhdReport`.
-    :raises TruncatedVhd: if the stream is shorter than ``file_size``.
+    :raises exception.TruncatedVhd: the stream is shorter than ``file_size``.
     """
     now = time.time() if now is None else now
     report = VhdReport(file_size=file_size)

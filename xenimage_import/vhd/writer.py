@@ -164,21 +164,3 @@ def new_identity(timestamp=None, unique_id=None):
     """(timestamp, unique id) for a new VHD's footer: now, random UUID."""
     return (vhd_timestamp() if timestamp is None else timestamp,
             uuid.uuid4().bytes if unique_id is None else unique_id)
-
-
-def iter_tap_vhd(plan, read_block, timestamp=None, unique_id=None):
-    """Yield the bytes of a tap VHD whose blocks are all known, in order.
-
-    :param plan: a :class:`TapVhdPlan` holding every block.
-    :param read_block: called with each block index of ``plan.blocks``;
-        returns exactly ``BLOCK_SIZE`` bytes.
-    """
-    footer = plan.footer(*new_identity(timestamp, unique_id))
-    yield plan.metadata(footer)
-    for nth, block in enumerate(plan.blocks):
-        yield _BITMAP_FULL if nth == 0 else _GAP_AND_BITMAP
-        data = read_block(block)
-        if len(data) != L.BLOCK_SIZE:
-            raise ValueError('block %d: read %d bytes' % (block, len(data)))
-        yield data
-    yield footer
