@@ -750,6 +750,14 @@ CASES = [
 ]
 
 
+def build(name, directory):
+    """Write case ``name`` into ``directory``; return its path."""
+    for case in CASES:
+        if case[0] == name:
+            return case[2](directory)
+    raise KeyError(name)
+
+
 def add_case_tests(cls, check, prefix='test_'):
     """Give ``cls`` one test per case, each calling ``cls.<check>(*case)``."""
     for case in CASES:

@@ -165,6 +165,24 @@ class ImportConvertsTest(base.GlanceTestBase):
                              image['checksum'])
 
 
+class SingleStoreImportTest(ImportConvertsTest):
+    """The same imports with Glance's single-store configuration.
+
+    Staged data is then a file under ``node_staging_uri``, not data of
+    glance_store's ``os_glance_staging_store``; both must end unstaged.
+    """
+
+    multi_store = False
+
+    def test_refused_upload_is_unstaged(self):
+        path = hostile.build('qcow2-backing-absolute', self.dir)
+        image_id, _ = self.import_file(path, 'qcow2')
+        image = self.wait_settled(image_id)
+        self.assertEqual('queued', image['status'])
+        self.assertIn('backing file', self.tasks(image_id))
+        self.assertEqual([], self.files_for(image_id))
+
+
 class ImportRefusesTest(base.GlanceTestBase):
 
     plugin_conf = {'max_virtual_size': 1}
@@ -234,23 +252,20 @@ class ImportRefusesTest(base.GlanceTestBase):
             grew = self._vm_kib(pid, 'VmHWM') - before[pid]
             self.assertLess(grew * 1024, 100 * MiB, pid)
 
-    def _case(self, name):
-        for case in hostile.CASES:
-            if case[0] == name:
-                return case[2](self.dir)
-        raise KeyError(name)
-
     def test_backing_file_refused(self):
-        self.assert_refused(self._case('qcow2-backing-absolute'), 'qcow2',
-                            'backing file')
+        self.assert_refused(
+            hostile.build('qcow2-backing-absolute', self.dir), 'qcow2',
+            'backing file')
 
     def test_external_data_file_refused(self):
-        self.assert_refused(self._case('qcow2-data-file'), 'qcow2',
-                            'data_file')
+        self.assert_refused(
+            hostile.build('qcow2-data-file', self.dir), 'qcow2',
+            'data_file')
 
     def test_raw_claiming_qcow2_refused(self):
-        self.assert_refused(self._case('claims-qcow2-is-raw'), 'qcow2',
-                            'claims to be qcow2')
+        self.assert_refused(
+            hostile.build('claims-qcow2-is-raw', self.dir), 'qcow2',
+            'claims to be qcow2')
 
     def test_above_size_cap_refused(self):
         path = os.path.join(self.dir, 'big.qcow2')
@@ -259,7 +274,8 @@ class ImportRefusesTest(base.GlanceTestBase):
 
     def test_refused_image_can_be_imported_again(self):
         image_id = self.assert_refused(
-            self._case('claims-qcow2-is-raw'), 'qcow2', 'claims to be')
+            hostile.build('claims-qcow2-is-raw', self.dir), 'qcow2',
+            'claims to be')
         good = images.qemu_convert(
             images.make_sparse(os.path.join(self.dir, 'ok.raw'), 4 * MiB,
                                [(0, MiB)]),

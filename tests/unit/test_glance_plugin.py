@@ -22,11 +22,14 @@ import os
 import shutil
 import tempfile
 
+import fixtures
 from glance.async_.flows import api_image_import
 from oslo_config import fixture as cfg_fixture
 import testtools
 
+from xenimage_import import exception
 from xenimage_import.glance import plugin
+from xenimage_import.glance import staging
 from xenimage_import.source import inspect
 from xenimage_import.source import upload
 
@@ -92,7 +95,7 @@ class PluginTaskTest(testtools.TestCase):
     def publish(self, wrapper):
         out, found = self.converted()
         task = plugin._PublishImage(TASK, 'import', wrapper)
-        task.execute('file://' + out, found)
+        task.execute('file://' + out, found, 'file://' + found.path)
         return task
 
     def test_the_wrapper_still_exposes_the_image(self):
@@ -154,7 +157,7 @@ class PluginTaskTest(testtools.TestCase):
             'os_glance_importing_to_stores': 'file1,file2'})
         task = plugin._InspectUpload(TASK, 'import', wrapper,
                                      ['file1', 'file2'])
-        task.staged_path = found.path
+        task.staged_uri = 'file://' + found.path
         task.revert()
         self.assertEqual('queued', self.image.status)
         props = self.image.extra_properties
@@ -170,3 +173,22 @@ class PluginTaskTest(testtools.TestCase):
         task.revert()
         self.assertFalse(os.path.exists(out))
         task.revert()       # twice is harmless
+
+
+class StagingTest(testtools.TestCase):
+    """Single-store staging (no enabled_backends): plain files."""
+
+    def test_only_a_local_staging_area_is_accepted(self):
+        self.assertEqual('/srv/staging/id',
+                         staging.local_path('file:///srv/staging/id'))
+        error = self.assertRaises(exception.XenImageError, staging.local_path,
+                                  'rbd://pool/staging/id')
+        self.assertIn('not a local directory (rbd)', str(error))
+
+    def test_delete_removes_staged_data_once(self):
+        d = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(d, 'image-1')
+        open(path, 'wb').close()
+        staging.delete('file://' + path)
+        self.assertEqual([], os.listdir(d))
+        staging.delete('file://' + path)    # already gone: no error

@@ -41,6 +41,7 @@ from taskflow import task
 from xenimage_import import concurrency
 from xenimage_import import conf
 from xenimage_import import exception
+from xenimage_import.glance import staging
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import inspect
@@ -58,11 +59,6 @@ _VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
 _PROGRESS_INTERVAL = 5.0
 # Properties _PublishImage may change, restored by its revert.
 _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY)
-
-
-def _path(file_path):
-    return file_path[len('file://'):] if file_path.startswith(
-        'file://') else file_path
 
 
 def _work_prefix(image_id):
@@ -112,13 +108,17 @@ class _InspectUpload(task.Task):
         self.action_wrapper = action_wrapper
         self.image_id = action_wrapper.image_id
         self.stores = stores
-        self.staged_path = None
+        self.staged_uri = None
         self.upload = None
         super().__init__(name='%s-XenInspect-%s' % (task_type, task_id),
-                         provides='xen_upload')
+                         provides=('xen_upload', 'staged_uri'))
 
     def execute(self, file_path):
-        path = self.staged_path = _path(file_path)
+        self.staged_uri = file_path
+        try:
+            path = staging.local_path(file_path)
+        except exception.XenImageError as e:
+            _fail(self.image_id, e)
         with self.action_wrapper as action:
             disk_format = action.image_disk_format
             container_format = action.image_container_format
@@ -137,7 +137,7 @@ class _InspectUpload(task.Task):
             self.upload = upload.examine(path, claimed, _policy())
         except Exception as e:
             _fail(self.image_id, e)
-        return self.upload
+        return self.upload, file_path
 
     def revert(self, result=None, **kwargs):
         # NOTE: Glance leaves the image 'importing' with its stores in
@@ -152,7 +152,7 @@ class _InspectUpload(task.Task):
         # the data again.
         if self.upload is not None:
             self.upload.cleanup()
-        _remove(self.staged_path)
+        staging.delete(self.staged_uri)
         LOG.info('Image %s: import reverted, image is queued again',
                  self.image_id)
 
@@ -195,7 +195,7 @@ class _ConvertToTapVhd(task.Task):
             LOG.info('Image %s: already a valid tap VHD tarball, stored '
                      'unchanged', self.image_id)
             return file_path
-        src = _path(file_path)
+        src = xen_upload.path
         work_dir = os.path.dirname(src)
         self.dest_path = os.path.join(work_dir, '%s.tgz' % self.image_id)
         slots = concurrency.ConversionSlots(
@@ -245,9 +245,9 @@ class _PublishImage(task.Task):
         self.saved = None
         super().__init__(name='%s-XenPublish-%s' % (task_type, task_id))
 
-    def execute(self, file_path, xen_upload):
+    def execute(self, file_path, xen_upload, staged_uri):
         group = CONF.xenimage_import
-        size = os.path.getsize(_path(file_path))
+        size = os.path.getsize(staging.local_path(file_path))
         with self.action_wrapper as action:
             image = _image(action)
             props = action.image_extra_properties
@@ -278,9 +278,9 @@ class _PublishImage(task.Task):
                  'virtual size %(vsize)d', {'id': self.image_id,
                                             'size': size,
                                             'vsize': xen_upload.virtual_size})
-        if xen_upload.path != _path(file_path):
+        if file_path != staged_uri:
             # The tarball replaced the upload; Glance deletes file_path.
-            _remove(xen_upload.path)
+            staging.delete(staged_uri)
 
     def revert(self, result=None, **kwargs):
         if self.saved is None:
