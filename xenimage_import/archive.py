@@ -47,6 +47,14 @@ TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK          # GNU tar's default blocking factor
 VHD_MEMBER = '0.vhd'
 MEMBER_NAMES = (b'0.vhd', b'./0.vhd')
+# Snapshot tarballs (Nova's upload of a VHD chain): numbered layers, the
+# old names, and a legacy swap disk, under an optional root entry ./.
+CHAIN_MEMBER = re.compile(
+    rb'(?:\./)?((?:0|[1-9][0-9]?|snap|image|base|swap)\.vhd)\Z')
+ROOT_DIR_NAMES = (b'./', b'.')
+DIRTYPE = b'5'
+# A root entry, 31 layers (one past SM's depth limit, to say why) and swap.
+MAX_CHAIN_MEMBERS = 33
 # End-of-archive zero blocks accepted after the member: tar's two blocks
 # plus padding to a record of up to 1 MiB (tar -b 2048).
 MIN_END_BYTES = 2 * TAR_BLOCK
@@ -132,16 +140,10 @@ def _checksum(block):
     return sum(block[:offset]) + 8 * 0x20 + sum(block[offset + 8:])
 
 
-def parse_header(block):
-    """The size of the one ``0.vhd`` member from its 512-byte header.
-
-    :raises exception.ArchiveError: anything outside the accepted shape.
-    """
+def _parse_common(block, what):
+    """The header in ``block`` after every check but its type and name."""
     if len(block) < TAR_BLOCK:
-        raise exception.ArchiveError(
-            'the archive ends inside its first header')
-    if not any(block):
-        raise exception.ArchiveError('the archive is empty')
+        raise exception.ArchiveError('the archive ends inside %s' % what)
     header = TAR_HEADER.unpack(block)
     if (header.magic, header.version) not in (MAGIC_GNU, MAGIC_POSIX):
         raise exception.ArchiveError('not a ustar archive (magic %r)'
@@ -149,28 +151,13 @@ def parse_header(block):
     if _number(header, 'checksum') != _checksum(block):
         raise exception.ArchiveError(
             'tar header checksum mismatch (damaged header)')
-    if header.typeflag not in (REGTYPE, AREGTYPE):
-        raise exception.ArchiveError(
-            'the member is %s, not a regular file 0.vhd' % (
-                _TYPE_NAMES.get(header.typeflag)
-                or 'of unknown type %r' % header.typeflag))
-    name = _text(header, 'name')
-    if name not in MEMBER_NAMES:
-        shown = name.decode('ascii', 'replace')[:64]
-        if name.startswith(b'/') or b'..' in name.split(b'/'):
-            raise exception.ArchiveError('member %r points outside the archive'
-                                         % shown)
-        raise exception.ArchiveError(
-            'member %r: the archive must hold only 0.vhd at '
-            'its root' % shown)
     if any(header.linkname) or any(header.prefix) or any(header.pad):
         raise exception.ArchiveError('tar header carries link, prefix or GNU '
                                      'extension fields')
     mode = _number(header, 'mode')
     if mode & ~_MODE_BITS:
         raise exception.ArchiveError(
-            '0.vhd has mode %o (setuid, setgid or sticky)'
-            % mode)
+            'member has mode %o (setuid, setgid or sticky)' % mode)
     for field in ('uid', 'gid', 'mtime'):
         _number(header, field, base256=True)
     for field in ('devmajor', 'devminor'):
@@ -178,7 +165,61 @@ def parse_header(block):
             _number(header, field)
     _text(header, 'uname')
     _text(header, 'gname')
+    return header
+
+
+def _refuse_type(header, expected):
+    raise exception.ArchiveError('the member is %s, not %s' % (
+        _TYPE_NAMES.get(header.typeflag)
+        or 'of unknown type %r' % header.typeflag, expected))
+
+
+def _refuse_name(name, expected):
+    shown = name.decode('ascii', 'replace')[:64]
+    if name.startswith(b'/') or b'..' in name.split(b'/'):
+        raise exception.ArchiveError('member %r points outside the archive'
+                                     % shown)
+    raise exception.ArchiveError('member %r: %s' % (shown, expected))
+
+
+def parse_header(block):
+    """The size of the one ``0.vhd`` member from its 512-byte header.
+
+    :raises exception.ArchiveError: anything outside the accepted shape.
+    """
+    if len(block) == TAR_BLOCK and not any(block):
+        raise exception.ArchiveError('the archive is empty')
+    header = _parse_common(block, 'its first header')
+    if header.typeflag not in (REGTYPE, AREGTYPE):
+        _refuse_type(header, 'a regular file 0.vhd')
+    name = _text(header, 'name')
+    if name not in MEMBER_NAMES:
+        _refuse_name(name, 'the archive must hold only 0.vhd at its root')
     return _number(header, 'size', base256=True)
+
+
+def parse_chain_header(block):
+    """``(name, size)`` of a member of a snapshot tarball.
+
+    ``name`` is the VHD's name without ``./`` (``1.vhd``, ``snap.vhd``),
+    or ``None`` for the root directory entry ``./`` that
+    ``tar -c --directory=... .`` writes first.
+    """
+    header = _parse_common(block, 'a header')
+    name = _text(header, 'name')
+    if header.typeflag == DIRTYPE:
+        if name not in ROOT_DIR_NAMES or _number(header, 'size',
+                                                 base256=True):
+            _refuse_name(name, 'the only directory may be the root ./')
+        return None, 0
+    if header.typeflag not in (REGTYPE, AREGTYPE):
+        _refuse_type(header, 'a regular .vhd file')
+    match = CHAIN_MEMBER.match(name)
+    if not match:
+        _refuse_name(name, 'a snapshot tarball holds only 0.vhd, 1.vhd, ... '
+                     '(or snap/image/base/swap.vhd) at its root')
+    return match.group(1).decode('ascii'), _number(header, 'size',
+                                                   base256=True)
 
 
 def check_end(stream, size):
@@ -190,23 +231,71 @@ def check_end(stream, size):
     pad = -size % TAR_BLOCK
     if any(_read_exactly(stream, pad, 'the padding of 0.vhd')):
         raise exception.ArchiveError('0.vhd is padded with non-zero bytes')
-    end = 0
+    _check_zero_tail(stream, 0, '0.vhd')
+
+
+def _check_zero_tail(stream, end, after):
+    """Only whole zero blocks (``end`` bytes of them read) to the end."""
     while True:
         chunk = stream.read(min(_READ_CHUNK, MAX_END_BYTES + 1 - end))
         if not chunk:
             break
         if any(chunk):
             raise exception.ArchiveError(
-                'data after 0.vhd (a second member or a '
-                'damaged header)')
+                'data after %s (a second member or a damaged header)'
+                % after)
         end += len(chunk)
         if end > MAX_END_BYTES:
-            raise exception.ArchiveError('more than %d zero bytes after 0.vhd'
-                                         % MAX_END_BYTES)
+            raise exception.ArchiveError('more than %d zero bytes after %s'
+                                         % (MAX_END_BYTES, after))
     if end < MIN_END_BYTES or end % TAR_BLOCK:
         raise exception.ArchiveError(
-            'the archive does not end with whole zero '
-            'blocks after 0.vhd (%d bytes)' % end)
+            'the archive does not end with whole zero blocks after %s '
+            '(%d bytes)' % (after, end))
+
+
+def read_chain(stream, max_total):
+    """Yield ``(name, size)`` for each VHD of a snapshot tarball, in order.
+
+    After each yield the caller reads exactly ``size`` bytes of the member
+    from ``stream``. Names are unique; the declared sizes together may not
+    exceed ``max_total``, checked before any member is read; only zero
+    blocks may follow the last member.
+    """
+    seen = set()
+    total = members = 0
+    last = None
+    while True:
+        block = _read_exactly(stream, TAR_BLOCK, 'a header')
+        if not any(block):
+            if not seen:
+                raise exception.ArchiveError('the archive holds no VHD')
+            _check_zero_tail(stream, TAR_BLOCK, last)
+            return
+        members += 1
+        if members > MAX_CHAIN_MEMBERS:
+            raise exception.ArchiveError('more than %d members'
+                                         % MAX_CHAIN_MEMBERS)
+        name, size = parse_chain_header(block)
+        if name is None:
+            if members != 1:
+                raise exception.ArchiveError(
+                    'the root entry ./ comes after a file')
+            continue
+        if name in seen:
+            raise exception.ArchiveError('%s appears twice' % name)
+        seen.add(name)
+        total += size
+        if total > max_total:
+            raise exception.ArchiveError(
+                'the VHDs would expand to more than the limit of %d bytes '
+                '(max_virtual_size and max_expansion_ratio)' % max_total)
+        yield name, size
+        if any(_read_exactly(stream, -size % TAR_BLOCK,
+                             'the padding of %s' % name)):
+            raise exception.ArchiveError('%s is padded with non-zero bytes'
+                                         % name)
+        last = name
 
 
 def _read_exactly(stream, size, what):

@@ -33,6 +33,7 @@ import sys
 from xenimage_import import exception
 from xenimage_import.source import qemu
 from xenimage_import.source import raw
+from xenimage_import.vhd import chain
 from xenimage_import.vhd import layout as L
 
 WINDOW = 64 * 1024 * 1024
@@ -143,7 +144,10 @@ class QemuImage(object):
 @contextlib.contextmanager
 def open_image(source, python_exec=sys.executable):
     """The source as an object with ``size`` and ``data_blocks()``."""
-    if source.qemu_format == 'raw':
+    if source.chain:
+        with chain.ChainImage(source.chain) as image:
+            yield image
+    elif source.qemu_format == 'raw':
         with raw.RawImage(source.path) as image:
             yield image
     else:

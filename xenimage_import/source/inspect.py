@@ -108,6 +108,9 @@ class SourceImage(object):
     # Indexes of the 2 MiB blocks holding data, within the expansion
     # budget (None for raw: read in place with SEEK_DATA).
     data_blocks: typing.Any = None
+    # The checked layers of a snapshot chain, leaf first (vhd.chain.Layer),
+    # read by the project's own chain reader instead of qemu-img.
+    chain: typing.Any = None
 
     @property
     def qemu_format(self):

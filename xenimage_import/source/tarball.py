@@ -32,6 +32,8 @@ from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 
 _CHUNK = 1024 * 1024
+# Nova's legacy swap disk rides along in old snapshots; it is ignored.
+SWAP_MEMBER = 'swap.vhd'
 _ZERO_CHUNK = bytes(_CHUNK)
 
 
@@ -76,6 +78,46 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
         cleanup.discard_path(work_file)
         raise
     return work_file
+
+
+def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
+    """Extract the VHDs of a snapshot tarball; return ``{name: work file}``.
+
+    Each member is bounded by ``layer_limit`` disk bytes and all of them
+    together by ``total_limit`` (:func:`member_limit` of each), checked on
+    the headers before anything is decompressed. A legacy ``swap.vhd`` is
+    read past, never written. On error every work file is removed.
+    """
+    per_layer = member_limit(layer_limit)
+    found = {}
+    try:
+        with open(path, 'rb') as raw:
+            try:
+                gz = archive.GzipMemberReader(raw)
+                for name, size in archive.read_chain(
+                        gz, member_limit(total_limit)):
+                    if size > per_layer:
+                        _refuse('%s would expand to %d bytes, beyond the '
+                                'limit of %d (max_virtual_size)'
+                                % (name, size, per_layer))
+                    member = archive.MemberReader(gz, size)
+                    if name == SWAP_MEMBER:
+                        member.drain()
+                        continue
+                    fd, work_file = tempfile.mkstemp(
+                        dir=work_dir, prefix=work_prefix, suffix='.vhd')
+                    cleanup.add_path(work_file)
+                    found[name] = work_file
+                    with os.fdopen(fd, 'wb') as out:
+                        _copy_sparse(member, out, size)
+            except exception.ArchiveError as e:
+                _refuse(str(e))
+    except BaseException:
+        for work_file in found.values():
+            fileutils.delete_if_exists(work_file)
+            cleanup.discard_path(work_file)
+        raise
+    return found
 
 
 def _copy_sparse(src, out, size):

@@ -35,6 +35,7 @@ from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.source import inspect
 from xenimage_import.source import tarball
+from xenimage_import.vhd import chain
 from xenimage_import.vhd import layout as L
 
 PASS_THROUGH = 'pass-through'
@@ -66,13 +67,33 @@ class Upload(object):
         return L.round_up(self.source.virtual_size, L.BLOCK_SIZE)
 
     def unpack(self, policy, work_dir, work_prefix=None):
-        """Extract and inspect the ``0.vhd`` of an ``UNPACK`` tarball."""
+        """Extract and inspect the VHDs of an ``UNPACK`` tarball.
+
+        One stand-alone VHD is inspected like any upload and decoded by
+        qemu-img; a snapshot chain is checked link by link and flattened
+        by :mod:`xenimage_import.vhd.chain`.
+        """
         if self.action != UNPACK:
             return
-        vhd = tarball.extract_vhd(self.path, work_dir, work_prefix,
-                                  _disk_limit(self.path, policy))
-        self.work_files.append(vhd)
-        self.source = inspect.inspect_source(vhd, 'vhd', policy)
+        members = tarball.extract_chain(
+            self.path, work_dir, work_prefix, _disk_limit(self.path, policy),
+            os.path.getsize(self.path) * policy.max_expansion_ratio)
+        self.work_files.extend(members.values())
+        names = chain.order(members)
+        if not names:
+            raise exception.InvalidImage('the tarball holds no disk, only '
+                                         'a swap.vhd')
+        leaf = members[names[0]]
+        if len(names) == 1 and chain.disk_type(leaf) != \
+                L.DISK_TYPE_DIFFERENCING:
+            self.source = inspect.inspect_source(leaf, 'vhd', policy)
+        else:
+            layers = chain.open_chain(members)
+            inspect.check_size(layers[0].size, policy)
+            self.source = inspect.SourceImage(
+                path=leaf, format='vhd', virtual_size=layers[0].size,
+                file_size=sum(os.path.getsize(p) for p in members.values()),
+                detected='vhd-chain', chain=layers)
         self.action = CONVERT
 
     def cleanup(self):

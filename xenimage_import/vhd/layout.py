@@ -169,6 +169,11 @@ def pack_bat(table):
     return table.tobytes()
 
 
+def batmap_header_offset(table_offset, entries):
+    """Where a tap VHD's batmap header sits: the sector after the BAT."""
+    return round_up(table_offset + entries * BAT_ENTRY_SIZE, SECTOR_SIZE)
+
+
 def batmap_sectors(entries):
     """Sectors of the tap batmap: one bit per block, at least one sector."""
     return max(1, structs.ceil_div(structs.ceil_div(entries, 8),

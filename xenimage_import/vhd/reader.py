@@ -115,7 +115,14 @@ def _creator_name(app):
     return app.rstrip(b'\0').decode('ascii', 'replace')
 
 
-def _check_footer(report, footer, raw, now):
+# What a VHD is in the file it came in: a standalone image, or a layer of
+# a snapshot chain (the leaf, or a parent: differencing or the base).
+STANDALONE = 'standalone'
+CHAIN_LEAF = 'leaf'
+CHAIN_PARENT = 'parent'
+
+
+def _check_footer(report, footer, raw, now, role=STANDALONE):
     fail = report.fail
     if not L.checksum_matches(L.FOOTER, raw, footer):
         fail('footer.checksum', 'checksum mismatch')
@@ -128,13 +135,16 @@ def _check_footer(report, footer, raw, now):
     if footer.timestamp + L.VHD_EPOCH > now + L.TIMESTAMP_SLACK:
         fail('footer.timestamp', 'timestamp is %d s in the future'
              % (footer.timestamp + L.VHD_EPOCH - now))
-    if footer.creator_application != L.CREATOR_TAP:
-        fail('footer.creator', 'created by %r, not tap: XenServer cannot '
-             'resize it (vhd-util resize needs creator "tap")'
-             % _creator_name(footer.creator_application))
-    elif footer.creator_version > L.TAP_CREATOR_VERSION:
-        fail('footer.creator_version', 'tap creator version 0x%08x is newer '
-             'than 1.3' % footer.creator_version)
+    # A chain's layers are re-written whoever made them: only their
+    # meaning counts, not their creator.
+    if role == STANDALONE:
+        if footer.creator_application != L.CREATOR_TAP:
+            fail('footer.creator', 'created by %r, not tap: XenServer '
+                 'cannot resize it (vhd-util resize needs creator "tap")'
+                 % _creator_name(footer.creator_application))
+        elif footer.creator_version > L.TAP_CREATOR_VERSION:
+            fail('footer.creator_version', 'tap creator version 0x%08x is '
+                 'newer than 1.3' % footer.creator_version)
     chs = L.geometry_sectors(L.chs_geometry(footer.current_size))
     if L.geometry_sectors(footer.disk_geometry) > chs:
         fail('footer.geometry', 'geometry too large (%d/%d/%d for %d bytes)'
@@ -142,7 +152,8 @@ def _check_footer(report, footer, raw, now):
                 footer.disk_geometry & 0xFF, footer.current_size))
     if footer.disk_type not in L.DISK_TYPES:
         fail('footer.disk_type', 'invalid disk type %d' % footer.disk_type)
-    elif footer.disk_type != L.DISK_TYPE_DYNAMIC:
+    elif footer.disk_type == L.DISK_TYPE_FIXED or (
+            role == STANDALONE and footer.disk_type != L.DISK_TYPE_DYNAMIC):
         fail('footer.disk_type', '%s VHD; XenServer images must be dynamic '
              'and stand alone' % L.DISK_TYPES[footer.disk_type])
     if footer.saved_state not in (0, 1):
@@ -150,7 +161,7 @@ def _check_footer(report, footer, raw, now):
              % footer.saved_state)
     if footer.hidden not in (0, 1):
         fail('footer.hidden', 'invalid hidden flag %d' % footer.hidden)
-    elif footer.hidden:
+    elif footer.hidden and role != CHAIN_PARENT:
         fail('footer.hidden', 'the VHD is hidden; Nova refuses hidden leaves')
     if any(footer.reserved):
         fail('footer.reserved', 'reserved bytes are not zero')
@@ -256,9 +267,8 @@ def _check_bat(report, bat, header, metadata_end, file_size, footer):
 def _check_batmap(report, reader, header, bat, file_size):
     """Validate the tap batmap; returns the end of the metadata."""
     fail = report.fail
-    offset = L.round_up(header.table_offset
-                        + header.max_table_entries * L.BAT_ENTRY_SIZE,
-                        L.SECTOR_SIZE)
+    offset = L.batmap_header_offset(header.table_offset,
+                                    header.max_table_entries)
     if offset + L.BATMAP_HEADER.size > file_size - L.FOOTER_SIZE:
         fail('batmap.offset', 'no room for the batmap header after the BAT')
         return offset
@@ -305,10 +315,13 @@ def _check_batmap(report, reader, header, bat, file_size):
     return bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE
 
 
-def validate_vhd(stream, file_size, now=None):
+def validate_vhd(stream, file_size, now=None, role=STANDALONE):
     """Validate a VHD read front to back from ``stream``.
 
     :param file_size: the VHD's size in bytes (from stat or the tar header).
+    :param role: ``STANDALONE`` (a tap image as XenServer takes it), or
+        the place of a layer in a snapshot chain: layers may be
+        differencing and made by any tool, parents may be hidden.
     :returns: a :class:`VhdReport`.
     :raises exception.TruncatedVhd: the stream is shorter than ``file_size``.
     """
@@ -327,25 +340,29 @@ def validate_vhd(stream, file_size, now=None):
     if copy is None:
         report.fail('footer.copy', 'no footer copy at offset 0 (fixed VHDs '
                     'and non-VHD files have none)')
-        return _finish_with_footer(report, reader, file_size, None, now)
+        return _finish_with_footer(report, reader, file_size, None, now,
+                                   role)
     report.creator = _creator_name(copy.creator_application)
     report.disk_type = L.DISK_TYPES.get(copy.disk_type, str(copy.disk_type))
     report.virtual_size = copy.current_size
     if copy.data_offset != L.DYNAMIC_HEADER_OFFSET:
         report.fail('footer.data_offset', 'dynamic header at %d, expected %d'
                     % (copy.data_offset, L.DYNAMIC_HEADER_OFFSET))
-        return _finish_with_footer(report, reader, file_size, copy_raw, now)
+        return _finish_with_footer(report, reader, file_size, copy_raw, now,
+                                   role)
     if copy.data_offset + L.DYNAMIC_HEADER.size > file_size:
         report.fail('header.location', 'dynamic header past end of file')
         return report
     header_raw = reader.read_at(copy.data_offset, L.DYNAMIC_HEADER.size)
     header = L.DYNAMIC_HEADER.unpack(header_raw)
     if not _check_header(report, header, header_raw, copy, file_size):
-        return _finish_with_footer(report, reader, file_size, copy_raw, now)
+        return _finish_with_footer(report, reader, file_size, copy_raw, now,
+                                   role)
     report.blocks_total = header.max_table_entries
     if header.table_offset < reader.pos:
         report.fail('header.table_offset', 'BAT overlaps the header')
-        return _finish_with_footer(report, reader, file_size, copy_raw, now)
+        return _finish_with_footer(report, reader, file_size, copy_raw, now,
+                                   role)
     bat_raw = reader.read_at(header.table_offset,
                              header.max_table_entries * L.BAT_ENTRY_SIZE)
     bat = L.unpack_bat(bat_raw)
@@ -355,10 +372,12 @@ def validate_vhd(stream, file_size, now=None):
     if header.block_size == L.BLOCK_SIZE:
         # Other block sizes were refused above; their spans are not known.
         _check_bat(report, bat, header, metadata_end, file_size, copy)
-    return _finish_with_footer(report, reader, file_size, copy_raw, now)
+    return _finish_with_footer(report, reader, file_size, copy_raw, now,
+                               role)
 
 
-def _finish_with_footer(report, reader, file_size, copy_raw, now):
+def _finish_with_footer(report, reader, file_size, copy_raw, now,
+                        role=STANDALONE):
     end = file_size - L.FOOTER_SIZE
     if end < reader.pos:
         report.fail('footer.location', 'footer overlaps the metadata')
@@ -373,7 +392,7 @@ def _finish_with_footer(report, reader, file_size, copy_raw, now):
         report.disk_type = L.DISK_TYPES.get(footer.disk_type,
                                             str(footer.disk_type))
         report.virtual_size = footer.current_size
-    _check_footer(report, footer, footer_raw, now)
+    _check_footer(report, footer, footer_raw, now, role)
     if copy_raw is not None and copy_raw != footer_raw:
         report.fail('footer.copy', 'the footer copy at offset 0 differs from '
                     'the footer at the end')
