@@ -105,7 +105,8 @@ def random_blocks(rng, size, count, partial=False, grain=1):
         (8 for 4 KiB guest writes).
     """
     blocks = {}
-    for block in rng.sample(range(size // L.BLOCK_SIZE), count):
+    blocks_in_disk = range(size // L.BLOCK_SIZE)
+    for block in rng.sample(blocks_in_disk, min(count, len(blocks_in_disk))):
         data = bytearray(rng.randbytes(L.BLOCK_SIZE))
         if partial:
             sectors = set()

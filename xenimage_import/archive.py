@@ -47,11 +47,14 @@ TAR_BLOCK = 512
 TAR_RECORD = 20 * TAR_BLOCK          # GNU tar's default blocking factor
 VHD_MEMBER = '0.vhd'
 MEMBER_NAMES = (b'0.vhd', b'./0.vhd')
+ONE_VHD = 'the archive must hold only 0.vhd at its root'
 # Snapshot tarballs (Nova's upload of a VHD chain): numbered layers, the
 # old names, and a legacy swap disk, under an optional root entry ./.
 CHAIN_MEMBER = re.compile(
     rb'(?:\./)?((?:0|[1-9][0-9]?|snap|image|base|swap)\.vhd)\Z')
 ROOT_DIR_NAMES = (b'./', b'.')
+# Nova's legacy swap disk rides along in old snapshots; it is ignored.
+SWAP_MEMBER = 'swap.vhd'
 DIRTYPE = b'5'
 # A root entry, 31 layers (one past SM's depth limit, to say why) and swap.
 MAX_CHAIN_MEMBERS = 33
@@ -151,9 +154,6 @@ def _parse_common(block, what):
     if _number(header, 'checksum') != _checksum(block):
         raise exception.ArchiveError(
             'tar header checksum mismatch (damaged header)')
-    if any(header.linkname) or any(header.prefix) or any(header.pad):
-        raise exception.ArchiveError('tar header carries link, prefix or GNU '
-                                     'extension fields')
     mode = _number(header, 'mode')
     if mode & ~_MODE_BITS:
         raise exception.ArchiveError(
@@ -166,6 +166,13 @@ def _parse_common(block, what):
     _text(header, 'uname')
     _text(header, 'gname')
     return header
+
+
+def _check_plain(header):
+    """No link, name prefix or GNU extension field (after the type)."""
+    if any(header.linkname) or any(header.prefix) or any(header.pad):
+        raise exception.ArchiveError('tar header carries link, prefix or GNU '
+                                     'extension fields')
 
 
 def _refuse_type(header, expected):
@@ -192,9 +199,10 @@ def parse_header(block):
     header = _parse_common(block, 'its first header')
     if header.typeflag not in (REGTYPE, AREGTYPE):
         _refuse_type(header, 'a regular file 0.vhd')
+    _check_plain(header)
     name = _text(header, 'name')
     if name not in MEMBER_NAMES:
-        _refuse_name(name, 'the archive must hold only 0.vhd at its root')
+        _refuse_name(name, ONE_VHD)
     return _number(header, 'size', base256=True)
 
 
@@ -207,17 +215,17 @@ def parse_chain_header(block):
     """
     header = _parse_common(block, 'a header')
     name = _text(header, 'name')
-    if header.typeflag == DIRTYPE:
-        if name not in ROOT_DIR_NAMES or _number(header, 'size',
-                                                 base256=True):
-            _refuse_name(name, 'the only directory may be the root ./')
-        return None, 0
-    if header.typeflag not in (REGTYPE, AREGTYPE):
+    root = (header.typeflag == DIRTYPE and name in ROOT_DIR_NAMES
+            and not _number(header, 'size', base256=True))
+    if not root and header.typeflag not in (REGTYPE, AREGTYPE):
         _refuse_type(header, 'a regular .vhd file')
+    _check_plain(header)
+    if root:
+        return None, 0
     match = CHAIN_MEMBER.match(name)
     if not match:
-        _refuse_name(name, 'a snapshot tarball holds only 0.vhd, 1.vhd, ... '
-                     '(or snap/image/base/swap.vhd) at its root')
+        _refuse_name(name, ONE_VHD + ' (or a snapshot chain: 0.vhd, 1.vhd, '
+                     '...)')
     return match.group(1).decode('ascii'), _number(header, 'size',
                                                    base256=True)
 
@@ -288,8 +296,9 @@ def read_chain(stream, max_total):
         total += size
         if total > max_total:
             raise exception.ArchiveError(
-                'the VHDs would expand to more than the limit of %d bytes '
-                '(max_virtual_size and max_expansion_ratio)' % max_total)
+                'the VHDs would expand to %d bytes, beyond the limit of %d '
+                '(max_virtual_size and max_expansion_ratio)'
+                % (total, max_total))
         yield name, size
         if any(_read_exactly(stream, -size % TAR_BLOCK,
                              'the padding of %s' % name)):

@@ -23,6 +23,7 @@ import os
 
 from xenimage_import import archive
 from xenimage_import import exception
+from xenimage_import.vhd import chain
 from xenimage_import.vhd import reader
 
 
@@ -87,6 +88,48 @@ def check_tarball_stream(fileobj, path='-', max_member_size=None):
     return report
 
 
+def check_chain_stream(fileobj, path='-'):
+    """Check a snapshot tarball (a VHD chain) read from ``fileobj``.
+
+    Each layer is validated as it streams past and the links are checked
+    as the converter checks them; a chain is never a valid image as it
+    is, but it is one that xenimage-convert and the plugin flatten.
+    """
+    report = CheckReport(path=path, kind='chain')
+    layers = {}
+    gz = archive.GzipMemberReader(fileobj)
+    try:
+        for name, size in archive.read_chain(gz, float('inf')):
+            report.members.append(name)
+            member = archive.MemberReader(gz, size)
+            if name != archive.SWAP_MEMBER:
+                vhd = reader.validate_vhd(member, size,
+                                          role=reader.CHAIN_PARENT)
+                for problem in vhd.problems:
+                    report.problems.append(reader.Problem(
+                        problem.check, '%s: %s' % (name, problem.message)))
+                layers[name] = vhd
+            member.drain()
+        if report.problems:
+            return report
+        names = chain.order(layers)
+        chain.check_links([chain.Layer(n, '', layers[n].footer,
+                                       layers[n].header, None, b'')
+                           for n in names])
+        report.vhd = layers[names[0]]
+        report.problems.append(reader.Problem(
+            'tar.chain', 'a snapshot chain of %d VHDs (%s, leaf first): '
+            'xenimage-convert and the Glance plugin flatten it into one '
+            'tap VHD' % (len(names), ', '.join(names))))
+    except exception.TruncatedVhd as e:
+        report.problems.append(reader.Problem('tar.format', str(e)))
+    except exception.Unreadable:
+        raise
+    except exception.XenImageError as e:
+        report.problems.append(reader.Problem('tar.chain', str(e)))
+    return report
+
+
 def check_vhd_file(path):
     size = os.stat(path).st_size
     report = CheckReport(path=path, kind='vhd')
@@ -105,7 +148,14 @@ def check_path(path):
             magic = f.read(2)
             f.seek(0)
             if magic == archive.GZIP_MAGIC:
-                return check_tarball_stream(f, path)
+                report = check_tarball_stream(f, path)
+                if report.valid or not any(p.check == 'tar.format'
+                                           for p in report.problems):
+                    return report
+                # Not the one-VHD shape: perhaps a snapshot chain.
+                f.seek(0)
+                chained = check_chain_stream(f, path)
+                return chained if len(chained.members) > 1 else report
         return check_vhd_file(path)
     except OSError as e:
         raise exception.Unreadable('%s: %s' % (path, e.strerror or e))

@@ -32,8 +32,6 @@ from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 
 _CHUNK = 1024 * 1024
-# Nova's legacy swap disk rides along in old snapshots; it is ignored.
-SWAP_MEMBER = 'swap.vhd'
 _ZERO_CHUNK = bytes(_CHUNK)
 
 
@@ -101,7 +99,7 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
                                 'limit of %d (max_virtual_size)'
                                 % (name, size, per_layer))
                     member = archive.MemberReader(gz, size)
-                    if name == SWAP_MEMBER:
+                    if name == archive.SWAP_MEMBER:
                         member.drain()
                         continue
                     fd, work_file = tempfile.mkstemp(

@@ -24,6 +24,7 @@ metadata and the last 512 bytes are kept.
 import array
 import dataclasses
 import time
+import typing
 
 from xenimage_import import exception
 from xenimage_import import structs
@@ -52,6 +53,9 @@ class VhdReport(object):
     virtual_size: int = 0
     blocks_total: int = 0
     blocks_allocated: int = 0
+    # The records read, for callers that link VHDs into a chain.
+    footer: typing.Any = None
+    header: typing.Any = None
 
     @property
     def valid(self):
@@ -354,7 +358,7 @@ def validate_vhd(stream, file_size, now=None, role=STANDALONE):
         report.fail('header.location', 'dynamic header past end of file')
         return report
     header_raw = reader.read_at(copy.data_offset, L.DYNAMIC_HEADER.size)
-    header = L.DYNAMIC_HEADER.unpack(header_raw)
+    header = report.header = L.DYNAMIC_HEADER.unpack(header_raw)
     if not _check_header(report, header, header_raw, copy, file_size):
         return _finish_with_footer(report, reader, file_size, copy_raw, now,
                                    role)
@@ -392,6 +396,7 @@ def _finish_with_footer(report, reader, file_size, copy_raw, now,
         report.disk_type = L.DISK_TYPES.get(footer.disk_type,
                                             str(footer.disk_type))
         report.virtual_size = footer.current_size
+    report.footer = footer
     _check_footer(report, footer, footer_raw, now, role)
     if copy_raw is not None and copy_raw != footer_raw:
         report.fail('footer.copy', 'the footer copy at offset 0 differs from '
