@@ -28,6 +28,7 @@ import time
 from tests.functional import base
 from tests import hostile
 from tests import images
+from tests import vhdchain
 
 
 MiB = images.MiB
@@ -148,6 +149,26 @@ class ImportConvertsTest(base.GlanceTestBase):
         self.assertEqual(('vhd', 'ovf', 'raw'), (
             image['disk_format'], image['container_format'],
             image['xenimage_source_format']))
+
+    def test_snapshot_chain_is_flattened(self):
+        # A snapshot as Nova's XenAPI driver uploads it: a VHD chain.
+        layers = vhdchain.sample_chain(3, grain=8, seed=7)
+        tgz = vhdchain.write_tarball(self.dir, layers)
+        proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
+                           '--container-format', 'ovf', '--name', 'snap',
+                           '--file', tgz)
+        image_id = base.image_id_of(proc)
+        image = self.wait_settled(image_id)
+        self.assertEqual('active', image['status'], self.tasks(image_id))
+        self.assertEqual(('vhd', 'ovf', 'vhd'), (
+            image['disk_format'], image['container_format'],
+            image['xenimage_source_format']))
+        data, vhd = self.downloaded_vhd(image_id)
+        self.assertEqual(0, base.cli('check', data)[0])
+        raw = vhd + '.raw'
+        images.run('qemu-img', 'convert', '-f', 'vpc', '-O', 'raw', vhd, raw)
+        with open(raw, 'rb') as f:
+            self.assertEqual(vhdchain.expected_disk(layers), f.read())
 
     def test_tap_tarball_passes_through_unchanged(self):
         tgz = os.path.join(self.dir, 'ready.tgz')
