@@ -31,6 +31,12 @@ writes for ``tar -czf x.tgz 0.vhd``:
 * the member's data, zero padding to 512 bytes, then only zero blocks
   (at least two, at most :data:`MAX_END_BYTES`) to the end.
 
+A snapshot tarball (:func:`read_chain`, a VHD chain as Nova's dom0 plugin
+packs it with ``tar -zc --directory=D .``) obeys the same header rules and
+may differ only in this: a first directory entry ``./``, members named
+``N.vhd``, ``snap.vhd``, ``image.vhd``, ``base.vhd`` or ``swap.vhd`` (each
+once), their declared sizes bounded together before any is read.
+
 Nothing here allocates more than one header: no length field is trusted.
 doc/source/hostile-uploads.rst lists the rules with the attacks they stop.
 """
