@@ -29,6 +29,7 @@ from xenimage_import import cleanup
 from xenimage_import.cmd import common
 from xenimage_import import conf as xconf
 from xenimage_import import exception
+from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import inspect
@@ -100,6 +101,13 @@ def _summary(args, result):
         ('time', '%.2f s (%s/s of virtual disk)' % (
             result.seconds, exception.human_size(rate))),
     ]
+    if result.guest:
+        lines.insert(-1, ('guest', guest.summary(result.guest)))
+        for part in result.guest['partitions']:
+            lines.insert(-1, ('  partition %d' % part['number'], '%s, %s at '
+                              '%d' % (part['filesystem'] or 'unknown',
+                                      exception.human_size(part['size']),
+                                      part['start'])))
     width = max(len(k) for k, _ in lines)
     return '\n'.join('%-*s  %s' % (width, k, v) for k, v in lines)
 

@@ -68,6 +68,9 @@ class ConversionResult(object):
     vhd_size: int
     output_size: int
     seconds: float
+    # What the disk holds (xenimage_import.guest report), learned during
+    # the conversion's pass; None where the helper did not read the disk.
+    guest: dict = None
 
     @property
     def rounded_up(self):

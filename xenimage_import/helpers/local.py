@@ -12,8 +12,9 @@
 
 """The ``local`` helper: write the tap VHD on this machine, in one pass.
 
-non-zero blocks (read in place, or decoded by qemu-img window by window)
--> appended to the VHD -> tar member -> gzip on all cores; the metadata
+non-zero blocks (read in place, decoded by qemu-img window by window, or
+merged from a snapshot chain) -> seen by the guest inspector -> appended
+to the VHD -> tar member -> gzip on all cores; the metadata
 goes last into the room reserved for it -> rename into place.
 """
 
@@ -23,9 +24,11 @@ import time
 
 from xenimage_import import archive
 from xenimage_import import exception
+from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import decode
+from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import writer
 
 LOG = logging.getLogger(__name__)
@@ -64,7 +67,7 @@ class LocalHelper(helpers.Helper):
         if request.output not in (helpers.OUTPUT_TARBALL, helpers.OUTPUT_VHD):
             raise ValueError('unknown output %r' % request.output)
         try:
-            plan = self._convert(request)
+            plan, guest_report = self._convert(request)
         except OSError as e:
             # NOTE: no path in the message: it may reach Glance users.
             raise exception.OutputFailed('conversion failed: %s'
@@ -78,7 +81,8 @@ class LocalHelper(helpers.Helper):
             blocks_stored=len(plan.blocks),
             vhd_size=plan.file_size,
             output_size=os.stat(request.destination).st_size,
-            seconds=time.monotonic() - start)
+            seconds=time.monotonic() - start,
+            guest=guest_report)
 
     def _convert(self, request):
         tarball = request.output == helpers.OUTPUT_TARBALL
@@ -86,6 +90,7 @@ class LocalHelper(helpers.Helper):
                                request.python_exec) as image:
             plan = writer.TapVhdPlan(image.size)
             identity = writer.new_identity()
+            inspector = guest.GuestInspector(image.size, L.BLOCK_SIZE)
             progress = counter(request.progress, PHASE_CONVERT,
                                image.candidate_bytes())
             with pack.atomic_output(request.destination,
@@ -98,6 +103,7 @@ class LocalHelper(helpers.Helper):
                     sink = pack.BareSink(out, plan.metadata_size)
                 try:
                     for block, data in image.data_blocks(progress):
+                        inspector.feed(block, data)
                         sink.write(plan.add(block))
                         sink.write(data)
                     footer = plan.footer(*identity)
@@ -112,4 +118,4 @@ class LocalHelper(helpers.Helper):
                     raise
         LOG.debug('%s: %d of %d blocks hold data', request.source.path,
                   len(plan.blocks), plan.entries)
-        return plan
+        return plan, inspector.report()

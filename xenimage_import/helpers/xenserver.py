@@ -137,7 +137,8 @@ class XenServerHelper(helpers.Helper):
             blocks_stored=report.vhd.blocks_allocated,
             vhd_size=report.vhd.file_size,
             output_size=os.path.getsize(request.destination),
-            seconds=time.monotonic() - start)
+            seconds=time.monotonic() - start,
+            guest=transport.guest)
 
 
 class _Pool(object):
@@ -228,6 +229,7 @@ class _Transport(object):
         self.path = os.path.join(work_dir, '%s%s.vhd' % (
             prefix, os.urandom(6).hex()))
         self.size = None
+        self.guest = None
 
     def write(self):
         request = self.request
@@ -238,6 +240,7 @@ class _Transport(object):
             output=helpers.OUTPUT_VHD, work_prefix=request.work_prefix,
             python_exec=request.python_exec))
         self.size = result.virtual_size
+        self.guest = result.guest
 
     def remove(self):
         _remove(self.path)
