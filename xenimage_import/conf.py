@@ -61,6 +61,21 @@ guest, which fails for most cloud images, so the plugin always writes the
 property. Images with ``os_type=windows`` always get ``hvm``; a vm_mode the
 user set (``hvm``, ``xen``, or the aliases ``hv``/``pv``) is kept.
 """),
+    cfg.BoolOpt('inspect_guest',
+                default=True,
+                help="""
+Set ``os_type`` and ``auto_disk_config`` from what the disk holds.
+
+While converting, the plugin reads the partition table (MBR or GPT) and
+each partition's filesystem signature from the blocks it already streams
+(nothing is mounted or read twice). ``os_type`` becomes ``windows`` for an
+NTFS partition, ``linux`` for Linux filesystems, LVM or swap;
+``auto_disk_config`` becomes ``True`` only for a single ext2/3/4 partition
+(the one layout Nova's XenAPI driver can resize) and ``Disabled`` otherwise.
+A property the user set is never changed. What was found is recorded in
+``xenimage_inspection``. Images stored unchanged (a valid tap tarball or
+VHD) are not inspected.
+"""),
     cfg.BoolOpt('set_min_disk',
                 default=True,
                 help="""

@@ -26,6 +26,7 @@ import shutil
 import time
 
 from tests.functional import base
+from tests import guestdisks
 from tests import hostile
 from tests import images
 from tests import vhdchain
@@ -149,6 +150,30 @@ class ImportConvertsTest(base.GlanceTestBase):
         self.assertEqual(('vhd', 'ovf', 'raw'), (
             image['disk_format'], image['container_format'],
             image['xenimage_source_format']))
+
+    def test_guest_inspection_sets_os_type_and_auto_disk_config(self):
+        cases = [('gpt', [('vfat', 40), ('ntfs', 40)], 'windows', 'Disabled',
+                  'hvm'),
+                 ('dos', [('ext4', 40)], 'linux', 'True', 'hvm')]
+        for label, parts, os_type, auto, vm_mode in cases:
+            raw = os.path.join(self.dir, '%s.raw' % label)
+            guestdisks.disk(raw, label, parts)
+            image_id, _ = self.import_file(images.qemu_convert(
+                raw, raw + '.qcow2', 'qcow2'), 'qcow2')
+            image = self.wait_settled(image_id)
+            self.assertEqual('active', image['status'], self.tasks(image_id))
+            self.assertEqual((os_type, auto, vm_mode), (
+                image['os_type'], image['auto_disk_config'],
+                image['vm_mode']))
+            # (the CLI's table wraps long values; spaces are lost there)
+            self.assertIn('set:auto_disk_config,os_type',
+                          image['xenimage_inspection'].replace(' ', ''))
+        # What the user set is kept.
+        image_id, _ = self.import_file(raw + '.qcow2', 'qcow2',
+                                       '--property', 'auto_disk_config=False')
+        image = self.wait_settled(image_id)
+        self.assertEqual(('linux', 'False'), (image['os_type'],
+                                              image['auto_disk_config']))
 
     def test_snapshot_chain_is_flattened(self):
         # A snapshot as Nova's XenAPI driver uploads it: a VHD chain.

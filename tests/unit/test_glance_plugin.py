@@ -139,6 +139,53 @@ class PluginTaskTest(testtools.TestCase):
         self.publish(self.wrapper())
         self.assertEqual(0, self.image.min_disk)
 
+    WINDOWS = {'partition_table': 'gpt', 'whole_disk_filesystem': None,
+               'partitions': [{'number': 1, 'start': 1048576,
+                               'size': 41943040, 'filesystem': 'vfat'},
+                              {'number': 2, 'start': 42991616,
+                               'size': 41943040, 'filesystem': 'ntfs'}],
+               'os_type': 'windows', 'auto_disk_config': 'Disabled',
+               'complete': True}
+
+    def publish_inspected(self, wrapper, report):
+        out, found = self.converted()
+        found.guest = report
+        task = plugin._PublishImage(TASK, 'import', wrapper)
+        task.execute('file://' + out, found, 'file://' + found.path)
+        return task
+
+    def test_inspection_sets_what_the_user_left_unset(self):
+        self.publish_inspected(self.wrapper(), self.WINDOWS)
+        props = self.image.extra_properties
+        self.assertEqual(('windows', 'Disabled', 'hvm'), (
+            props['os_type'], props['auto_disk_config'], props['vm_mode']))
+        self.assertEqual('gpt [1:vfat, 2:ntfs]; os_type=windows; '
+                         'auto_disk_config=Disabled; set: auto_disk_config, '
+                         'os_type', props[plugin.INSPECTION_PROPERTY])
+
+    def test_inspection_keeps_user_values_and_can_be_switched_off(self):
+        self.conf.config(default_vm_mode='xen', group='xenimage_import')
+        user = {'os_glance_import_task': TASK, 'os_type': 'linux',
+                'auto_disk_config': 'False'}
+        self.publish_inspected(self.wrapper(extra_properties=dict(user)),
+                               self.WINDOWS)
+        props = self.image.extra_properties
+        self.assertEqual(('linux', 'False', 'xen'), (
+            props['os_type'], props['auto_disk_config'], props['vm_mode']))
+        self.assertIn('set: nothing', props[plugin.INSPECTION_PROPERTY])
+        self.conf.config(inspect_guest=False, group='xenimage_import')
+        self.publish_inspected(self.wrapper(), self.WINDOWS)
+        props = self.image.extra_properties
+        self.assertNotIn('os_type', props)
+        self.assertNotIn(plugin.INSPECTION_PROPERTY, props)
+
+    def test_revert_removes_inferred_properties(self):
+        props = {'os_glance_import_task': TASK}
+        task = self.publish_inspected(
+            self.wrapper(extra_properties=dict(props)), self.WINDOWS)
+        task.revert()
+        self.assertEqual(props, self.image.extra_properties)
+
     def test_publish_revert_restores_everything_it_changed(self):
         props = {'os_glance_import_task': TASK, 'vm_mode': 'hv'}
         wrapper = self.wrapper(extra_properties=dict(props))

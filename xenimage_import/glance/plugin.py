@@ -19,7 +19,9 @@ before Glance's ``image_conversion``, which forces ``bare``). The flow:
 ``_InspectUpload``  refuse unsafe or mislabelled data, learn its format
 ``_ConvertToTapVhd`` convert through the configured helper, or pass a valid
                      tap tarball through unchanged
-``_PublishImage``   set formats, sizes, vm_mode and min_disk on the image
+``_PublishImage``   set formats, sizes, vm_mode and min_disk on the image,
+                     and os_type/auto_disk_config from the guest inspection
+                     where the user left them unset
 
 Each task's ``revert`` undoes exactly what it did; the first one also puts
 the image back to ``queued`` and its stores to failed, since Glance leaves
@@ -42,6 +44,7 @@ from xenimage_import import concurrency
 from xenimage_import import conf
 from xenimage_import import exception
 from xenimage_import.glance import staging
+from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import inspect
@@ -54,11 +57,17 @@ conf.register_opts(CONF)
 DISK_FORMAT = 'vhd'
 CONTAINER_FORMAT = 'ovf'
 SOURCE_FORMAT_PROPERTY = 'xenimage_source_format'
+INSPECTION_PROPERTY = 'xenimage_inspection'
+# Set from the guest inspection when the user did not set them.
+_INFERRED_PROPERTIES = ('os_type', 'auto_disk_config')
+# Glance's limit on a property value.
+_PROPERTY_MAX = 255
 # Nova's XenAPI driver accepts these spellings of vm_mode.
 _VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
 _PROGRESS_INTERVAL = 5.0
 # Properties _PublishImage may change, restored by its revert.
-_PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY)
+_PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
+                         INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
 
 
 def _work_prefix(image_id):
@@ -221,12 +230,13 @@ class _ConvertToTapVhd(task.Task):
                     work_prefix=prefix)
             else:
                 helper = helpers.load(group.helper, conf=CONF)
-                helper.convert(helpers.ConversionRequest(
+                result = helper.convert(helpers.ConversionRequest(
                     source=xen_upload.source, destination=self.dest_path,
                     level=group.compression_level,
                     threads=group.compression_threads,
                     work_prefix=prefix, progress=_ProgressLog(self.image_id),
                     python_exec=CONF.wsgi.python_interpreter))
+                xen_upload.guest = result.guest
         except Exception as e:
             _fail(self.image_id, e)
         finally:
@@ -263,10 +273,13 @@ class _PublishImage(task.Task):
             action.set_image_attribute(
                 disk_format=DISK_FORMAT, container_format=CONTAINER_FORMAT,
                 size=size, virtual_size=xen_upload.virtual_size)
-            action.set_image_extra_properties({
-                'vm_mode': _vm_mode(props, group.default_vm_mode),
-                SOURCE_FORMAT_PROPERTY: xen_upload.source_format,
-            })
+            inferred = _inferred(props, xen_upload.guest) \
+                if group.inspect_guest else {}
+            action.set_image_extra_properties(dict(
+                inferred,
+                vm_mode=_vm_mode(dict(props, **inferred),
+                                 group.default_vm_mode),
+                **{SOURCE_FORMAT_PROPERTY: xen_upload.source_format}))
             if group.set_min_disk and image is not None \
                     and not image.min_disk:
                 # NOTE: min_disk is not among the attributes the action
@@ -306,6 +319,21 @@ def _image(action):
     # NOTE: the wrapper exposes no getter for min_disk/virtual_size; the
     # wrapped domain image is the one Glance saves on exit.
     return getattr(action, '_image', None)
+
+
+def _inferred(props, report):
+    """Properties to set from the guest inspection ``report``.
+
+    Only those the user left unset; the inspection is always recorded.
+    """
+    if not report:
+        return {}
+    found = {key: report[key] for key in _INFERRED_PROPERTIES
+             if report.get(key) and not props.get(key)}
+    note = '%s; set: %s' % (guest.summary(report),
+                            ', '.join(sorted(found)) or 'nothing')
+    found[INSPECTION_PROPERTY] = note[:_PROPERTY_MAX]
+    return found
 
 
 def _vm_mode(props, default):

@@ -53,6 +53,8 @@ class Upload(object):
     source: typing.Any = None          # inspect.SourceImage
     report: typing.Any = None          # check.CheckReport of a tap input
     work_files: list = dataclasses.field(default_factory=list)
+    # What the converter found on the disk (xenimage_import.guest report).
+    guest: dict = None
 
     @property
     def source_format(self):
