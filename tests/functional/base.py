@@ -151,10 +151,12 @@ class GlanceTestBase(testtools.TestCase):
                 shown.append(text)
         return '\n'.join(shown)
 
-    def import_file(self, path, disk_format, *extra):
+    def import_file(self, path, disk_format, *extra,
+                    container_format='bare'):
         proc = self.glance('image-create-via-import', '--disk-format',
-                           disk_format, '--container-format', 'bare',
-                           '--name', os.path.basename(path), '--file', path,
+                           disk_format, '--container-format',
+                           container_format, '--name',
+                           os.path.basename(path), '--file', path,
                            *extra, check=False)
         self.assertIn('| id ', proc.stdout, proc.stderr)
         return image_id_of(proc), proc

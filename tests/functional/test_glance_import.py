@@ -127,10 +127,7 @@ class ImportConvertsTest(base.GlanceTestBase):
         images.qemu_convert(self.raw, vhd, 'vpc')
         tgz = os.path.join(self.dir, 'qemu.tgz')
         images.run('tar', '-czf', tgz, '-C', self.dir, '0.vhd')
-        proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
-                           '--container-format', 'ovf', '--name', 'qemu',
-                           '--file', tgz)
-        image_id = base.image_id_of(proc)
+        image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
         self.assert_converted(image_id, 'vhd')
 
     def test_bare_tap_vhd_is_packed_as_it_is(self):
@@ -179,10 +176,7 @@ class ImportConvertsTest(base.GlanceTestBase):
         # A snapshot as Nova's XenAPI driver uploads it: a VHD chain.
         layers = vhdchain.sample_chain(3, grain=8, seed=7)
         tgz = vhdchain.write_tarball(self.dir, layers)
-        proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
-                           '--container-format', 'ovf', '--name', 'snap',
-                           '--file', tgz)
-        image_id = base.image_id_of(proc)
+        image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
         image = self.wait_settled(image_id)
         self.assertEqual('active', image['status'], self.tasks(image_id))
         self.assertEqual(('vhd', 'ovf', 'vhd'), (
@@ -198,10 +192,7 @@ class ImportConvertsTest(base.GlanceTestBase):
     def test_tap_tarball_passes_through_unchanged(self):
         tgz = os.path.join(self.dir, 'ready.tgz')
         self.assertEqual(0, base.cli('convert', self.raw, tgz)[0])
-        proc = self.glance('image-create-via-import', '--disk-format', 'vhd',
-                           '--container-format', 'ovf', '--name', 'ready',
-                           '--file', tgz)
-        image_id = base.image_id_of(proc)
+        image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
         image = self.wait_settled(image_id)
         self.assertEqual('active', image['status'], self.tasks(image_id))
         self.assertEqual(('vhd', 'ovf'), (image['disk_format'],

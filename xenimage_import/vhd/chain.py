@@ -29,6 +29,7 @@ import array
 import dataclasses
 import os
 import re
+import uuid
 
 from xenimage_import import exception
 from xenimage_import.vhd import layout as L
@@ -118,9 +119,7 @@ def read_layer(name, path, role):
         if not report.valid:
             _refuse('%s: %s' % (name, report.problems[0]))
         fd = f.fileno()
-        footer = L.FOOTER.unpack(os.pread(fd, L.FOOTER_SIZE, 0))
-        header = L.DYNAMIC_HEADER.unpack(os.pread(
-            fd, L.DYNAMIC_HEADER.size, footer.data_offset))
+        footer, header = report.footer, report.header
         bat = L.unpack_bat(os.pread(
             fd, header.max_table_entries * L.BAT_ENTRY_SIZE,
             header.table_offset))
@@ -136,9 +135,7 @@ def read_layer(name, path, role):
 
 
 def _uuid(raw):
-    return '%s-%s-%s-%s-%s' % tuple(
-        raw[a:b].hex() for a, b in ((0, 4), (4, 6), (6, 8), (8, 10),
-                                    (10, 16)))
+    return str(uuid.UUID(bytes=raw))
 
 
 def check_links(layers):
@@ -207,6 +204,13 @@ class ChainImage(object):
         self.layers = layers
         self.size = layers[0].size
         self._fds = []
+        # One byte per block of the disk: does any layer hold it?
+        self._held = bytearray(L.round_up(self.size, L.BLOCK_SIZE)
+                               // L.BLOCK_SIZE)
+        for layer in layers:
+            for block in range(min(len(layer.bat), len(self._held))):
+                if layer.has_block(block):
+                    self._held[block] = 1
 
     def __enter__(self):
         for layer in self.layers:
@@ -223,18 +227,8 @@ class ChainImage(object):
         return [i for i, layer in enumerate(self.layers)
                 if layer.has_block(block)]
 
-    def candidate_blocks(self):
-        """Blocks some layer holds, in order."""
-        held = set()
-        for layer in self.layers:
-            entries = min(len(layer.bat), L.round_up(
-                layer.size, L.BLOCK_SIZE) // L.BLOCK_SIZE)
-            held.update(b for b in range(entries)
-                        if layer.bat[b] != L.BAT_UNUSED)
-        return sorted(b for b in held if b * L.BLOCK_SIZE < self.size)
-
     def candidate_bytes(self):
-        return len(self.candidate_blocks()) * L.BLOCK_SIZE
+        return self._held.count(1) * L.BLOCK_SIZE
 
     def _read(self, index, block):
         """(bitmap, data) of ``block`` in layer ``index``, checked."""
@@ -259,7 +253,9 @@ class ChainImage(object):
 
     def data_blocks(self, progress=None):
         """Yield ``(index, data)`` for every non-zero block, in order."""
-        for block in self.candidate_blocks():
+        for block, held in enumerate(self._held):
+            if not held:
+                continue
             owners = self._owners(block)
             bitmap, data = self._read(owners[0], block)
             if bitmap != _FULL_BITMAP:
