@@ -135,7 +135,8 @@ class Partition(object):
 
     def as_dict(self):
         return {'number': self.number, 'start': self.start,
-                'size': self.size, 'filesystem': self.filesystem}
+                'size': self.size, 'filesystem': self.filesystem,
+                'bootable': self.active}
 
 
 class _Capture(object):
@@ -225,9 +226,7 @@ class GuestInspector(object):
             gpt) >= GPT_HEADER.size else None
         if header and header.signature == GPT_SIGNATURE:
             self._gpt(header)
-        elif mbr[510:512] == _BOOT_SIGNATURE and self._mbr(mbr):
-            pass
-        else:
+        elif not (mbr[510:512] == _BOOT_SIGNATURE and self._mbr(mbr)):
             self.whole_disk = self._partition(0, 0, self.disk_size, 'disk')
 
     def _partition(self, number, start, size, kind, active=False):
@@ -248,7 +247,7 @@ class GuestInspector(object):
                                            MBR_ENTRIES_OFFSET + 16 * i + 16])
                    for i in range(4)]
         used = [e for e in entries if e.type and e.sectors]
-        if any(e.status not in (0, MBR_ACTIVE) for e in used):
+        if not used or any(e.status not in (0, MBR_ACTIVE) for e in used):
             return False               # a boot sector, not a table
         self.table = 'mbr'
         for number, entry in enumerate(entries, 1):
@@ -321,7 +320,10 @@ class GuestInspector(object):
         elif found & set(LINUX_FILESYSTEMS + LINUX_OTHER):
             os_type = 'linux'
         auto_disk_config = None
-        if self.table or (self.whole_disk and self.whole_disk.filesystem):
+        if self.incomplete:
+            # Part of the layout was not seen: infer nothing from it.
+            os_type = None
+        elif self.table or (self.whole_disk and self.whole_disk.filesystem):
             single_ext = (len(parts) == 1 and parts[0].filesystem
                           in ('ext2', 'ext3', 'ext4'))
             auto_disk_config = 'True' if single_ext else 'Disabled'
