@@ -30,6 +30,8 @@ import testtools
 
 from tests import hostile
 from tests import images
+from tests import vhdchain
+from xenimage_import.vhd import layout as L
 
 MiB = images.MiB
 TiB = 1024 ** 4
@@ -119,6 +121,21 @@ class MemoryTest(_Dir):
         rc, out, err, rss = _rss_of(cmd('check', path))
         self.assertEqual(0, rc, out)
         self.assertLess(rss, RSS_LIMIT)
+
+
+class ChainMemoryTest(_Dir):
+
+    def test_deep_chain_of_a_2_tib_disk(self):
+        # Ten layers of the largest VHD, a few partial blocks each: memory
+        # is the BATs (4 MiB each) and a block or two, never the disk.
+        layers = vhdchain.sample_chain(10, size=L.MAX_VHD_SIZE, seed=4)
+        tarball = vhdchain.write_tarball(self.dir, layers)
+        dest = os.path.join(self.dir, 'flat.vhd')
+        rc, out, err, rss = _rss_of(cmd('convert', '--max-size', '2040',
+                                        tarball, dest))
+        self.assertEqual(0, rc, err)
+        self.assertLess(rss, RSS_LIMIT)
+        self.assertEqual(0, _rss_of(cmd('check', dest))[0])
 
 
 class ProcessHygieneTest(_Dir):
