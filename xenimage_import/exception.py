@@ -20,7 +20,8 @@ problem and, where there is one, the way out.
 import re
 
 # Absolute paths in messages, quoted or bare.
-_PATH = re.compile(r"'/[^']*'|\"/[^\"]*\"|(?<![\w.])/[\w.@%+=:,/-]+")
+# (not the // of a URL, which names a host, not a file)
+_PATH = re.compile(r"'/[^']*'|\"/[^\"]*\"|(?<![\w.:/])/[\w.@%+=:,/-]+")
 
 
 def scrub_paths(message, paths=()):

@@ -26,12 +26,16 @@ import time
 
 import testtools
 
-from xenimage_import import dom0
-
 from tests.functional import base
 from tests import images
 from tests import xapisim
 from tests.xapisim import server
+from xenimage_import.cmd import convert as xconvert
+from xenimage_import import dom0
+from xenimage_import import exception
+from xenimage_import import helpers
+from xenimage_import.source import inspect
+from xenimage_import.vhd import layout as L
 
 MiB = images.MiB
 GiB = images.GiB
@@ -196,6 +200,32 @@ class XenServerHelperTest(XenServerHelperBase):
     def test_sr_full(self):
         self.sim = self.simulator(sr_size=16 * MiB)
         self.assert_refused(self.convert(), 'the SR has no room')
+
+    def test_sr_preferring_qcow2_still_gets_a_vhd(self):
+        self.sim = self.simulator(default_image_format='qcow2')
+        rc, out, err = self.convert()
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+
+    def test_qcow2_vdi_is_refused_by_the_plugin_with_what_it_found(self):
+        self.sim = self.simulator(default_image_format='qcow2')
+        self.sim.faults['ignore_sm_config'] = True
+        self.assert_refused(self.convert(), 'has no VHD file in its SR',
+                            '.qcow2')
+
+    def test_above_the_vhd_limit_refused_before_any_xapi_call(self):
+        conf = xconvert._config([write_conf(
+            os.path.join(self.dir, 'xenserver.conf'), self.sim)])
+        source = inspect.SourceImage(
+            path=self.qcow2, format='qcow2', virtual_size=L.MAX_VHD_SIZE + 1,
+            file_size=os.path.getsize(self.qcow2), detected='qcow2')
+        helper = helpers.load('xenserver', conf=conf)
+        error = self.assertRaises(
+            exception.ImageTooLarge, helper.convert, helpers.ConversionRequest(
+                source=source, destination=os.path.join(self.out_dir, 'x')))
+        self.assertIn('the VHD SR limit', str(error))
+        self.assertEqual([], self.sim.calls)
+        self.assert_nothing_left()
 
     def test_import_task_failure(self):
         self.sim.faults['corrupt_upload'] = True

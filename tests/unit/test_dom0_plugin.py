@@ -130,6 +130,22 @@ class PluginChecksTest(PluginTestBase):
         self.assert_refused('XENIMAGE_VDI_NOT_FOUND', self.plugin.vdi_file,
                             self.sr_dir, str(uuid.uuid4()))
 
+    def test_vdi_kept_in_another_format_is_named(self):
+        # An XCP-ng 8.3 SR preferring qcow2, where VDI.create ignored us.
+        vdi = str(uuid.uuid4())
+        open(os.path.join(self.sr_dir, vdi + '.qcow2'), 'wb').close()
+        e = self.assert_refused('XENIMAGE_VDI_NOT_FOUND',
+                                self.plugin.vdi_file, self.sr_dir, vdi)
+        self.assertIn('found: %s.qcow2' % vdi, e.message)
+
+    def test_refusals_are_ascii_whatever_they_quote(self):
+        vdi = str(uuid.uuid4())
+        open(os.path.join(self.sr_dir, vdi + '.caf\u00e9'), 'wb').close()
+        e = self.assert_refused('XENIMAGE_VDI_NOT_FOUND',
+                                self.plugin.vdi_file, self.sr_dir, vdi)
+        e.message.encode('ascii')
+        self.assertIn('caf\\xe9', e.message)
+
     def test_attached_vdi_is_refused(self):
         with open(os.path.join(self.root, dom0tools.TAPDISKS), 'w') as f:
             f.write('pid=1 minor=0 state=0 args=vhd:%s\n' % self.vhd)

@@ -87,3 +87,10 @@ class ScrubTest(testtools.TestCase):
     def test_words_with_slashes_stay(self):
         self.assertEqual('read/write 3/4 done',
                          exception.scrub_paths('read/write 3/4 done'))
+
+    def test_urls_name_hosts_not_files(self):
+        # The receiver address dom0 could not reach is the operator's clue.
+        self.assertEqual('nothing sent to https://10.0.0.5:19600 (a file)',
+                         exception.scrub_paths(
+                             'nothing sent to https://10.0.0.5:19600 '
+                             '(/etc/xenimage/cert.pem)'))

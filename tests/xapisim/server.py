@@ -163,12 +163,17 @@ class XapiSimulator(object):
     :param sr_host: index of the host the (local) SR is attached to.
     :param tls: serve HTTPS with a self-signed certificate for every host
         address; ``ca_file`` is its PEM, for clients that verify it.
+    :param default_image_format: what ``VDI.create`` makes when
+        ``sm_config`` names no type: ``vhd`` (XenServer, XCP-ng 8.2) or
+        ``qcow2`` (an XCP-ng 8.3 SR preferring qcow2).
     """
 
     def __init__(self, base, username='root', password='xenroot',
                  sr_type='ext', sr_size=64 * GiB, python=sys.executable,
-                 install_plugin=True, members=(), sr_host=0, tls=False):
+                 install_plugin=True, members=(), sr_host=0, tls=False,
+                 default_image_format='vhd'):
         self.base = base
+        self.default_image_format = default_image_format
         self.certificate = self.ca_file = None
         self.scheme = 'http'
         if tls:
@@ -430,16 +435,26 @@ class XapiSimulator(object):
             raise Failure('SR_FULL', size, free)
         ref = _ref()
         vdi_uuid = str(uuid.uuid4())
-        # FileSR creates the file at once (td-util create vhd).
-        plan_path = os.path.join(self.sr_dir, vdi_uuid + '.vhd')
-        _write_empty_vhd(plan_path, size)
+        sm_config = dict(record.get('sm_config') or {})
+        if self.faults.get('ignore_sm_config'):
+            sm_config = {}
+        if sm_config.get('type', self.default_image_format) != 'vhd':
+            # XCP-ng 8.3's sm picks the SR's preferred image format when
+            # sm_config names no type: a qcow2 file, no VHD.
+            with open(os.path.join(self.sr_dir, vdi_uuid + '.qcow2'),
+                      'wb') as f:
+                f.truncate(size)
+        else:
+            # FileSR creates the file at once (td-util create vhd).
+            _write_empty_vhd(os.path.join(self.sr_dir, vdi_uuid + '.vhd'),
+                             size)
         self.vdis[ref] = {'uuid': vdi_uuid, 'location': vdi_uuid,
                           'virtual_size': str(size),
                           'type': record['type'],
                           'name_label': record['name_label'],
                           'other_config': dict(record.get('other_config',
                                                           {})),
-                          'sm_config': {}, 'in_use': False}
+                          'sm_config': sm_config, 'in_use': False}
         return ref
 
     def x_SR__get_VDIs(self, sr):
@@ -464,7 +479,10 @@ class XapiSimulator(object):
         record = self._get(self.vdis, vdi, 'VDI')
         if record['in_use']:
             raise Failure('VDI_IN_USE', vdi, 'destroy')
-        os.unlink(os.path.join(self.sr_dir, record['uuid'] + '.vhd'))
+        for ext in ('.vhd', '.qcow2'):
+            path = os.path.join(self.sr_dir, record['uuid'] + ext)
+            if os.path.exists(path):
+                os.unlink(path)
         del self.vdis[vdi]
         return ''
 
@@ -612,8 +630,15 @@ class XapiSimulator(object):
                             body_path, raw], check=True,
                            capture_output=True)
             os.truncate(raw, size)
-            images.tap_vhd(raw, target,
-                           work_prefix='.import-%s.' % record['uuid'])
+            qcow2 = target[:-len('.vhd')] + '.qcow2'
+            if os.path.exists(qcow2):
+                # A VDI sm created as qcow2 stays qcow2 (XCP-ng 8.3).
+                subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O',
+                                'qcow2', raw, qcow2], check=True,
+                               capture_output=True)
+            else:
+                images.tap_vhd(raw, target,
+                               work_prefix='.import-%s.' % record['uuid'])
         except (subprocess.CalledProcessError, OSError) as e:
             return task.fail('VDI_IO_ERROR', 'Device I/O errors: %s' % e)
         finally:

@@ -73,9 +73,21 @@ class PluginError(Exception):
     """An expected refusal: becomes ``Failure(code, [message])``."""
 
     def __init__(self, code, message):
+        message = _ascii(message)
         Exception.__init__(self, message)
         self.code = code
         self.message = message
+
+
+def _ascii(text):
+    """``text`` with anything not ASCII escaped.
+
+    xapi runs plugins with only PATH set: Python 3.6 then writes in the C
+    locale, where one non-ASCII character in a reply fails the call.
+    """
+    if isinstance(text, bytes):
+        text = text.decode('utf-8', 'replace')
+    return text.encode('ascii', 'backslashreplace').decode('ascii')
 
 
 def _arg(args, name, pattern=None, default=None):
@@ -119,8 +131,13 @@ def vdi_file(sr_dir, vdi_uuid):
     try:
         st = os.lstat(path)
     except OSError:
+        # XCP-ng 8.3 SRs may keep a VDI as <uuid>.qcow2: say what is there.
+        others = sorted(name for name in os.listdir(sr_dir)
+                        if name.startswith(vdi_uuid + '.'))
         raise PluginError('XENIMAGE_VDI_NOT_FOUND',
-                          'VDI %s has no VHD file in its SR' % vdi_uuid)
+                          'VDI %s has no VHD file in its SR (found: %s); '
+                          'the SR must store VDIs as VHD' % (
+                              vdi_uuid, ', '.join(others) or 'nothing'))
     if not (st.st_mode & 0o170000) == 0o100000:
         raise PluginError('XENIMAGE_VDI_NOT_FOUND',
                           'VDI %s is not a regular file' % vdi_uuid)

@@ -45,6 +45,7 @@ from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import.helpers import local
 from xenimage_import.source import tarball
+from xenimage_import.vhd import layout as L
 from xenimage_import.xenserver import hosts
 from xenimage_import.xenserver import receiver as receiver_mod
 from xenimage_import.xenserver import tls
@@ -99,6 +100,11 @@ class XenServerHelper(helpers.Helper):
     def convert(self, request):
         if request.output not in (helpers.OUTPUT_TARBALL, helpers.OUTPUT_VHD):
             raise ValueError('unknown output %r' % request.output)
+        size = L.round_up(request.source.virtual_size, L.BLOCK_SIZE)
+        if size > L.MAX_VHD_SIZE:
+            # Refused before any XAPI call: a VHD SR cannot hold it.
+            raise exception.ImageTooLarge(size, L.MAX_VHD_SIZE,
+                                          'the VHD SR limit')
         start = time.monotonic()
         host = self._choose_host()
         LOG.info('converting %s on XenServer host %s', request.source.path,
@@ -288,7 +294,9 @@ class _Conversion(object):
             'xenstore_data': {},
             'other_config': {OTHER_CONFIG_KEY: 'conversion',
                              OTHER_CONFIG_CREATED: str(int(time.time()))},
-            'sm_config': {},
+            # NOTE: XCP-ng 8.3's sm may create a qcow2 VDI when the type
+            # is not given; dom0's plugin reads VHD files only.
+            'sm_config': {'type': 'vhd'},
             'tags': [],
         })
 

@@ -25,6 +25,7 @@ once.
 import os
 import select
 import socket
+import ssl
 import urllib.parse
 
 from xenimage_import import exception
@@ -123,7 +124,12 @@ def upload_vhd(session, vdi, task, path, progress=None, redirects=1):
                 _refused(session, answer)
             try:
                 _send_file(sock, path, progress)
-                sock.shutdown(socket.SHUT_WR)
+                if not isinstance(sock, ssl.SSLSocket):
+                    # NOTE: over TLS a half-close drops the TLS layer
+                    # without close_notify, which stunnel in front of xapi
+                    # may take for a truncated stream; Content-Length
+                    # already tells xapi where the body ends.
+                    sock.shutdown(socket.SHUT_WR)
                 # xapi closes once the VDI is written and the task done.
                 while sock.recv(4096):
                     pass
