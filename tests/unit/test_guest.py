@@ -34,6 +34,16 @@ def _mbr(entries):
     return sector
 
 
+def _gpt(entries_lba, count, first_lba=2048, last_lba=4095):
+    """(GPT header, one used entry) as raw bytes."""
+    header = guest.GPT_HEADER.pack(guest.GPT_HEADER.make(
+        signature=guest.GPT_SIGNATURE, entries_lba=entries_lba,
+        entry_count=count, entry_size=128))
+    entry = guest.GPT_ENTRY.pack(guest.GPT_ENTRY.make(
+        type_guid=b'\x01' * 16, first_lba=first_lba, last_lba=last_lba))
+    return header, entry
+
+
 def _inspect(blocks, size=SIZE):
     inspector = guest.GuestInspector(size, BLOCK)
     for index in sorted(blocks):
@@ -54,11 +64,7 @@ class GuestInspectorTest(testtools.TestCase):
         self.assertEqual([5], [p['number'] for p in report['partitions']])
 
     def test_huge_gpt_entry_count_is_capped(self):
-        header = guest.GPT_HEADER.pack(guest.GPT_HEADER.make(
-            signature=guest.GPT_SIGNATURE, entries_lba=2,
-            entry_count=0xFFFFFFFF, entry_size=128))
-        entry = guest.GPT_ENTRY.pack(guest.GPT_ENTRY.make(
-            type_guid=b'\x01' * 16, first_lba=2048, last_lba=4095))
+        header, entry = _gpt(2, 0xFFFFFFFF)
         report = _inspect({0: [(512, header),
                                (1024, entry * guest.MAX_PARTITIONS)]})
         self.assertEqual(guest.MAX_PARTITIONS, len(report['partitions']))
@@ -66,11 +72,7 @@ class GuestInspectorTest(testtools.TestCase):
     def test_table_pointing_behind_the_stream_is_incomplete(self):
         # Entries in block 1 name a partition in block 0, already written:
         # its filesystem is not guessed, and the report says so.
-        header = guest.GPT_HEADER.pack(guest.GPT_HEADER.make(
-            signature=guest.GPT_SIGNATURE, entries_lba=4096,
-            entry_count=1, entry_size=128))
-        entry = guest.GPT_ENTRY.pack(guest.GPT_ENTRY.make(
-            type_guid=b'\x01' * 16, first_lba=2048, last_lba=4095))
+        header, entry = _gpt(4096, 1)
         report = _inspect({0: [(512, header)], 1: [(0, entry)]})
         self.assertEqual([(1, None)], [(p['number'], p['filesystem'])
                                        for p in report['partitions']])
