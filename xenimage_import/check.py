@@ -117,10 +117,14 @@ def check_chain_stream(fileobj, path='-'):
                                        layers[n].header, None, b'')
                            for n in names])
         report.vhd = layers[names[0]]
-        report.problems.append(reader.Problem(
-            'tar.chain', 'a snapshot chain of %d VHDs (%s, leaf first): '
-            'xenimage-convert and the Glance plugin flatten it into one '
-            'tap VHD' % (len(names), ', '.join(names))))
+        if len(names) == 1:
+            verdict = ('a snapshot tarball of one VHD (%s): xenimage-convert '
+                       'and the Glance plugin re-pack it' % names[0])
+        else:
+            verdict = ('a snapshot chain of %d VHDs (%s, leaf first): '
+                       'xenimage-convert and the Glance plugin flatten it '
+                       'into one tap VHD' % (len(names), ', '.join(names)))
+        report.problems.append(reader.Problem('tar.chain', verdict))
     except exception.TruncatedVhd as e:
         report.problems.append(reader.Problem('tar.format', str(e)))
     except exception.Unreadable:
@@ -155,7 +159,9 @@ def check_path(path):
                 # Not the one-VHD shape: perhaps a snapshot chain.
                 f.seek(0)
                 chained = check_chain_stream(f, path)
-                return chained if len(chained.members) > 1 else report
+                snapshot = len(chained.members) > 1 or (
+                    chained.vhd is not None and len(chained.problems) == 1)
+                return chained if snapshot else report
         return check_vhd_file(path)
     except OSError as e:
         raise exception.Unreadable('%s: %s' % (path, e.strerror or e))

@@ -94,6 +94,13 @@ class ChainConvertTest(testtools.TestCase):
         got = self.flatten(vhdchain.write_tarball(self.dir, layers))
         self.assertEqual(vhdchain.expected_disk(layers), got)
 
+    def test_check_reports_a_one_vhd_snapshot_tarball(self):
+        # Nova's tar -zc --directory=D . adds a root entry ./ even for one.
+        tarball = vhdchain.write_tarball(self.dir, vhdchain.sample_chain(1))
+        rc, stdout, stderr = base.cli('check', tarball)
+        self.assertEqual(1, rc)
+        self.assertIn('snapshot tarball of one VHD (0.vhd)', stdout)
+
     def test_check_reports_the_chain(self):
         tarball = vhdchain.write_tarball(self.dir, vhdchain.sample_chain(3))
         rc, stdout, stderr = base.cli('check', tarball)

@@ -29,6 +29,8 @@ import testtools
 from tests.functional import base
 from tests import hostile
 from tests import images
+from tests import vhdchain
+from xenimage_import.source import tarball
 
 MiB = images.MiB
 
@@ -58,6 +60,26 @@ class TarReadersAgreeTest(testtools.TestCase):
             rc, seen = images.tar_extract(command, path,
                                           os.path.join(self.dir, name))
             self.assertEqual((0, {'0.vhd': ours}), (rc, seen), name)
+
+    def test_snapshot_chain_members(self):
+        # Every member our chain reader extracts is what GNU tar and
+        # busybox tar extract under that name, and nothing more.
+        layers = vhdchain.sample_chain(3, seed=9)
+        path = vhdchain.write_tarball(
+            self.dir, layers, extra={'swap.vhd': layers[0].to_bytes()})
+        work = os.path.join(self.dir, 'ours')
+        os.mkdir(work)
+        found = tarball.extract_chain(path, work, 'x.', 1 << 40, 1 << 40)
+        ours = {}
+        for name, file in found.items():
+            with open(file, 'rb') as f:
+                ours[name] = hashlib.sha256(f.read()).hexdigest()
+        for name, command in READERS.items():
+            rc, seen = images.tar_extract(command, path,
+                                          os.path.join(self.dir, name))
+            self.assertEqual(0, rc, name)
+            del seen['swap.vhd']        # read past by us, never written
+            self.assertEqual(ours, seen, name)
 
     def test_project_writer_output(self):
         raw = images.make_sparse(os.path.join(self.dir, 'a.raw'), 20 * MiB,
