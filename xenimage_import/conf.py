@@ -202,6 +202,16 @@ UUID of the storage repository images are written to. It must be a file
 SR (type ``ext`` or ``nfs``): only those keep each VDI as a VHD file the
 plugin can send. Unset: the pool's default SR.
 """),
+    cfg.IntOpt('sr_free_space_margin',
+               default=1024,
+               min=0,
+               help="""
+MiB the SR must keep free beyond the image's VHD before a conversion
+starts. Thin ext and nfs SRs never refuse ``VDI.create`` for lack of
+space: running out shows only as ``VDI_IO_ERROR`` in the middle of the
+import, after filling an SR that may hold running VMs' disks. So the
+helper refuses up front, naming the SR and the numbers.
+"""),
     cfg.StrOpt('ca_file',
                help="""
 CA bundle that verifies the XAPI HTTPS certificate. Unset: the system CAs.

@@ -123,7 +123,8 @@ class GlanceXenServerTest(_XenServerGlanceBase):
 
     def test_sr_full(self):
         self.sim.sr['physical_size'] = str(16 * MiB)
-        self.assert_import_fails('the SR has no room')
+        self.assert_import_fails('has 16.0 MiB free',
+                                 'sr_free_space_margin')
 
     def test_import_task_failure(self):
         self.sim.faults['corrupt_upload'] = True

@@ -198,8 +198,18 @@ class XenServerHelperTest(XenServerHelperBase):
             'no SR with uuid')
 
     def test_sr_full(self):
+        # A thin SR never says SR_FULL at VDI.create: refused before it.
         self.sim = self.simulator(sr_size=16 * MiB)
-        self.assert_refused(self.convert(), 'the SR has no room')
+        self.assert_refused(self.convert(), 'has 16.0 MiB free',
+                            'plus a margin of 1.0 GiB (sr_free_space_margin)')
+        self.assertNotIn('VDI.create', self.sim.calls)
+
+    def test_sr_free_space_margin(self):
+        self.sim = self.simulator(sr_size=GiB)
+        self.assert_refused(self.convert(), 'sr_free_space_margin')
+        rc, out, err = self.convert(sr_free_space_margin=0)
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
 
     def test_sr_preferring_qcow2_still_gets_a_vhd(self):
         self.sim = self.simulator(default_image_format='qcow2')

@@ -48,9 +48,11 @@ holding ``<vdi-uuid>.vhd`` files; tapdisk's writes are simulated by
 decoding the uploaded VHD with the real qemu-img and writing the VDI's
 file with xenimage_import's own tap writer (so the SR file is tap
 layout by construction); ``vhd-util``/``tap-ctl`` are dom0tools.py;
-XenAPIPlugin/XenAPI are the modules in dom0/. SR_FULL is raised when a
-VDI's virtual size exceeds the SR's free space (thin ext SRs do not check
-this on a real host). Only ``format=vhd`` imports are simulated.
+XenAPIPlugin/XenAPI are the modules in dom0/. As on a thin FileSR,
+``VDI.create`` rounds the size up to 2 MiB and never answers SR_FULL;
+an import that does not fit fails as VDI_IO_ERROR, and utilisation is
+what the SR's files hold on disk. Only ``format=vhd`` imports are
+simulated.
 
 Faults for tests (``faults`` dict): ``corrupt_upload`` (garble the body
 xapi receives), ``damage_sr_file`` (break the SR file after the import),
@@ -420,7 +422,14 @@ class XapiSimulator(object):
                 'device_config': {}}
 
     def _utilisation(self):
-        return sum(int(v['virtual_size']) for v in self.vdis.values())
+        # Thin file SRs count what their files hold on disk, not sizes.
+        used = 0
+        for vdi in self.vdis.values():
+            for ext in ('.vhd', '.qcow2'):
+                path = os.path.join(self.sr_dir, vdi['uuid'] + ext)
+                if os.path.exists(path):
+                    used += os.stat(path).st_blocks * 512
+        return used
 
     # -- VDI ---------------------------------------------------------------
 
@@ -429,10 +438,11 @@ class XapiSimulator(object):
             if key not in record:
                 raise Failure('FIELD_TYPE_ERROR', key)
         self._get({self.sr_ref: 1}, record['SR'], 'SR')
-        size = int(record['virtual_size'])
-        free = int(self.sr['physical_size']) - self._utilisation()
-        if size > free:
-            raise Failure('SR_FULL', size, free)
+        # FileSR rounds up to whole 2 MiB blocks (at least one) and, being
+        # thin, never answers SR_FULL here: space runs out during the
+        # import, as ENOSPC that the task reports as VDI_IO_ERROR.
+        size = max(L.BLOCK_SIZE, L.round_up(int(record['virtual_size']),
+                                            L.BLOCK_SIZE))
         ref = _ref()
         vdi_uuid = str(uuid.uuid4())
         sm_config = dict(record.get('sm_config') or {})
@@ -623,6 +633,11 @@ class XapiSimulator(object):
             except exception.TruncatedVhd:
                 report = None
         if report is None or not report.valid or report.virtual_size > size:
+            return task.fail('VDI_IO_ERROR', 'Device I/O errors')
+        with self.lock:
+            free = int(self.sr['physical_size']) - self._utilisation()
+        if os.path.getsize(body_path) > free:
+            # tapdisk's writes hit ENOSPC in the SR.
             return task.fail('VDI_IO_ERROR', 'Device I/O errors')
         raw = body_path + '.raw'
         try:

@@ -37,6 +37,7 @@ import socket
 import time
 
 from oslo_config import cfg
+from oslo_utils import units
 
 from xenimage_import import check
 from xenimage_import import conf as xconf
@@ -263,7 +264,25 @@ class _Conversion(object):
         self.work_dir = work_dir
         self.prefix = prefix
 
+    def _check_space(self, transport):
+        """Refuse an SR without room for the VHD plus the margin.
+
+        The SR file takes about what the local VHD takes (the same blocks).
+        """
+        needed = os.path.getsize(transport.path)
+        margin = self.group.sr_free_space_margin * units.Mi
+        free = self.pool.free_space()
+        if free < needed + margin:
+            raise exception.ConversionFailed(
+                'XenServer (host %s): SR %s (%s) has %s free; the image '
+                'needs %s plus a margin of %s (sr_free_space_margin)' % (
+                    self.session.name, self.pool.record.get('name_label'),
+                    self.pool.sr_uuid, exception.human_size(free),
+                    exception.human_size(needed),
+                    exception.human_size(margin)))
+
     def run(self, transport):
+        self._check_space(transport)
         vdi = self._create_vdi(transport.size)
         try:
             start = time.monotonic()
