@@ -30,7 +30,7 @@ import tempfile
 
 from xenimage_import import archive
 from xenimage_import import helpers
-from xenimage_import.helpers import local
+from xenimage_import.helpers.local import driver as local
 from xenimage_import.source import inspect
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import writer

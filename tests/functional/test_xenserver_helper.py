@@ -31,9 +31,9 @@ from tests import images
 from tests import xapisim
 from tests.xapisim import server
 from xenimage_import.cmd import convert as xconvert
-from xenimage_import import dom0
 from xenimage_import import exception
 from xenimage_import import helpers
+from xenimage_import.helpers.xenserver import dom0
 from xenimage_import.source import inspect
 from xenimage_import.vhd import layout as L
 

@@ -24,7 +24,7 @@ import sys
 import fixtures
 import testtools
 
-from xenimage_import import dom0
+from xenimage_import.helpers.xenserver import dom0
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -31,10 +31,10 @@ import xmlrpc.client
 import testtools
 
 from xenimage_import import check
-from xenimage_import import dom0
+from xenimage_import.helpers.xenserver import dom0
+from xenimage_import.helpers.xenserver import receiver
+from xenimage_import.helpers.xenserver import tls
 from xenimage_import.vhd import layout as L
-from xenimage_import.xenserver import receiver
-from xenimage_import.xenserver import tls
 
 from tests import images
 from tests import xapisim

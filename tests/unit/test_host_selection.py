@@ -28,9 +28,9 @@ import threading
 from oslo_config import cfg
 import testtools
 
-from xenimage_import import conf as xconf
 from xenimage_import import exception
-from xenimage_import.xenserver import hosts
+from xenimage_import.helpers.xenserver import hosts
+from xenimage_import.helpers.xenserver import opts as xs_opts
 
 TOKEN = 'gAAAAAB-stub-token'
 
@@ -115,10 +115,10 @@ class HostTableTest(testtools.TestCase):
 
     def conf(self, **options):
         conf = cfg.ConfigOpts()
-        xconf.register_xenserver_opts(conf)
+        xs_opts.register_opts(conf)
         conf([])
         for key, value in options.items():
-            conf.set_override(key, value, xconf.XENSERVER_GROUP)
+            conf.set_override(key, value, xs_opts.GROUP)
         return conf
 
     def test_every_configured_host_without_nova(self):
@@ -143,7 +143,7 @@ class HostTableTest(testtools.TestCase):
         conf = self.conf(hosts={'xs-01': 'https://10.0.0.11'},
                          password='hunter2')
         self.assertNotIn('hunter2', repr(hosts.candidates(conf)))
-        secret = {o.name for o in xconf.xenserver_opts if o.secret}
+        secret = {o.name for o in xs_opts.xenserver_opts if o.secret}
         self.assertEqual({'password', 'host_credentials'}, secret)
 
     def test_empty_table_fails_closed(self):
@@ -174,7 +174,7 @@ class NovaDiscoveryTest(testtools.TestCase):
                     % (','.join('%s:https://%s' % (n, n) for n in table),
                        self.cloud.url, password))
         conf = cfg.ConfigOpts()
-        xconf.register_xenserver_opts(conf)
+        xs_opts.register_opts(conf)
         conf(['--config-file', path])
         return conf
 

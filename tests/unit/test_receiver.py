@@ -25,8 +25,8 @@ import time
 import testtools
 
 from xenimage_import import exception
-from xenimage_import.xenserver import receiver
-from xenimage_import.xenserver import tls
+from xenimage_import.helpers.xenserver import receiver
+from xenimage_import.helpers.xenserver import tls
 
 PORTS = (19400, 19499)
 CAP = 1024 * 1024

@@ -26,7 +26,7 @@ import testtools
 
 from tests import images
 from xenimage_import import helpers
-from xenimage_import.helpers import local
+from xenimage_import.helpers.local import driver as local
 from xenimage_import.source import inspect
 
 MiB = images.MiB

@@ -26,8 +26,8 @@ import urllib.parse
 import testtools
 
 from xenimage_import import exception
-from xenimage_import.xenserver import vdi_import
-from xenimage_import.xenserver import xapi
+from xenimage_import.helpers.xenserver import vdi_import
+from xenimage_import.helpers.xenserver import xapi
 
 from tests import images
 from tests.xapisim import server

@@ -22,7 +22,7 @@ import fixtures
 import testtools
 
 from xenimage_import import exception
-from xenimage_import.xenserver import xapi
+from xenimage_import.helpers.xenserver import xapi
 
 from tests.xapisim import server
 

@@ -75,11 +75,11 @@ import xml.sax.saxutils
 import xmlrpc.client
 import xmlrpc.server
 
-from xenimage_import import dom0
 from xenimage_import import exception
+from xenimage_import.helpers.xenserver import dom0
+from xenimage_import.helpers.xenserver import tls as xtls
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
-from xenimage_import.xenserver import tls as xtls
 
 from tests import images
 from tests import xapisim

@@ -25,7 +25,7 @@ import argparse
 import sys
 
 from xenimage_import.cmd import common
-from xenimage_import import dom0
+from xenimage_import.helpers.xenserver import dom0
 
 
 def _parser():

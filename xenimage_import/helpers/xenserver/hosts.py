@@ -22,8 +22,8 @@ host Nova lists but the table does not name is never used (fail closed).
 import dataclasses
 import logging
 
-from xenimage_import import conf as xconf
 from xenimage_import import exception
+from xenimage_import.helpers.xenserver import opts as xs_opts
 
 LOG = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def nova_hypervisors(conf):
     from keystoneauth1 import loading
     from novaclient import client
 
-    group = xconf.NOVA_GROUP
+    group = xs_opts.NOVA_GROUP
     try:
         auth = loading.load_auth_from_conf_options(conf, group)
         sess = loading.load_session_from_conf_options(conf, group,
@@ -91,7 +91,7 @@ def nova_hypervisors(conf):
 
 def candidates(conf):
     """The hosts that may convert, before ranking by free SR space."""
-    group = conf[xconf.XENSERVER_GROUP]
+    group = conf[xs_opts.GROUP]
     table = configured_hosts(group)
     if not table:
         raise NoHostAvailable('no XenServer host is configured; set '

@@ -40,18 +40,18 @@ from oslo_config import cfg
 from oslo_utils import units
 
 from xenimage_import import check
-from xenimage_import import conf as xconf
-from xenimage_import import dom0
 from xenimage_import import exception
 from xenimage_import import helpers
-from xenimage_import.helpers import local
+from xenimage_import.helpers.local import driver as local
+from xenimage_import.helpers.xenserver import dom0
+from xenimage_import.helpers.xenserver import hosts
+from xenimage_import.helpers.xenserver import opts as xs_opts
+from xenimage_import.helpers.xenserver import receiver as receiver_mod
+from xenimage_import.helpers.xenserver import tls
+from xenimage_import.helpers.xenserver import vdi_import
+from xenimage_import.helpers.xenserver import xapi
 from xenimage_import.source import tarball
 from xenimage_import.vhd import layout as L
-from xenimage_import.xenserver import hosts
-from xenimage_import.xenserver import receiver as receiver_mod
-from xenimage_import.xenserver import tls
-from xenimage_import.xenserver import vdi_import
-from xenimage_import.xenserver import xapi
 
 LOG = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class XenServerHelper(helpers.Helper):
 
     def __init__(self, conf=None):
         super().__init__(conf if conf is not None else cfg.CONF)
-        xconf.register_xenserver_opts(self.conf)
-        self.group = self.conf[xconf.XENSERVER_GROUP]
+        xs_opts.register_opts(self.conf)
+        self.group = self.conf[xs_opts.GROUP]
 
     def _session(self, host):
         return xapi.XapiSession(host.url, host.username, host.password,
@@ -381,7 +381,7 @@ class _Conversion(object):
         rx = receiver_mod.OneShotReceiver(
             self.work_dir, self.prefix, group.receiver_bind_host,
             self._advertised_address(),
-            xconf.port_range(group.receiver_port_range),
+            xs_opts.port_range(group.receiver_port_range),
             self._certificate(),
             max_bytes=size + size // 64 + _RECEIVE_SLACK)
         keep = False

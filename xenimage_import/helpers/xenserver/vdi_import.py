@@ -29,7 +29,7 @@ import ssl
 import urllib.parse
 
 from xenimage_import import exception
-from xenimage_import.xenserver import xapi
+from xenimage_import.helpers.xenserver import xapi
 
 _CHUNK = 1024 * 1024
 _HEAD_LIMIT = 64 * 1024

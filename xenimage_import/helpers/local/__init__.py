@@ -10,9 +10,4 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Talking to XenServer hosts: XAPI sessions, the one-shot receiver that
-the dom0 plugin sends the SR's VHD to, and which host converts.
-
-Only the ``xenserver`` helper (xenimage_import/helpers/xenserver.py) uses
-this package; the Glance plugin and the CLI never see it.
-"""
+"""The ``local`` helper: the tap VHD written on this machine (``driver``)."""
