@@ -274,6 +274,17 @@ class XenServerHelperTest(XenServerHelperBase):
                             'within 1 s')
         self.assertIn('task.cancel', self.sim.calls)
 
+    def test_unreachable_receiver_fails_in_seconds_before_any_vdi(self):
+        # dom0 is told an address where nothing listens (the receiver is
+        # bound to 127.0.0.1 only): the probe says so before VDI.create.
+        start = time.monotonic()
+        self.assert_refused(self.convert(receiver_address='127.0.0.2'),
+                            'cannot reach 127.0.0.2', 'dom0 must reach',
+                            'receiver_port_range')
+        self.assertLess(time.monotonic() - start, 20)
+        self.assertIn('host.call_plugin', self.sim.calls)
+        self.assertNotIn('VDI.create', self.sim.calls)
+
     def test_wrong_token_is_refused_by_the_receiver(self):
         self.sim.faults['token'] = 'not-the-token'
         self.assert_refused(self.convert(), 'receiver answered 403')

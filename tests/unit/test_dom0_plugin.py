@@ -249,6 +249,17 @@ class PluginExportTest(PluginTestBase):
         self.assertFalse(self.rx.started.is_set())
         self.assertEqual([self.vdi_uuid + '.vhd'], os.listdir(self.sr_dir))
 
+    def test_probe_connects_and_sends_nothing(self):
+        probe = {'url': self.rx.url, 'timeout': '10',
+                 'cert_sha256': self.rx.certificate.fingerprint}
+        self.assertEqual({'reachable': True}, self.plugin.probe(probe))
+        self.assert_refused('XENIMAGE_RECEIVER_UNTRUSTED', self.plugin.probe,
+                            dict(probe, cert_sha256='ab' * 32))
+        self.assertFalse(self.rx.started.is_set())
+        # The receiver still takes the real upload afterwards.
+        self.plugin.export(self.args())
+        self.assertTrue(self.rx.wait(30))
+
     def test_plain_http_is_refused(self):
         self.assert_refused('XENIMAGE_BAD_ARGUMENT', self.plugin.export,
                             self.args(url=self.rx.url.replace('https:',
@@ -302,6 +313,16 @@ class PluginProtocolTest(testtools.TestCase):
             answer = self.run_plugin(python, 'no_such_fn', {})
             self.assertEqual(['UNKNOWN_XENAPI_PLUGIN_FUNCTION',
                               'no_such_fn'], answer['ErrorDescription'])
+
+
+class VersionTest(testtools.TestCase):
+
+    def test_same_major_and_at_least_the_minor_needed(self):
+        self.assertTrue(dom0.compatible('1.1', '1.1'))
+        self.assertTrue(dom0.compatible('1.2', '1.1'))
+        self.assertFalse(dom0.compatible('1.0', '1.1'))   # has no probe
+        self.assertFalse(dom0.compatible('2.1', '1.1'))
+        self.assertFalse(dom0.compatible('one', '1.1'))
 
 
 class InstallerTest(testtools.TestCase):

@@ -220,8 +220,7 @@ class _Pool(object):
         except (ValueError, KeyError, TypeError):
             version = None
         expected = dom0.plugin_version()
-        if version is None or version.split('.')[0] != \
-                expected.split('.')[0]:
+        if version is None or not dom0.compatible(version, expected):
             raise exception.ConversionFailed(
                 'XenServer (host %s): dom0 plugin %s is version %s, this '
                 'driver needs %s; reinstall it with xenimage-dom0-plugin'
@@ -283,22 +282,56 @@ class _Conversion(object):
 
     def run(self, transport):
         self._check_space(transport)
-        vdi = self._create_vdi(transport.size)
+        rx = self._receiver(transport.size)
+        keep = False
         try:
-            start = time.monotonic()
-            self._import(vdi, transport)
-            LOG.info('%s: imported into a VDI on %s in %.1f s',
-                     self.request.source.path, self.session.name,
-                     time.monotonic() - start)
-            transport.remove()
-            start = time.monotonic()
-            received = self._export(vdi, transport.size)
-            LOG.info('%s: dom0 of %s sent %d bytes in %.1f s',
-                     self.request.source.path, self.session.name,
-                     received.size, time.monotonic() - start)
-            return received
+            # Before anything is created: an unreachable receiver fails in
+            # seconds, not after the import.
+            self._probe(rx)
+            vdi = self._create_vdi(transport.size)
+            try:
+                start = time.monotonic()
+                self._import(vdi, transport)
+                LOG.info('%s: imported into a VDI on %s in %.1f s',
+                         self.request.source.path, self.session.name,
+                         time.monotonic() - start)
+                transport.remove()
+                start = time.monotonic()
+                received = self._export(vdi, rx)
+                LOG.info('%s: dom0 of %s sent %d bytes in %.1f s',
+                         self.request.source.path, self.session.name,
+                         received.size, time.monotonic() - start)
+                keep = True
+                return received
+            finally:
+                self._destroy_vdi(vdi)
         finally:
-            self._destroy_vdi(vdi)
+            rx.close(keep=keep)
+
+    def _receiver(self, size):
+        group = self.group
+        return receiver_mod.OneShotReceiver(
+            self.work_dir, self.prefix, group.receiver_bind_host,
+            self._advertised_address(),
+            xs_opts.port_range(group.receiver_port_range),
+            self._certificate(),
+            max_bytes=size + size // 64 + _RECEIVE_SLACK)
+
+    def _probe(self, rx):
+        """dom0 opens TLS to the receiver and checks the pinned cert."""
+        try:
+            self.session.call('host.call_plugin', self.pool.host,
+                              dom0.PLUGIN_NAME, dom0.FN_PROBE, {
+                                  'url': rx.url,
+                                  'cert_sha256': rx.certificate.fingerprint,
+                                  'timeout': str(self.group.receiver_timeout),
+                              })
+        except xapi.XapiError as e:
+            raise exception.ConversionFailed(
+                '%s; dom0 must reach %s (set receiver_address to an address '
+                'dom0 can resolve and open receiver_port_range %s in the '
+                'firewall)' % (e, rx.url.split('/x')[0],
+                               self.group.receiver_port_range))
 
     def _create_vdi(self, size):
         return self.session.call('VDI.create', {
@@ -374,44 +407,31 @@ class _Conversion(object):
             return group.receiver_bind_host
         return socket.getfqdn()
 
-    def _export(self, vdi, size):
+    def _export(self, vdi, rx):
         session = self.session
         group = self.group
         vdi_uuid = session.call('VDI.get_uuid', vdi)
-        rx = receiver_mod.OneShotReceiver(
-            self.work_dir, self.prefix, group.receiver_bind_host,
-            self._advertised_address(),
-            xs_opts.port_range(group.receiver_port_range),
-            self._certificate(),
-            max_bytes=size + size // 64 + _RECEIVE_SLACK)
-        keep = False
+        task = session.call('Async.host.call_plugin', self.pool.host,
+                            dom0.PLUGIN_NAME, dom0.FN_EXPORT, {
+                                'sr_uuid': self.pool.sr_uuid,
+                                'vdi_uuid': vdi_uuid,
+                                'url': rx.url,
+                                'token': rx.token,
+                                'cert_sha256': rx.certificate.fingerprint,
+                                'timeout': str(group.export_timeout),
+                                'level': str(group.dom0_compression_level),
+                            })
         try:
-            task = session.call('Async.host.call_plugin', self.pool.host,
-                                dom0.PLUGIN_NAME, dom0.FN_EXPORT, {
-                                    'sr_uuid': self.pool.sr_uuid,
-                                    'vdi_uuid': vdi_uuid,
-                                    'url': rx.url,
-                                    'token': rx.token,
-                                    'cert_sha256': rx.certificate.fingerprint,
-                                    'timeout': str(group.export_timeout),
-                                    'level': str(
-                                        group.dom0_compression_level),
-                                })
-            try:
-                summary = self._wait_export(task, rx)
-            except xapi.XapiError as e:
-                if not rx.bad_requests:
-                    raise
-                # What dom0 saw (a broken connection) and why, seen here.
-                raise exception.ConversionFailed('%s (receiver: %s)' % (
-                    e, rx.bad_requests[-1][1]))
-            finally:
-                session.destroy_task(task)
-            received = _verified(rx, summary, session.name)
-            keep = True
-            return received
+            summary = self._wait_export(task, rx)
+        except xapi.XapiError as e:
+            if not rx.bad_requests:
+                raise
+            # What dom0 saw (a broken connection) and why, seen here.
+            raise exception.ConversionFailed('%s (receiver: %s)' % (
+                e, rx.bad_requests[-1][1]))
         finally:
-            rx.close(keep=keep)
+            session.destroy_task(task)
+        return _verified(rx, summary, session.name)
 
     def _wait_export(self, task, rx):
         group = self.group

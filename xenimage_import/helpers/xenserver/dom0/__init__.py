@@ -29,6 +29,7 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # Functions the driver calls, and the version it expects.
 FN_VERSION = 'get_version'
 FN_EXPORT = 'export_tap_vhd'
+FN_PROBE = 'probe'
 PYTHON3 = '/usr/bin/python3'
 PYTHON2 = '/usr/bin/python'
 
@@ -47,6 +48,16 @@ def plugin_version():
             if line.startswith('VERSION = '):
                 return line.split('=', 1)[1].strip().strip('\'"')
     raise RuntimeError('no VERSION in %s' % SOURCE)
+
+
+def compatible(installed, needed):
+    """Same major version, and at least the minor version needed."""
+    try:
+        have = tuple(int(p) for p in installed.split('.')[:2])
+        want = tuple(int(p) for p in needed.split('.')[:2])
+    except ValueError:
+        return False
+    return have[0] == want[0] and have >= want
 
 
 def install(directory=PLUGIN_DIR, python=PYTHON3):

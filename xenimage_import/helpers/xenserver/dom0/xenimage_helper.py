@@ -47,7 +47,7 @@ except ImportError:  # Python 2.7
     import httplib
     from urlparse import urlsplit
 
-VERSION = '1.0'
+VERSION = '1.1'
 
 # NOTE: only the simulator in xenimage_import's tests sets this; XAPI runs
 # plugins with a fixed environment, so in dom0 every path is the real one.
@@ -67,6 +67,9 @@ TAP_CREATOR = 'tap'
 UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
                      r'[0-9a-f]{4}-[0-9a-f]{12}$')
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+SECONDS_RE = re.compile(r'^[0-9]{1,6}$')
+# A probe only connects: it never needs long.
+MAX_PROBE_SECONDS = 60
 
 
 class PluginError(Exception):
@@ -383,6 +386,24 @@ def get_version(session, args):
     return json.dumps({'version': VERSION, 'python': sys.version.split()[0]})
 
 
+def probe(args):
+    """TLS to the receiver and the pinned certificate; nothing sent."""
+    url = _arg(args, 'url')
+    fingerprint = _arg(args, 'cert_sha256', SHA256_RE)
+    seconds = int(_arg(args, 'timeout', SECONDS_RE, '30'))
+    conn, _path = open_receiver(url, fingerprint, Deadline(
+        max(1, min(seconds, MAX_PROBE_SECONDS))))
+    conn.close()
+    return {'reachable': True}
+
+
+def probe_receiver(session, args):
+    try:
+        return json.dumps(probe(args), sort_keys=True)
+    except PluginError as e:
+        raise XenAPIPlugin.Failure(e.code, [e.message])
+
+
 def export_tap_vhd(session, args):
     try:
         return json.dumps(export(args), sort_keys=True)
@@ -393,4 +414,5 @@ def export_tap_vhd(session, args):
 if __name__ == '__main__':
     import XenAPIPlugin
     XenAPIPlugin.dispatch({'get_version': get_version,
+                           'probe': probe_receiver,
                            'export_tap_vhd': export_tap_vhd})
