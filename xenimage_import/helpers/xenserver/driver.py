@@ -30,6 +30,7 @@ The VDI, the XAPI tasks and the session are destroyed on every path; a
 wait past its timeout cancels the XAPI task it waits for.
 """
 
+import ipaddress
 import json
 import logging
 import os
@@ -107,6 +108,8 @@ class XenServerHelper(helpers.Helper):
             raise exception.ImageTooLarge(size, L.MAX_VHD_SIZE,
                                           'the VHD SR limit')
         start = time.monotonic()
+        # Before any host is asked: a receiver dom0 cannot find is fatal.
+        advertised_address(self.group)
         host = self._choose_host()
         LOG.info('converting %s on XenServer host %s', request.source.path,
                  host.name)
@@ -225,6 +228,35 @@ class _Pool(object):
                 'XenServer (host %s): dom0 plugin %s is version %s, this '
                 'driver needs %s; reinstall it with xenimage-dom0-plugin'
                 % (self.session.name, dom0.PLUGIN_NAME, version, expected))
+
+
+def advertised_address(group):
+    """The address dom0 is told to send the tarball to.
+
+    ``receiver_address``, else a specific ``receiver_bind_host``, else this
+    node's name, but only when that name resolves to exactly one address
+    that is not loopback: dom0 cannot be sent to a guess.
+
+    :raises exception.ConversionFailed: no unambiguous address.
+    """
+    if group.receiver_address:
+        return group.receiver_address
+    if group.receiver_bind_host not in ('0.0.0.0', '::', ''):
+        return group.receiver_bind_host
+    name = socket.getfqdn()
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(
+            name, None, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        found = set()
+    usable = {a for a in found if not ipaddress.ip_address(
+        a.split('%')[0]).is_loopback}
+    if len(usable) == 1:
+        return name
+    raise exception.ConversionFailed(
+        'set [xenimage_xenserver] receiver_address to an address dom0 can '
+        'reach: this node\'s name %s resolves to %s' % (
+            name, ', '.join(sorted(found)) or 'nothing'))
 
 
 class _Transport(object):
@@ -400,12 +432,7 @@ class _Conversion(object):
         return tls.ServerCertificate.ephemeral(self._advertised_address())
 
     def _advertised_address(self):
-        group = self.group
-        if group.receiver_address:
-            return group.receiver_address
-        if group.receiver_bind_host not in ('0.0.0.0', '::', ''):
-            return group.receiver_bind_host
-        return socket.getfqdn()
+        return advertised_address(self.group)
 
     def _export(self, vdi, rx):
         session = self.session

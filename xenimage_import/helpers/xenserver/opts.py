@@ -110,7 +110,9 @@ tenth larger.
 Address of this node that dom0 connects to when it sends the tarball back.
 dom0 must be able to open a TCP connection to it on a port of
 ``receiver_port_range``. Unset: ``receiver_bind_host`` if it is not a
-wildcard, else this host's name.
+wildcard, else this host's name, but only if that name resolves to exactly
+one address that is not loopback; otherwise the helper refuses to start
+and says to set this option.
 """),
     cfg.HostAddressOpt('receiver_bind_host',
                        default='0.0.0.0',
