@@ -268,13 +268,13 @@ def _check_zero_tail(stream, end, after):
             '(%d bytes)' % (after, end))
 
 
-def read_chain(stream, max_total):
+def read_chain(stream, max_total, max_member=None):
     """Yield ``(name, size)`` for each VHD of a snapshot tarball, in order.
 
     After each yield the caller reads exactly ``size`` bytes of the member
-    from ``stream``. Names are unique; the declared sizes together may not
-    exceed ``max_total``, checked before any member is read; only zero
-    blocks may follow the last member.
+    from ``stream``. Names are unique; each declared size may not exceed
+    ``max_member`` nor all of them together ``max_total``, checked before
+    the member is read; only zero blocks may follow the last member.
     """
     seen = set()
     total = members = 0
@@ -300,11 +300,8 @@ def read_chain(stream, max_total):
             raise exception.ArchiveError('%s appears twice' % name)
         seen.add(name)
         total += size
-        if total > max_total:
-            raise exception.ArchiveError(
-                'the VHDs would expand to %d bytes, beyond the limit of %d '
-                '(max_virtual_size and max_expansion_ratio)'
-                % (total, max_total))
+        _check_size(name, size, max_member)
+        _check_size('the VHDs', total, max_total)
         yield name, size
         if any(_read_exactly(stream, -size % TAR_BLOCK,
                              'the padding of %s' % name)):
@@ -330,20 +327,26 @@ def read_header(stream, max_size=None):
         anything of it is read (the caller's expansion budget).
     """
     size = parse_header(_read_exactly(stream, TAR_BLOCK, 'its first header'))
-    if max_size is not None and size > max_size:
-        raise exception.ArchiveError(
-            '0.vhd would expand to %d bytes, beyond the '
-            'limit of %d (max_virtual_size and '
-            'max_expansion_ratio)' % (size, max_size))
+    _check_size(VHD_MEMBER, size, max_size)
     return size
+
+
+def _check_size(what, size, limit):
+    """Refuse a declared size above the caller's expansion budget."""
+    if limit is not None and size > limit:
+        raise exception.ArchiveError(
+            '%s would expand to %d bytes, beyond the limit of %d '
+            '(max_virtual_size and max_expansion_ratio)'
+            % (what, size, limit))
 
 
 class MemberReader(object):
     """The ``size`` bytes of the member, read from the tar stream."""
 
-    def __init__(self, stream, size):
+    def __init__(self, stream, size, name=VHD_MEMBER):
         self._stream = stream
         self.left = size
+        self.name = name
 
     def read(self, size=-1):
         if size is None or size < 0 or size > self.left:
@@ -352,7 +355,8 @@ class MemberReader(object):
             return b''
         data = self._stream.read(size)
         if not data:
-            raise exception.ArchiveError('the archive ends inside 0.vhd')
+            raise exception.ArchiveError('the archive ends inside %s'
+                                         % self.name)
         self.left -= len(data)
         return data
 

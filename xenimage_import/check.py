@@ -101,7 +101,7 @@ def check_chain_stream(fileobj, path='-'):
     try:
         for name, size in archive.read_chain(gz, float('inf')):
             report.members.append(name)
-            member = archive.MemberReader(gz, size)
+            member = archive.MemberReader(gz, size, name)
             if name != archive.SWAP_MEMBER:
                 vhd = reader.validate_vhd(member, size,
                                           role=reader.CHAIN_PARENT)

@@ -127,7 +127,6 @@ class Partition(object):
     number: int
     start: int                     # bytes
     size: int                      # bytes
-    kind: str                      # 'mbr', 'logical' or 'gpt'
     active: bool = False
     head: bytearray = None
     btrfs: bytearray = None
@@ -180,15 +179,15 @@ class GuestInspector(object):
         self._pending.insert(bisect.bisect(keys, offset), capture)
         return capture
 
-    def _done(self):
-        capture = self._pending.pop(0)
+    def _complete(self, capture):
+        self._pending.remove(capture)
         if capture.on_done:
             capture.on_done(capture)
 
     def _advance(self, offset):
         # Captures wholly before ``offset`` lay in zero blocks: complete.
         while self._pending and self._pending[0].end <= offset:
-            self._done()
+            self._complete(self._pending[0])
 
     def feed(self, block, data):
         """Take what is wanted from ``data``, block ``block`` of the disk."""
@@ -207,9 +206,7 @@ class GuestInspector(object):
                     capture.buf[lo - capture.offset:hi - capture.offset] = \
                         data[lo - start:hi - start]
                 if capture.end <= end:
-                    self._pending.remove(capture)
-                    if capture.on_done:
-                        capture.on_done(capture)
+                    self._complete(capture)
                     progress = True
                     break
         self._fed_end = end
@@ -227,19 +224,19 @@ class GuestInspector(object):
         if header and header.signature == GPT_SIGNATURE:
             self._gpt(header)
         elif not (mbr[510:512] == _BOOT_SIGNATURE and self._mbr(mbr)):
-            self.whole_disk = self._partition(0, 0, self.disk_size, 'disk')
+            self.whole_disk = self._partition(0, 0, self.disk_size)
 
-    def _partition(self, number, start, size, kind, active=False):
-        part = Partition(number, start, size, kind, active)
+    def _partition(self, number, start, size, active=False):
+        part = Partition(number, start, size, active)
         part.head = self._want(start, _HEAD).buf
         part.btrfs = self._want(start + _BTRFS_OFFSET, _HEAD).buf
         return part
 
-    def _add(self, number, start, size, kind, active=False):
+    def _add(self, number, start, size, active=False):
         if len(self.partitions) >= MAX_PARTITIONS or size <= 0 \
                 or start >= self.disk_size:
             return
-        self.partitions.append(self._partition(number, start, size, kind,
+        self.partitions.append(self._partition(number, start, size,
                                                active))
 
     def _mbr(self, sector):
@@ -257,8 +254,7 @@ class GuestInspector(object):
                 self._ebr(entry.first_lba, entry.first_lba)
             else:
                 self._add(number, entry.first_lba * SECTOR,
-                          entry.sectors * SECTOR, 'mbr',
-                          entry.status == MBR_ACTIVE)
+                          entry.sectors * SECTOR, entry.status == MBR_ACTIVE)
         return True
 
     def _ebr(self, extended_lba, ebr_lba):
@@ -274,7 +270,7 @@ class GuestInspector(object):
             if logical.type and logical.sectors:
                 self._add(4 + self._logical,
                           (ebr_lba + logical.first_lba) * SECTOR,
-                          logical.sectors * SECTOR, 'logical')
+                          logical.sectors * SECTOR)
             next_lba = extended_lba + link.first_lba
             if (link.type in MBR_EXTENDED and link.first_lba
                     and next_lba > ebr_lba
@@ -299,8 +295,7 @@ class GuestInspector(object):
                         entry.first_lba:
                     continue
                 self._add(i + 1, entry.first_lba * SECTOR,
-                          (entry.last_lba - entry.first_lba + 1) * SECTOR,
-                          'gpt')
+                          (entry.last_lba - entry.first_lba + 1) * SECTOR)
         self._want(header.entries_lba * SECTOR, count * size, parse)
 
     # -- the verdict -------------------------------------------------------

@@ -86,19 +86,15 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
     the headers before anything is decompressed. A legacy ``swap.vhd`` is
     read past, never written. On error every work file is removed.
     """
-    per_layer = member_limit(layer_limit)
     found = {}
     try:
         with open(path, 'rb') as raw:
             try:
                 gz = archive.GzipMemberReader(raw)
                 for name, size in archive.read_chain(
-                        gz, member_limit(total_limit)):
-                    if size > per_layer:
-                        _refuse('%s would expand to %d bytes, beyond the '
-                                'limit of %d (max_virtual_size)'
-                                % (name, size, per_layer))
-                    member = archive.MemberReader(gz, size)
+                        gz, member_limit(total_limit),
+                        member_limit(layer_limit)):
+                    member = archive.MemberReader(gz, size, name)
                     if name == archive.SWAP_MEMBER:
                         member.drain()
                         continue

@@ -90,7 +90,7 @@ class Upload(object):
                 L.DISK_TYPE_DIFFERENCING:
             self.source = inspect.inspect_source(leaf, 'vhd', policy)
         else:
-            layers = chain.open_chain(members)
+            layers = chain.open_chain(members, names)
             inspect.check_size(layers[0].size, policy)
             self.source = inspect.SourceImage(
                 path=leaf, format='vhd', virtual_size=layers[0].size,

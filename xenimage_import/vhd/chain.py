@@ -169,9 +169,11 @@ def check_links(layers):
                 'tarball' % base.name)
 
 
-def open_chain(members):
-    """Validate the layers ``{name: path}``; return them leaf first."""
-    names = order(members)
+def open_chain(members, names):
+    """Validate the layers ``{name: path}``; return them leaf first.
+
+    :param names: the layer names leaf first, as :func:`order` gives them.
+    """
     layers = [read_layer(name, members[name],
                          reader.CHAIN_LEAF if i == 0 else reader.CHAIN_PARENT)
               for i, name in enumerate(names)]
@@ -272,8 +274,10 @@ class ChainImage(object):
         none has.
         """
         merged = bytearray(L.BLOCK_SIZE)
-        layers = [self._read(index, block) for index in owners[1:]]
-        for bitmap, data in reversed([nearest] + layers):
+        # Base first, one layer's block in memory at a time.
+        for index in reversed(owners):
+            bitmap, data = (nearest if index == owners[0]
+                            else self._read(index, block))
             for first, count in _sector_runs(bitmap):
                 start = first * L.SECTOR_SIZE
                 end = start + count * L.SECTOR_SIZE

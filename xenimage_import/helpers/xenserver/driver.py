@@ -362,7 +362,7 @@ class _Conversion(object):
             raise exception.ConversionFailed(
                 '%s; dom0 must reach %s (set receiver_address to an address '
                 'dom0 can resolve and open receiver_port_range %s in the '
-                'firewall)' % (e, rx.url.split('/x')[0],
+                'firewall)' % (e, rx.address,
                                self.group.receiver_port_range))
 
     def _create_vdi(self, size):
@@ -469,7 +469,7 @@ class _Conversion(object):
                     time.monotonic() - started > group.receiver_timeout:
                 return ('sent nothing to %s within %d s; check that dom0 '
                         'can reach this address (receiver_address, '
-                        'receiver_port_range)' % (rx.url.split('/x')[0],
+                        'receiver_port_range)' % (rx.address,
                                                   group.receiver_timeout))
             if rx.bad_requests and rx.finished and rx.result is None:
                 return 'upload was refused by the receiver (%s)' % (

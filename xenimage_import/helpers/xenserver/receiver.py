@@ -231,7 +231,9 @@ class OneShotReceiver(object):
         port = self._server.server_address[1]
         host = ('[%s]' % advertise_host if ':' in advertise_host
                 else advertise_host)
-        self.url = 'https://%s:%d%s' % (host, port, self.path)
+        # What dom0 must reach (for messages), and the upload's URL.
+        self.address = 'https://%s:%d' % (host, port)
+        self.url = self.address + self.path
         self._thread = threading.Thread(target=self._serve, daemon=True,
                                         name='xenimage-receiver')
         self._thread.start()
