@@ -61,9 +61,12 @@ the token passed to the plugin), ``summary_sha256`` (replace the sha256
 the plugin returns), ``attached`` (a tapdisk has the VDI open).
 """
 
+import errno
 import inspect
 import json
 import os
+import random
+import shutil
 import socketserver
 import subprocess
 import sys
@@ -86,6 +89,8 @@ from tests import xapisim
 from tests.xapisim import dom0tools
 
 PLUGIN_PATH_ENV = '/sbin:/usr/sbin:/bin:/usr/bin'
+# Where xapi listens (stunnel on 443 in front of it on a real host).
+STANDARD_PORTS = {'https': 443, 'http': 80}
 GiB = 1024 ** 3
 
 
@@ -127,7 +132,7 @@ class _Task(object):
 
 
 class _Host(object):
-    """One host of the pool: its XAPI endpoint and its dom0 (ROOT)."""
+    """One host of the pool: its XAPI endpoint, certificate and dom0."""
 
     def __init__(self, sim, n, address, port):
         self.ref = _ref()
@@ -147,12 +152,25 @@ class _Host(object):
                                             'platform_version': '3.4.0'}}
         self.server = _Server((address, port), sim, self)
         self.port = self.server.server_address[1]
-        if sim.certificate:
-            # XAPI listens on HTTPS only (port 443) on a real host.
-            self.server.socket = sim.certificate.context.wrap_socket(
+        self.certificate = None
+        if sim.scheme == 'https':
+            # Each host makes its own self-signed certificate at install
+            # (gencert), valid for its name and address.
+            self.certificate = xtls.ServerCertificate.ephemeral(
+                self.record['hostname'], (address,))
+            self.server.socket = self.certificate.context.wrap_socket(
                 self.server.socket, server_side=True)
-        self.url = '%s://%s:%d/' % (sim.scheme, address, self.port)
+        self.netloc = address
+        if port != STANDARD_PORTS[sim.scheme]:
+            self.netloc += ':%d' % self.port
+        self.url = '%s://%s/' % (sim.scheme, self.netloc)
         self.thread = None
+
+
+def _loopback_block():
+    """127.A.B.1, .2, ...: addresses no other simulator of this run uses."""
+    rand = random.SystemRandom()
+    return '127.%d.%d.' % (rand.randint(1, 254), rand.randint(1, 254))
 
 
 class XapiSimulator(object):
@@ -160,11 +178,14 @@ class XapiSimulator(object):
 
     :param base: an empty directory for each dom0's ROOT.
     :param python: interpreter named in the installed plugin's shebang.
-    :param members: addresses of pool members besides the master
-        (127.0.0.1); each listens on the master's port.
+    :param members: how many pool members besides the master. A pool
+        has every host on XAPI's standard port (443, or 80 without TLS) of
+        its own loopback address (127.A.B.1 is the master), as the 302 to a
+        member has no port; a single host listens on 127.0.0.1 on any port.
     :param sr_host: index of the host the (local) SR is attached to.
-    :param tls: serve HTTPS with a self-signed certificate for every host
-        address; ``ca_file`` is its PEM, for clients that verify it.
+    :param tls: serve HTTPS, each host with its own self-signed
+        certificate; ``ca_file`` holds them all (for clients that verify
+        them), ``fingerprints`` maps each address to its certificate's.
     :param default_image_format: what ``VDI.create`` makes when
         ``sm_config`` names no type: ``vhd`` (XenServer, XCP-ng 8.2) or
         ``qcow2`` (an XCP-ng 8.3 SR preferring qcow2).
@@ -172,20 +193,12 @@ class XapiSimulator(object):
 
     def __init__(self, base, username='root', password='xenroot',
                  sr_type='ext', sr_size=64 * GiB, python=sys.executable,
-                 install_plugin=True, members=(), sr_host=0, tls=False,
+                 install_plugin=True, members=0, sr_host=0, tls=False,
                  default_image_format='vhd'):
         self.base = base
+        os.makedirs(base, exist_ok=True)
         self.default_image_format = default_image_format
-        self.certificate = self.ca_file = None
-        self.scheme = 'http'
-        if tls:
-            self.scheme = 'https'
-            self.certificate = xtls.ServerCertificate.ephemeral(
-                'xapi-sim', ('127.0.0.1',) + tuple(members))
-            self.ca_file = os.path.join(base, 'xapi-ca.pem')
-            os.makedirs(base, exist_ok=True)
-            with open(self.ca_file, 'wb') as f:
-                f.write(self.certificate.cert_pem)
+        self.scheme = 'https' if tls else 'http'
         self.username = username
         self.password = password
         self.python = python
@@ -196,10 +209,17 @@ class XapiSimulator(object):
         self.tasks = {}
         self.calls = []
         self.redirects = []
-        self.hosts = [_Host(self, 0, '127.0.0.1', 0)]
-        for n, address in enumerate(members, 1):
-            self.hosts.append(_Host(self, n, address, self.hosts[0].port))
+        self.hosts = self._listen(members)
         self.master = self.hosts[0]
+        self.ca_file = None
+        self.fingerprints = {}
+        if tls:
+            self.ca_file = os.path.join(base, 'xapi-ca.pem')
+            with open(self.ca_file, 'wb') as f:
+                for host in self.hosts:
+                    f.write(host.certificate.cert_pem)
+                    self.fingerprints[host.address] = \
+                        host.certificate.fingerprint
         self.sr_host = self.hosts[sr_host]
         self.port = self.master.port
         self.url = self.master.url
@@ -215,6 +235,29 @@ class XapiSimulator(object):
         self.sr_dir = os.path.join(self.sr_host.root, 'run', 'sr-mount',
                                    self.sr_uuid)
         os.makedirs(self.sr_dir)
+
+    def _listen(self, members):
+        if not members:
+            return [_Host(self, 0, '127.0.0.1', 0)]
+        port = STANDARD_PORTS[self.scheme]
+        for _ in range(20):
+            block = _loopback_block()
+            hosts = []
+            try:
+                for n in range(members + 1):
+                    hosts.append(_Host(self, n, block + str(n + 1),
+                                       hosts[0].port if hosts else port))
+                return hosts
+            except PermissionError:
+                # Not root: one free port for all, named in the redirect.
+                port = 0
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE:
+                    raise
+            for host in hosts:
+                host.server.server_close()
+                shutil.rmtree(host.root)
+        raise RuntimeError('no free loopback block for a simulated pool')
 
     @property
     def root(self):
@@ -733,8 +776,9 @@ class _Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
                                'not yet supported')
         if self.server.host is not sim.sr_host:
             # This host cannot see the (local) SR: to the one that can.
-            location = '%s://%s:%d%s' % (sim.scheme, sim.sr_host.address,
-                                         sim.sr_host.port, self.path)
+            # importexport.ml: scheme and member address, no port.
+            location = '%s://%s%s' % (sim.scheme, sim.sr_host.netloc,
+                                      self.path)
             sim.redirects.append(location)
             return self._plain(302, '', [('Location', location)])
         length = int(self.headers.get('Content-Length', 0))

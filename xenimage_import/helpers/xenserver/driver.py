@@ -49,6 +49,7 @@ from xenimage_import.helpers.xenserver import hosts
 from xenimage_import.helpers.xenserver import opts as xs_opts
 from xenimage_import.helpers.xenserver import receiver as receiver_mod
 from xenimage_import.helpers.xenserver import tls
+from xenimage_import.helpers.xenserver import trust
 from xenimage_import.helpers.xenserver import vdi_import
 from xenimage_import.helpers.xenserver import xapi
 from xenimage_import.source import tarball
@@ -85,8 +86,14 @@ class XenServerHelper(helpers.Helper):
         return xapi.XapiSession(host.url, host.username, host.password,
                                 name=host.name,
                                 timeout=self.group.api_timeout,
-                                ca_file=self.group.ca_file,
-                                insecure=self.group.insecure)
+                                trust=self._trust())
+
+    def _trust(self):
+        try:
+            return trust.Trust.from_group(self.group)
+        except ValueError as e:
+            raise exception.ConversionFailed(
+                '[xenimage_xenserver] %s' % e)
 
     def _choose_host(self):
         found = hosts.candidates(self.conf)

@@ -70,13 +70,32 @@ helper refuses up front, naming the SR and the numbers.
 """),
     cfg.StrOpt('ca_file',
                help="""
-CA bundle that verifies the XAPI HTTPS certificate. Unset: the system CAs.
+CA bundle that verifies the XAPI HTTPS certificate of hosts without an
+entry in ``host_certificates``. Unset: the system CAs.
+"""),
+    cfg.DictOpt('host_certificates',
+                default={},
+                help="""
+How to trust each XAPI host's HTTPS certificate, as ``address:trust``
+pairs. Every XenServer host has its own self-signed certificate, and a
+conversion may reach hosts that are not in ``hosts``: the pool master a
+member names, and the member that holds a local SR, which XAPI names by
+their ``address`` (``xe host-list params=address``). So the key is the
+address as connected to (IPv4 address or name), and the trust either
+``sha256:<fingerprint>`` of the host's certificate, colons allowed
+(``openssl x509 -noout -fingerprint -sha256 -in
+/etc/xensource/xapi-ssl.pem`` on the host), or the path of a CA file that
+verifies it. Hosts without an entry are verified with ``ca_file`` (or not
+at all with ``insecure``).
+
+Example: ``host_certificates = 10.0.0.11:sha256:5E:0A:...,10.0.0.12:...``
 """),
     cfg.BoolOpt('insecure',
                 default=False,
                 help="""
-Do not verify the XAPI HTTPS certificate (XenServer ships a self-signed
-one; prefer ``ca_file``). For test pools only.
+Do not verify the XAPI HTTPS certificate of hosts without an entry in
+``host_certificates`` (XenServer ships a self-signed one; prefer a pin).
+For test pools only.
 """),
     cfg.IntOpt('api_timeout',
                default=60,

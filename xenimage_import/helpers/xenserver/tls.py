@@ -33,13 +33,18 @@ from cryptography.x509.oid import NameOID
 EPHEMERAL_LIFETIME = datetime.timedelta(days=2)
 
 
+def fingerprint(der):
+    """What a certificate is pinned by: the SHA-256 of its DER, in hex."""
+    return hashlib.sha256(der).hexdigest()
+
+
 class ServerCertificate(object):
     """A server-side SSL context and the fingerprint dom0 pins."""
 
     def __init__(self, cert_pem, key_pem):
         self.cert_pem = cert_pem
         der = ssl.PEM_cert_to_DER_cert(cert_pem.decode('ascii'))
-        self.fingerprint = hashlib.sha256(der).hexdigest()
+        self.fingerprint = fingerprint(der)
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         # NOTE: load_cert_chain reads files only; the key lives in a 0700

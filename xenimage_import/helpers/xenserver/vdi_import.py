@@ -67,14 +67,13 @@ def _read_answer(sock):
     return _Answer(status, headers)
 
 
-def _open(url, context, timeout):
+def _open(url, trust, timeout):
     parts = urllib.parse.urlsplit(url)
-    https = parts.scheme == 'https'
-    port = parts.port or (443 if https else 80)
-    sock = socket.create_connection((parts.hostname, port), timeout=timeout)
-    if https:
-        sock = context.wrap_socket(sock, server_hostname=parts.hostname)
-    return sock
+    if parts.scheme == 'https':
+        # NOTE: the port is absent in xapi's redirect to a member: 443.
+        return trust.connect(parts.hostname, parts.port or 443, timeout)
+    return socket.create_connection((parts.hostname, parts.port or 80),
+                                    timeout=timeout)
 
 
 def _send_file(sock, path, progress):
@@ -99,7 +98,7 @@ def upload_vhd(session, vdi, task, path, progress=None, redirects=1):
     for _ in range(redirects + 1):
         parts = urllib.parse.urlsplit(target)
         try:
-            sock = _open(target, session.context, session.timeout)
+            sock = _open(target, session.trust, session.timeout)
         except OSError as e:
             raise exception.ConversionFailed(
                 'XenServer (host %s): cannot connect for import_raw_vdi: '

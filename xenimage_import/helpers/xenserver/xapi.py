@@ -22,7 +22,6 @@ are XAPI tasks, whose status is the only truth about their outcome
 import http.client
 import logging
 import socket
-import ssl
 import time
 import urllib.parse
 import xmlrpc.client
@@ -30,6 +29,7 @@ import xmlrpc.client
 import XenAPI
 
 from xenimage_import import exception
+from xenimage_import.helpers.xenserver import trust as trust_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -91,32 +91,36 @@ class XapiError(exception.ConversionFailed):
         super().__init__('XenServer%s: %s' % (where, text.strip()))
 
 
-class _TimeoutTransportMixin(object):
-    def make_connection(self, host):
-        conn = super().make_connection(host)
-        conn.timeout = self._xenimage_timeout
-        return conn
+class _TrustedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS whose certificate is checked by :class:`trust.Trust`."""
+
+    def __init__(self, host, timeout, trust):
+        super().__init__(host, timeout=timeout)
+        self._trust = trust
+
+    def connect(self):
+        self.sock = self._trust.connect(self.host, self.port, self.timeout)
 
 
-class _Transport(_TimeoutTransportMixin, xmlrpc.client.Transport):
-    def __init__(self, timeout):
+class _Transport(xmlrpc.client.Transport):
+    """XML-RPC over HTTP(S) with a timeout and per-host trust."""
+
+    def __init__(self, timeout, trust, https):
         super().__init__()
-        self._xenimage_timeout = timeout
+        self._timeout = timeout
+        self._trust = trust
+        self._https = https
 
-
-class _SafeTransport(_TimeoutTransportMixin, xmlrpc.client.SafeTransport):
-    def __init__(self, timeout, context):
-        super().__init__(context=context)
-        self._xenimage_timeout = timeout
-
-
-def ssl_context(ca_file=None, insecure=False):
-    if insecure:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    return ssl.create_default_context(cafile=ca_file)
+    def make_connection(self, host):
+        if self._connection and host == self._connection[0]:
+            return self._connection[1]
+        chost, self._extra_headers, _ = self.get_host_info(host)
+        if self._https:
+            conn = _TrustedHTTPSConnection(chost, self._timeout, self._trust)
+        else:
+            conn = http.client.HTTPConnection(chost, timeout=self._timeout)
+        self._connection = host, conn
+        return conn
 
 
 def _with_host(url, host):
@@ -136,20 +140,18 @@ class XapiSession(object):
     """
 
     def __init__(self, url, username, password, name=None, timeout=60,
-                 ca_file=None, insecure=False):
+                 trust=None):
         self.url = url
         self.name = name or urllib.parse.urlsplit(url).hostname
         self.timeout = timeout
-        self.context = ssl_context(ca_file, insecure)
+        self.trust = trust or trust_mod.Trust()
         self._username = username
         self._password = password
         self._session = None
 
     def _connect(self, url):
-        if url.startswith('https:'):
-            transport = _SafeTransport(self.timeout, self.context)
-        else:
-            transport = _Transport(self.timeout)
+        transport = _Transport(self.timeout, self.trust,
+                               url.startswith('https:'))
         session = XenAPI.Session(url, transport=transport)
         session.login_with_password(self._username, self._password or '',
                                     API_VERSION, ORIGINATOR)
