@@ -35,21 +35,23 @@ class _XenServerGlanceBase(base.GlanceTestBase):
     """A glance-api with helper = xenserver and its simulated host."""
 
     max_concurrent_conversions = 2
+    sim_options = {}
 
     @classmethod
     def setUpClass(cls):
         cls.sim_dir = tempfile.mkdtemp(prefix='xenimage-gxs-')
-        cls.sim = server.XapiSimulator(cls.sim_dir).start()
+        cls.sim = server.XapiSimulator(cls.sim_dir,
+                                       **cls.sim_options).start()
         cls.plugin_conf = {
             'helper': 'xenserver',
             'max_concurrent_conversions': cls.max_concurrent_conversions,
-            'xenimage_xenserver': {
+            'xenimage_xenserver': dict({
                 'hosts': 'xs-sim:%s' % cls.sim.url,
                 'password': cls.sim.password,
                 'receiver_bind_host': '127.0.0.1',
                 'receiver_port_range': '19700:19799',
                 'receiver_timeout': '3',
-            }}
+            }, **cls.xenserver_options())}
         try:
             super().setUpClass()
         except Exception:
@@ -58,6 +60,10 @@ class _XenServerGlanceBase(base.GlanceTestBase):
         cls.src_dir = os.path.join(cls.base, 'sources')
         os.mkdir(cls.src_dir)
         cls.raw, cls.qcow2 = images.small_disk(cls.src_dir)
+
+    @classmethod
+    def xenserver_options(cls):
+        return {}
 
     @classmethod
     def tearDownClass(cls):
@@ -81,6 +87,22 @@ class _XenServerGlanceBase(base.GlanceTestBase):
         self.assertEqual([image_id] if stored else [],
                          self.files_for(image_id))
 
+    def assert_import_converts(self):
+        image_id, proc = self.import_file(self.qcow2, 'qcow2')
+        image = self.wait_settled(image_id)
+        self.assertEqual('active', image['status'], self.tasks(image_id))
+        self.assertEqual(('vhd', 'ovf', 'hvm', 'qcow2'), (
+            image['disk_format'], image['container_format'],
+            image['vm_mode'], image['xenimage_source_format']))
+        self.assertIn('Async.host.call_plugin', self.sim.calls)
+        data, vhd = self.downloaded_vhd(image_id)
+        self.assertEqual(str(os.path.getsize(data)), image['size'])
+        rc, out, err = base.cli('check', data)
+        self.assertEqual(0, rc, out + err)
+        same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
+        self.assertTrue(same, message)
+        self.assert_nothing_left(image_id, stored=True)
+
 
 class GlanceXenServerTest(_XenServerGlanceBase):
 
@@ -98,20 +120,7 @@ class GlanceXenServerTest(_XenServerGlanceBase):
         self.assert_nothing_left(image_id)
 
     def test_import_converts_on_the_xenserver_host(self):
-        image_id, proc = self.import_file(self.qcow2, 'qcow2')
-        image = self.wait_settled(image_id)
-        self.assertEqual('active', image['status'], self.tasks(image_id))
-        self.assertEqual(('vhd', 'ovf', 'hvm', 'qcow2'), (
-            image['disk_format'], image['container_format'],
-            image['vm_mode'], image['xenimage_source_format']))
-        self.assertIn('Async.host.call_plugin', self.sim.calls)
-        data, vhd = self.downloaded_vhd(image_id)
-        self.assertEqual(str(os.path.getsize(data)), image['size'])
-        rc, out, err = base.cli('check', data)
-        self.assertEqual(0, rc, out + err)
-        same, message = images.qemu_compare(vhd, 'vpc', self.raw, 'raw')
-        self.assertTrue(same, message)
-        self.assert_nothing_left(image_id, stored=True)
+        self.assert_import_converts()
 
     def test_bad_credentials(self):
         self.sim.password = 'changed'
@@ -146,6 +155,28 @@ class GlanceXenServerTest(_XenServerGlanceBase):
     def test_sha256_mismatch(self):
         self.sim.faults['summary_sha256'] = 'f' * 64
         self.assert_import_fails('is not what dom0 sent')
+
+
+class GlanceXenServerPoolTest(_XenServerGlanceBase):
+    """Two hosts over HTTPS, each certificate pinned, the SR on the member.
+
+    The master redirects the import to the member, and the plugin runs in
+    the member's dom0.
+    """
+
+    sim_options = {'members': 1, 'sr_host': 1, 'tls': True}
+
+    @classmethod
+    def xenserver_options(cls):
+        return {'host_certificates': ','.join(
+            '%s:sha256:%s' % item for item in cls.sim.fingerprints.items())}
+
+    def test_import_converts_on_the_member_with_the_sr(self):
+        redirects = len(self.sim.redirects)
+        self.assert_import_converts()
+        self.assertEqual(redirects + 1, len(self.sim.redirects))
+        self.assertIn('//%s/' % self.sim.hosts[1].address,
+                      self.sim.redirects[-1])
 
 
 class GlanceXenServerLoadTest(test_glance_faults.PostgresMixin,
