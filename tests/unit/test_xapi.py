@@ -128,4 +128,6 @@ class XapiSessionTest(testtools.TestCase):
             self.assertRaises(KeyboardInterrupt, s.wait_task, task, 60,
                               'the test task', stop=interrupt)
             self.assertEqual('cancelling', s.call('task.get_status', task))
+            self.sim.tasks[task].fail('CANCELLED')
             s.destroy_task(task)
+        self.assertEqual([], self.sim.leftovers())

@@ -40,7 +40,10 @@ one, faithful to what the ``xenserver`` helper relies on
   the methodCall as argv[1]
   and parse its stdout as xapi_plugins.ml does (non-zero exit, signal,
   unparseable output -> ``XENAPI_PLUGIN_FAILURE``; a missing file ->
-  ``XENAPI_MISSING_PLUGIN``); ``task.cancel`` kills it.
+  ``XENAPI_MISSING_PLUGIN``); ``task.cancel`` of a plugin call is
+  recorded and ignored, as xapi does (the plugin never polls for it): the
+  task stays pending and the plugin runs on; ``task.destroy`` of a
+  running task takes effect when it completes.
 
 Stand-ins, said plainly: the SR is a directory (ROOT/run/sr-mount/<uuid>
 of its host)
@@ -119,16 +122,26 @@ class _Task(object):
                        'result': '', 'error_info': []}
         self.proc = None
         self.cancel_requested = threading.Event()
+        # A plugin call ignores task.cancel (it never polls for it).
+        self.cancellable = True
+        # task.destroy of a running task is done when it completes.
+        self.on_completion = None
+
+    def _completed(self):
+        if self.on_completion is not None:
+            self.on_completion(self)
 
     def succeed(self, result):
         if self.record['status'] == 'pending':
             self.record.update(status='success', result=result,
                                progress=1.0)
+            self._completed()
 
     def fail(self, *description):
         if self.record['status'] in ('pending', 'cancelling'):
             self.record.update(status='failure', progress=1.0,
                                error_info=[str(d) for d in description])
+            self._completed()
 
 
 class _Host(object):
@@ -208,7 +221,9 @@ class XapiSimulator(object):
         self.sessions = set()
         self.tasks = {}
         self.calls = []
+        self.cancels = []
         self.redirects = []
+        self.stopping = threading.Event()
         self.hosts = self._listen(members)
         self.master = self.hosts[0]
         self.ca_file = None
@@ -275,6 +290,7 @@ class XapiSimulator(object):
         return self
 
     def stop(self):
+        self.stopping.set()
         with self.lock:
             tasks = list(self.tasks.values())
         for task in tasks:
@@ -300,9 +316,10 @@ class XapiSimulator(object):
             found = []
             if self.sessions:
                 found.append('%d session(s)' % len(self.sessions))
-            if self.tasks:
-                found.append('tasks: %s' % ', '.join(
-                    t.record['name_label'] for t in self.tasks.values()))
+            undestroyed = [t.record['name_label'] for t in
+                           self.tasks.values() if t.on_completion is None]
+            if undestroyed:
+                found.append('tasks: %s' % ', '.join(undestroyed))
             if self.vdis:
                 found.append('VDIs: %s' % ', '.join(
                     v['uuid'] for v in self.vdis.values()))
@@ -374,6 +391,7 @@ class XapiSimulator(object):
     def _async(self, name, fn, args, session):
         task = self._new_task('Async.%s' % name)
         if name == 'host.call_plugin':
+            task.cancellable = False
             target, target_args = self._run_plugin_task, (task, session) + \
                 tuple(args)
         else:
@@ -582,17 +600,25 @@ class XapiSimulator(object):
 
     def x_task__cancel(self, task):
         t = self._task(task)
-        if t.record['status'] == 'pending':
+        self.cancels.append(t.record['name_label'])
+        if t.record['status'] == 'pending' and t.cancellable:
             t.record['status'] = 'cancelling'
             t.cancel_requested.set()
-            if t.proc is not None and t.proc.poll() is None:
-                t.proc.kill()
         return ''
 
     def x_task__destroy(self, task):
-        self._task(task)
-        del self.tasks[task]
+        t = self._task(task)
+        if t.record['status'] in ('pending', 'cancelling'):
+            # xapi_task.ml: a running task is only marked; it goes away
+            # once it completes.
+            t.on_completion = self._forget_task
+        else:
+            del self.tasks[task]
         return ''
+
+    def _forget_task(self, task):
+        with self.lock:
+            self.tasks.pop(task.ref, None)
 
     # -- plugins ---------------------------------------------------------
 
@@ -619,8 +645,7 @@ class XapiSimulator(object):
             args['token'] = self.faults['token']
         delay = self.faults.get('plugin_delay', 0) if fn == dom0.FN_EXPORT \
             else 0
-        if delay and task.cancel_requested.wait(delay):
-            task.record['status'] = 'cancelled'
+        if delay and self.stopping.wait(delay):
             return
         if fn == dom0.FN_EXPORT and self.faults.get('attached'):
             vdi_path = os.path.join(self.sr_dir, args.get('vdi_uuid', '') +
@@ -638,9 +663,6 @@ class XapiSimulator(object):
         out = out.decode('utf-8', 'replace')
         err = err.decode('utf-8', 'replace')
         code = task.proc.returncode
-        if task.cancel_requested.is_set():
-            task.record['status'] = 'cancelled'
-            return
         if code < 0:
             return task.fail('XENAPI_PLUGIN_FAILURE', 'signal: %d' % -code,
                              out, err)

@@ -483,8 +483,12 @@ class _Conversion(object):
                     rx.bad_requests[-1][1])
             return None
 
+        # NOTE: task.cancel does not stop a plugin: closing the receiver
+        # breaks dom0's transfer off, and the plugin's own deadline
+        # (export_timeout) ends the rest.
         result = self.session.wait_task(task, group.export_timeout,
-                                        'the dom0 export', stop=stop)
+                                        'the dom0 export', stop=stop,
+                                        abort=rx.close, cancel_wait=0)
         try:
             return json.loads(xapi.task_value(result))
         except (ValueError, TypeError):

@@ -213,13 +213,20 @@ class XapiSession(object):
             raise exception.ConversionFailed(
                 'XenServer (host %s): %s failed: %s' % (self.name, method, e))
 
-    def wait_task(self, task, timeout, what, cancel=True, stop=None):
+    def wait_task(self, task, timeout, what, stop=None, abort=None,
+                  cancel_wait=None):
         """Wait for ``task``; return its result or raise XapiError.
 
         Past ``timeout`` (or once ``stop()`` gives a reason) the task is
         cancelled and ConversionFailed raised; an interruption (an error
         here, Ctrl-C, a worker shutting down) cancels it too, so no work
-        goes on on the host for nobody. ``cancel=False`` leaves it be.
+        goes on on the host for nobody.
+
+        :param abort: called before the cancel, for tasks XAPI cannot
+            cancel: a plugin call stays pending and runs on after
+            ``task.cancel``, so what stops it must be done here (closing
+            what it talks to); ``cancel_wait=0`` then does not wait for a
+            cancel that will not come.
         """
         end = time.monotonic() + timeout
         finished = False
@@ -244,17 +251,19 @@ class XapiSession(object):
                             'within %d s' % timeout))
                 time.sleep(_TASK_POLL)
         finally:
-            if cancel and not finished:
-                self.cancel_task(task)
+            if not finished:
+                if abort is not None:
+                    abort()
+                self.cancel_task(task, cancel_wait)
 
-    def cancel_task(self, task):
-        """Ask XAPI to cancel ``task`` and wait a little for it."""
+    def cancel_task(self, task, wait=None):
+        """Ask XAPI to cancel ``task``; wait for it (``wait`` s at most)."""
         try:
             self.call('task.cancel', task)
         except exception.XenImageError as e:
             LOG.warning('cancelling a task on %s failed: %s', self.name, e)
             return
-        end = time.monotonic() + _CANCEL_WAIT
+        end = time.monotonic() + (_CANCEL_WAIT if wait is None else wait)
         while time.monotonic() < end:
             try:
                 if self.call('task.get_status', task) not in (
