@@ -169,7 +169,8 @@ class GlanceXenServerPoolTest(_XenServerGlanceBase):
     @classmethod
     def xenserver_options(cls):
         return {'host_certificates': ','.join(
-            '%s:sha256:%s' % item for item in cls.sim.fingerprints.items())}
+            '%s:sha256:%s' % item for item in cls.sim.fingerprints.items()),
+            'receiver_timeout': '60'}
 
     def test_import_converts_on_the_member_with_the_sr(self):
         redirects = len(self.sim.redirects)

@@ -29,8 +29,10 @@ from xenimage_import import exception
 from xenimage_import.helpers.xenserver import vdi_import
 from xenimage_import.helpers.xenserver import xapi
 
+from tests.functional import base
 from tests import images
 from tests.xapisim import server
+from xenimage_import.vhd import layout as L
 
 MiB = images.MiB
 
@@ -82,6 +84,64 @@ class ImportRawVdiTest(testtools.TestCase):
             'VDI.get_uuid', vdi) + '.vhd')
         same, message = images.qemu_compare(sr_file, 'vpc', self.vhd, 'vpc')
         self.assertTrue(same, message)
+
+    def sr_file(self, vdi):
+        return os.path.join(self.sim.sr_dir, self.session.call(
+            'VDI.get_uuid', vdi) + '.vhd')
+
+    def test_any_creator_in_stream_order_is_imported(self):
+        # vhd-tool does not look at the creator: qemu-img's VHD lands too,
+        # and the SR file is tapdisk's, whatever the upload's layout was.
+        raw = os.path.join(self.dir, 'disk.raw')
+        qemu_vhd = images.qemu_convert(raw, os.path.join(
+            self.dir, 'qemu.vhd'), 'vpc')
+        vdi, task = self.vdi(), self.task()
+        vdi_import.upload_vhd(self.session, vdi, task, qemu_vhd)
+        self.assertEqual(('success', []), self.status(task))
+        same, message = images.qemu_compare(self.sr_file(vdi), 'vpc', raw,
+                                            'raw')
+        self.assertTrue(same, message)
+        rc, out, err = base.cli('check', self.sr_file(vdi))
+        self.assertEqual(0, rc, out + err)
+
+    def test_larger_virtual_size_whose_data_fits_is_imported(self):
+        raw = images.make_sparse(os.path.join(self.dir, 'big.raw'),
+                                 32 * MiB, [(MiB, 4096)])
+        big = images.tap_vhd(raw, os.path.join(self.dir, 'big.vhd'))
+        vdi, task = self.vdi(size=4 * MiB), self.task()
+        vdi_import.upload_vhd(self.session, vdi, task, big)
+        self.assertEqual(('success', []), self.status(task))
+        # The SR file keeps the VDI's 4 MiB and holds the data (qemu-img
+        # compare reads the rest of the larger image as zeros).
+        same, message = images.qemu_compare(self.sr_file(vdi), 'vpc', raw,
+                                            'raw')
+        self.assertTrue(same, message)
+        with open(self.sr_file(vdi), 'rb') as f:
+            f.seek(-L.FOOTER_SIZE, os.SEEK_END)
+            footer = L.FOOTER.unpack(f.read())
+        self.assertEqual(4 * MiB, footer.current_size)
+
+    def test_vhd_out_of_stream_order_fails_the_task(self):
+        # The BAT moved behind the data: a reader that goes front to back
+        # (vhd-tool on a socket) has passed the blocks when it learns of
+        # them.
+        with open(self.vhd, 'rb') as f:
+            data = bytearray(f.read())
+        header = L.DYNAMIC_HEADER.unpack(data[512:1536])
+        bat = data[header.table_offset:header.table_offset + 512]
+        new_offset = len(data) - 512
+        data[new_offset:new_offset] = bat
+        data[512:1536] = L.pack_with_checksum(
+            L.DYNAMIC_HEADER, header._replace(table_offset=new_offset))
+        moved = os.path.join(self.dir, 'moved.vhd')
+        with open(moved, 'wb') as f:
+            f.write(data)
+        vdi, task = self.vdi(), self.task()
+        vdi_import.upload_vhd(self.session, vdi, task, moved)
+        self.assertEqual(('failure', ['VDI_IO_ERROR', 'Device I/O errors']),
+                         self.status(task))
+        self.assertIn('behind the stream position',
+                      self.sim.import_errors[-1])
 
     def test_garbled_vhd_fails_the_task_after_a_200(self):
         vdi, task = self.vdi(), self.task()

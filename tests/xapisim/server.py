@@ -46,11 +46,11 @@ one, faithful to what the ``xenserver`` helper relies on
   running task takes effect when it completes.
 
 Stand-ins, said plainly: the SR is a directory (ROOT/run/sr-mount/<uuid>
-of its host)
-holding ``<vdi-uuid>.vhd`` files; tapdisk's writes are simulated by
-decoding the uploaded VHD with the real qemu-img and writing the VDI's
-file with xenimage_import's own tap writer (so the SR file is tap
-layout by construction); ``vhd-util``/``tap-ctl`` are dom0tools.py;
+of its host) holding ``<vdi-uuid>.vhd`` files; vhd-tool's reading of the
+upload and tapdisk's writing of the VDI file are tapdisk.py, a second
+VHD implementation that shares no code with xenimage_import's (so the SR
+file the plugin sends back is not the helper's own output in disguise);
+``vhd-util``/``tap-ctl`` are dom0tools.py;
 XenAPIPlugin/XenAPI are the modules in dom0/. As on a thin FileSR,
 ``VDI.create`` rounds the size up to 2 MiB and never answers SR_FULL;
 an import that does not fit fails as VDI_IO_ERROR, and utilisation is
@@ -73,7 +73,6 @@ import shutil
 import socketserver
 import subprocess
 import sys
-import tempfile
 import threading
 import urllib.parse
 import uuid
@@ -81,15 +80,12 @@ import xml.sax.saxutils
 import xmlrpc.client
 import xmlrpc.server
 
-from xenimage_import import exception
 from xenimage_import.helpers.xenserver import dom0
 from xenimage_import.helpers.xenserver import tls as xtls
-from xenimage_import.vhd import layout as L
-from xenimage_import.vhd import reader
 
-from tests import images
 from tests import xapisim
 from tests.xapisim import dom0tools
+from tests.xapisim import tapdisk
 
 PLUGIN_PATH_ENV = '/sbin:/usr/sbin:/bin:/usr/bin'
 # Where xapi listens (stunnel on 443 in front of it on a real host).
@@ -222,6 +218,7 @@ class XapiSimulator(object):
         self.tasks = {}
         self.calls = []
         self.cancels = []
+        self.import_errors = []
         self.redirects = []
         self.stopping = threading.Event()
         self.hosts = self._listen(members)
@@ -502,8 +499,8 @@ class XapiSimulator(object):
         # FileSR rounds up to whole 2 MiB blocks (at least one) and, being
         # thin, never answers SR_FULL here: space runs out during the
         # import, as ENOSPC that the task reports as VDI_IO_ERROR.
-        size = max(L.BLOCK_SIZE, L.round_up(int(record['virtual_size']),
-                                            L.BLOCK_SIZE))
+        blocks = -(-int(record['virtual_size']) // tapdisk.BLOCK)
+        size = max(1, blocks) * tapdisk.BLOCK
         ref = _ref()
         vdi_uuid = str(uuid.uuid4())
         sm_config = dict(record.get('sm_config') or {})
@@ -517,8 +514,8 @@ class XapiSimulator(object):
                 f.truncate(size)
         else:
             # FileSR creates the file at once (td-util create vhd).
-            _write_empty_vhd(os.path.join(self.sr_dir, vdi_uuid + '.vhd'),
-                             size)
+            tapdisk.TapdiskVdi(os.path.join(self.sr_dir, vdi_uuid + '.vhd'),
+                               size).close()
         self.vdis[ref] = {'uuid': vdi_uuid, 'location': vdi_uuid,
                           'virtual_size': str(size),
                           'type': record['type'],
@@ -687,59 +684,44 @@ class XapiSimulator(object):
     # -- import_raw_vdi --------------------------------------------------
 
     def import_vhd(self, task, vdi, body_path):
-        """vhd-tool serve + tapdisk, simulated: body -> the VDI's file."""
+        """vhd-tool + tapdisk, simulated: the body -> the VDI's file."""
         with self.lock:
             record = self.vdis[vdi]
             size = int(record['virtual_size'])
             target = os.path.join(self.sr_dir, record['uuid'] + '.vhd')
-        with open(body_path, 'rb') as f:
-            try:
-                report = reader.validate_vhd(f, os.path.getsize(body_path))
-            except exception.TruncatedVhd:
-                report = None
-        if report is None or not report.valid or report.virtual_size > size:
-            return task.fail('VDI_IO_ERROR', 'Device I/O errors')
-        with self.lock:
             free = int(self.sr['physical_size']) - self._utilisation()
         if os.path.getsize(body_path) > free:
             # tapdisk's writes hit ENOSPC in the SR.
             return task.fail('VDI_IO_ERROR', 'Device I/O errors')
-        raw = body_path + '.raw'
+        qcow2 = target[:-len('.vhd')] + '.qcow2'
+        work = os.path.join(self.sr_dir, '.import-%s.vhd' % record['uuid'])
+        vdi_file = tapdisk.TapdiskVdi(work, size)
         try:
-            subprocess.run(['qemu-img', 'convert', '-f', 'vpc', '-O', 'raw',
-                            body_path, raw], check=True,
-                           capture_output=True)
-            os.truncate(raw, size)
-            qcow2 = target[:-len('.vhd')] + '.qcow2'
+            for offset, data in tapdisk.read_stream(body_path, size):
+                vdi_file.write(offset, data)
+            vdi_file.close()
             if os.path.exists(qcow2):
                 # A VDI sm created as qcow2 stays qcow2 (XCP-ng 8.3).
-                subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O',
-                                'qcow2', raw, qcow2], check=True,
+                subprocess.run(['qemu-img', 'convert', '-f', 'vpc', '-O',
+                                'qcow2', work, qcow2], check=True,
                                capture_output=True)
             else:
-                images.tap_vhd(raw, target,
-                               work_prefix='.import-%s.' % record['uuid'])
-        except (subprocess.CalledProcessError, OSError) as e:
-            return task.fail('VDI_IO_ERROR', 'Device I/O errors: %s' % e)
+                os.replace(work, target)
+        except (tapdisk.Refused, subprocess.CalledProcessError,
+                OSError) as e:
+            # xapi says no more than this; SMlog would have the reason.
+            self.import_errors.append(str(e))
+            return task.fail('VDI_IO_ERROR', 'Device I/O errors')
         finally:
-            if os.path.exists(raw):
-                os.unlink(raw)
+            if not vdi_file.file.closed:
+                vdi_file.file.close()
+            if os.path.exists(work):
+                os.unlink(work)
         if self.faults.get('damage_sr_file'):
             with open(target, 'r+b') as f:
-                f.seek(-L.FOOTER_SIZE, os.SEEK_END)
+                f.seek(-tapdisk.SECTOR, os.SEEK_END)
                 f.write(b'garbage!')
         task.succeed(_value(vdi))
-
-
-def _write_empty_vhd(path, size):
-    """An empty tap VHD of ``size`` bytes, as td-util create makes."""
-    fd, raw = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.new-')
-    os.close(fd)
-    try:
-        os.truncate(raw, size)
-        images.tap_vhd(raw, path, work_prefix='.new-')
-    finally:
-        os.unlink(raw)
 
 
 class _Handler(xmlrpc.server.SimpleXMLRPCRequestHandler):
