@@ -447,6 +447,12 @@ class XapiSimulator(object):
     def x_host__get_address(self, host):
         return self.x_host__get_record(host)['address']
 
+    def x_host__get_hostname(self, host):
+        return self.x_host__get_record(host)['hostname']
+
+    def x_host__get_software_version(self, host):
+        return self.x_host__get_record(host)['software_version']
+
     # -- SR, PBD ---------------------------------------------------------
 
     def x_SR__get_by_uuid(self, sr_uuid):

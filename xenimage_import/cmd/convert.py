@@ -46,8 +46,8 @@ def _parser():
         description='Convert a raw, qcow2, vhd, vmdk, vhdx or vdi image into '
                     'a tap VHD as XenServer writes it, packed as 0.vhd in a '
                     'gzipped tarball (DEST.tgz) or bare (DEST.vhd).')
-    p.add_argument('source', metavar='SOURCE')
-    p.add_argument('dest', metavar='DEST',
+    p.add_argument('source', metavar='SOURCE', nargs='?')
+    p.add_argument('dest', metavar='DEST', nargs='?',
                    help='output path ending in .tgz or .vhd')
     p.add_argument('--source-format', default='auto',
                    choices=('auto',) + inspect.SOURCE_FORMATS,
@@ -74,6 +74,12 @@ def _parser():
                    help='oslo.config file with the helper\'s options, for '
                         'example the [xenimage_xenserver] section of '
                         'glance-image-import.conf (repeatable)')
+    p.add_argument('--preflight', action='store_true',
+                   help='convert nothing: check the helper\'s setup (for '
+                        'xenserver: every configured host, its SR, plugin, '
+                        'certificates and the way back to this node) and '
+                        'print the verdict per host; exit 0 when all are '
+                        'ready')
     p.add_argument('--json', action='store_true',
                    help='print the result as JSON')
     p.add_argument('-v', '--verbose', action='store_true',
@@ -119,9 +125,45 @@ def _config(files):
     return conf
 
 
+def _preflight_report(verdicts):
+    lines = []
+    width = max([len(c.name) for v in verdicts for c in v.checks] or [0])
+    for verdict in verdicts:
+        lines.append('%s (%s)' % (verdict.name, verdict.url))
+        for c in verdict.checks:
+            lines.append('  %-*s  %-7s  %s' % (width, c.name, c.status,
+                                               c.detail))
+        lines.append('  verdict: %s'
+                     % ('ready' if verdict.ready else 'NOT READY'))
+    lines.append('%d of %d host(s) ready' % (
+        sum(v.ready for v in verdicts), len(verdicts)))
+    return '\n'.join(lines)
+
+
+def _preflight(args):
+    try:
+        helper = helpers.load(args.helper, conf=_config(args.config_file))
+        verdicts = helper.preflight()
+    except (exception.XenImageError, OSError, cfg.Error) as e:
+        return common.fail(e, as_json=args.json)
+    if args.json:
+        print(json.dumps({'hosts': [v.as_dict() for v in verdicts]},
+                         indent=2))
+    else:
+        print(_preflight_report(verdicts))
+    return 0 if all(v.ready for v in verdicts) else 1
+
+
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     common.setup_logging(args.verbose)
+    if args.preflight:
+        if args.source or args.dest:
+            parser.error('--preflight takes no SOURCE or DEST')
+        return _preflight(args)
+    if not args.dest:
+        parser.error('SOURCE and DEST are required')
     ext = args.dest[-4:].lower()
     if ext not in _OUTPUTS:
         return common.fail('DEST must end in .tgz or .vhd: %s' % args.dest,

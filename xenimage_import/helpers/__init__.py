@@ -82,6 +82,35 @@ class ConversionResult(object):
         return data
 
 
+CHECK_OK, CHECK_FAILED, CHECK_SKIPPED = 'ok', 'FAILED', 'skipped'
+
+
+@dataclasses.dataclass
+class PreflightCheck(object):
+    """One check of a helper's setup: its name, status and what it saw."""
+
+    name: str
+    status: str
+    detail: str
+
+
+@dataclasses.dataclass
+class PreflightVerdict(object):
+    """The checks of one target of a helper (a XenServer host)."""
+
+    name: str
+    url: str
+    checks: typing.List[PreflightCheck]
+
+    @property
+    def ready(self):
+        return all(c.status == CHECK_OK for c in self.checks)
+
+    def as_dict(self):
+        return {'host': self.name, 'url': self.url, 'ready': self.ready,
+                'checks': [dataclasses.asdict(c) for c in self.checks]}
+
+
 class Helper(metaclass=abc.ABCMeta):
     """A conversion driver."""
 
@@ -98,6 +127,14 @@ class Helper(metaclass=abc.ABCMeta):
         Raises :class:`xenimage_import.exception.XenImageError` with a
         one-line reason; leaves nothing at the destination on failure.
         """
+
+    def preflight(self):
+        """Check the helper's setup without converting anything.
+
+        :returns: a list of :class:`PreflightVerdict`.
+        """
+        raise exception.XenImageError('helper %s has no pre-flight checks'
+                                      % self.name)
 
 
 def _reraise(manager, entry_point, error):

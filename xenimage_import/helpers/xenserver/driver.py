@@ -82,7 +82,8 @@ class XenServerHelper(helpers.Helper):
         xs_opts.register_opts(self.conf)
         self.group = self.conf[xs_opts.GROUP]
 
-    def _session(self, host):
+    def session(self, host):
+        """A XapiSession to ``host`` (not logged in yet)."""
         return xapi.XapiSession(host.url, host.username, host.password,
                                 name=host.name,
                                 timeout=self.group.api_timeout,
@@ -101,10 +102,14 @@ class XenServerHelper(helpers.Helper):
             return found[0]
 
         def free_space(host):
-            with self._session(host) as session:
-                return _Pool(session, self.group.sr_uuid).free_space()
+            with self.session(host) as session:
+                return Pool(session, self.group.sr_uuid).free_space()
 
         return hosts.rank(found, free_space)[0]
+
+    def preflight(self):
+        from xenimage_import.helpers.xenserver import preflight
+        return preflight.run(self)
 
     def convert(self, request):
         if request.output not in (helpers.OUTPUT_TARBALL, helpers.OUTPUT_VHD):
@@ -123,8 +128,8 @@ class XenServerHelper(helpers.Helper):
         work_dir = os.path.dirname(os.path.abspath(request.destination))
         prefix = request.work_prefix or '.%s.' % os.path.basename(
             request.destination)
-        with self._session(host) as session:
-            pool = _Pool(session, self.group.sr_uuid)
+        with self.session(host) as session:
+            pool = Pool(session, self.group.sr_uuid)
             pool.check_plugin()
             pool.destroy_orphans(self.group.import_timeout +
                                  self.group.export_timeout + _ORPHAN_MARGIN)
@@ -158,7 +163,7 @@ class XenServerHelper(helpers.Helper):
             guest=transport.guest)
 
 
-class _Pool(object):
+class Pool(object):
     """The SR and the host that serves it, as XAPI describes them."""
 
     def __init__(self, session, sr_uuid):
@@ -266,6 +271,26 @@ def advertised_address(group):
             name, ', '.join(sorted(found)) or 'nothing'))
 
 
+def probe(session, pool, rx, group):
+    """dom0 of the SR's host opens TLS to ``rx`` and checks its pin.
+
+    Nothing is sent; an unreachable receiver fails here in seconds, with
+    what to change, instead of after the import.
+    """
+    try:
+        session.call('host.call_plugin', pool.host, dom0.PLUGIN_NAME,
+                     dom0.FN_PROBE, {
+                         'url': rx.url,
+                         'cert_sha256': rx.certificate.fingerprint,
+                         'timeout': str(group.receiver_timeout),
+                     })
+    except xapi.XapiError as e:
+        raise exception.ConversionFailed(
+            '%s; dom0 must reach %s (set receiver_address to an address '
+            'dom0 can resolve and open receiver_port_range %s in the '
+            'firewall)' % (e, rx.address, group.receiver_port_range))
+
+
 class _Transport(object):
     """The source as a dynamic VHD file, the body of import_raw_vdi."""
 
@@ -326,7 +351,7 @@ class _Conversion(object):
         try:
             # Before anything is created: an unreachable receiver fails in
             # seconds, not after the import.
-            self._probe(rx)
+            probe(self.session, self.pool, rx, self.group)
             vdi = self._create_vdi(transport.size)
             try:
                 start = time.monotonic()
@@ -355,22 +380,6 @@ class _Conversion(object):
             xs_opts.port_range(group.receiver_port_range),
             self._certificate(),
             max_bytes=size + size // 64 + _RECEIVE_SLACK)
-
-    def _probe(self, rx):
-        """dom0 opens TLS to the receiver and checks the pinned cert."""
-        try:
-            self.session.call('host.call_plugin', self.pool.host,
-                              dom0.PLUGIN_NAME, dom0.FN_PROBE, {
-                                  'url': rx.url,
-                                  'cert_sha256': rx.certificate.fingerprint,
-                                  'timeout': str(self.group.receiver_timeout),
-                              })
-        except xapi.XapiError as e:
-            raise exception.ConversionFailed(
-                '%s; dom0 must reach %s (set receiver_address to an address '
-                'dom0 can resolve and open receiver_port_range %s in the '
-                'firewall)' % (e, rx.address,
-                               self.group.receiver_port_range))
 
     def _create_vdi(self, size):
         return self.session.call('VDI.create', {
