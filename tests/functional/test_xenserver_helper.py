@@ -31,6 +31,7 @@ from tests.functional import base
 from tests import images
 from tests import xapisim
 from tests.xapisim import server
+from tests.xapisim import stunnel
 from xenimage_import.cmd import convert as xconvert
 from xenimage_import import exception
 from xenimage_import import helpers
@@ -416,6 +417,35 @@ class XenServerHelperTlsTest(XenServerHelperBase):
         rc, out, err = self.convert(host_certificates='127.0.0.1:sha256:ab')
         self.assertIn('not a sha256: fingerprint of 32 bytes', err)
         self.assertNotIn(self.dir, err)
+
+
+@testtools.skipUnless(stunnel.BINARY, 'stunnel4 is not installed '
+                      '(bindep.txt: stunnel4 [functional])')
+class StunnelTest(XenServerHelperBase):
+    """XAPI behind Debian's stunnel, as a real host serves port 443."""
+
+    def test_conversion_through_stunnel(self):
+        d = tempfile.mkdtemp(dir=self.dir)
+        front = stunnel.Stunnel(d, self.sim.port)
+        self.addCleanup(front.stop)
+        rc, out, err = self.convert(
+            hosts='xs-sim:%s' % front.url,
+            host_certificates='127.0.0.1:sha256:%s' % front.fingerprint)
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assert_nothing_left(output=['disk.tgz'])
+        # Every connection ended cleanly (no TLS error, no reset), and one
+        # carried the whole VHD to xapi.
+        with open(front.log) as f:
+            log = f.read()
+        self.assertNotIn('LOG3[', log.replace('LOG3[ui]: No trusted', ''))
+        self.assertNotIn('reset', log)
+        carried = [int(line.split(', ')[1].split()[0])
+                   for line in log.splitlines()
+                   if 'Connection closed:' in line]
+        body = os.path.getsize(images.tap_vhd(self.raw, os.path.join(
+            self.dir, 'body.vhd')))
+        self.assertGreaterEqual(max(carried), body, log)
 
 
 class PreflightTest(XenServerHelperBase):
