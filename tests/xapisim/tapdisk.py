@@ -22,10 +22,13 @@ against, so it must not come from the code under test. Two pieces:
   behind the read position is refused. Data past the VDI's size fails the
   import; a larger virtual size alone does not.
 * :class:`TapdiskVdi` is a VDI file as ``vhd-util create`` makes it and
-  tapdisk fills it: creator ``tap`` 1.3 with a batmap; each block
+  blktap's libvhd fills it: creator ``tap`` 1.3 with a batmap; each block
   allocated at the end of the file when first written, its bitmap placed
-  so the data is 4 KiB aligned; a bitmap bit per written sector; a
-  batmap bit once the block's bitmap is full.
+  so the data is 4 KiB aligned, the footer rewritten behind it; a partial
+  first write zero-fills the new segment from the old end of data, a
+  whole-block one leaves the old footer in the gap; a bitmap bit per written
+  sector; a batmap bit once the block's bitmap is full. Checked against a
+  VHD blktap's libvhd wrote (tests/fixtures/blktap).
 """
 
 import os
@@ -182,6 +185,13 @@ class TapdiskVdi(object):
         self.id = uuid.uuid4().bytes
         self.timestamp = int(time.time()) - EPOCH
         self.file = open(path, 'w+b')
+        self._write_footer(self.metadata_end)
+
+    def _write_footer(self, sector):
+        """The footer, where the data now ends (as after every allocation)."""
+        self.data_end = sector
+        self.file.seek(sector * SECTOR)
+        self.file.write(self._footer())
 
     @staticmethod
     def _aligned(sector):
@@ -201,8 +211,16 @@ class TapdiskVdi(object):
         if self.bat[block] == UNUSED:
             self.bat[block] = self.next_bitmap
             self.bitmaps[block] = bytearray(SECTOR)
-            self.next_bitmap = self._aligned(self.next_bitmap + 1 +
-                                             SECTORS_PER_BLOCK)
+            end = self.next_bitmap + 1 + SECTORS_PER_BLOCK
+            if len(data) < BLOCK:
+                # A partial first write zero-fills the new segment from
+                # the old end of data: gap, bitmap and block.
+                self.file.seek(self.data_end * SECTOR)
+                self.file.write(bytes((end - self.data_end) * SECTOR))
+            # Else the gap keeps what was there: the footer that followed
+            # the previous block.
+            self._write_footer(end)
+            self.next_bitmap = self._aligned(end)
         base = (self.bat[block] + 1) * SECTOR
         self.file.seek(base + within)
         self.file.write(data)
@@ -212,10 +230,6 @@ class TapdiskVdi(object):
 
     def close(self):
         """Metadata and footers; the file then ends after the last block."""
-        end = self.metadata_end
-        if self.bitmaps:
-            end = max(self.bat[b] for b in self.bitmaps) + 1 + \
-                SECTORS_PER_BLOCK
         for block, bitmap in self.bitmaps.items():
             self.file.seek(self.bat[block] * SECTOR)
             self.file.write(bytes(bitmap))
@@ -233,7 +247,7 @@ class TapdiskVdi(object):
             b'tdbatmap', self.batmap_header + SECTOR, self.batmap_sectors,
             0x00010002, checksum).ljust(SECTOR, b'\0'))
         self.file.write(batmap)
-        self.file.seek(end * SECTOR)
+        self.file.seek(self.data_end * SECTOR)
         self.file.write(footer)
         self.file.truncate()
         self.file.close()
