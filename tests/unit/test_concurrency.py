@@ -91,10 +91,14 @@ class SweepTest(testtools.TestCase):
         open(os.path.join(self.staging, name), 'w').close()
         return name
 
+    def work_file(self, image_id, suffix, lock_path=None):
+        prefix = concurrency.work_prefix(image_id, lock_path or self.locks)
+        return self.touch(prefix + 'k2j4h_a1' + suffix)
+
     def test_removes_only_dead_work_files(self):
-        stale = [self.touch(IMAGE_A + '.k2j4h_a1.raw'),
-                 self.touch(IMAGE_A + '.x9y8z7w6.part')]
-        live = self.touch(IMAGE_B + '.abcdefgh.vhd')
+        stale = [self.work_file(IMAGE_A, '.raw'),
+                 self.work_file(IMAGE_A, '.part')]
+        live = self.work_file(IMAGE_B, '.vhd')
         kept = [self.touch(IMAGE_A),                 # Glance's staged data
                 self.touch(IMAGE_A + '.tgz'),        # finished output
                 self.touch('unrelated.raw')]
@@ -107,3 +111,18 @@ class SweepTest(testtools.TestCase):
         self.assertEqual(sorted(kept + [live]),
                          sorted(os.listdir(self.staging)))
         self.assertFalse(concurrency.is_converting(self.locks, IMAGE_B))
+
+    def test_never_sweeps_another_nodes_files(self):
+        # A staging directory shared by two nodes (each with its own lock
+        # path): node B cannot see node A's liveness locks, so it must not
+        # judge A's files, dead or alive.
+        other_locks = self.useFixture(fixtures.TempDir()).path
+        self.assertNotEqual(concurrency.node_tag(self.locks),
+                            concurrency.node_tag(other_locks))
+        theirs = [self.work_file(IMAGE_A, '.raw', other_locks),
+                  self.work_file(IMAGE_B, '.part', other_locks)]
+        ours = self.work_file(IMAGE_A, '.vhd')
+        removed = concurrency.sweep_stale_work_files(self.staging,
+                                                     self.locks)
+        self.assertEqual([ours], removed)
+        self.assertEqual(sorted(theirs), sorted(os.listdir(self.staging)))

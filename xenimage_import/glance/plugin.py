@@ -70,12 +70,6 @@ _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
                          INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
 
 
-def _work_prefix(image_id):
-    # NOTE: Glance's start-up cleanup removes staging files named
-    # <image_id>* for deleted images; every work file follows that scheme.
-    return '%s.' % image_id
-
-
 def _remove(path):
     if path:
         fileutils.delete_if_exists(path)
@@ -220,7 +214,8 @@ class _ConvertToTapVhd(task.Task):
 
     def _convert(self, src, work_dir, xen_upload):
         group = CONF.xenimage_import
-        prefix = _work_prefix(self.image_id)
+        prefix = concurrency.work_prefix(self.image_id,
+                                         _lock_path(work_dir))
         try:
             xen_upload.unpack(_policy(), work_dir, prefix)
             if xen_upload.action == upload.PACK_VHD:
