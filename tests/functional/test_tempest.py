@@ -22,10 +22,11 @@ import sys
 import testtools
 from testtools import content
 
+from tests.fixtures import keystone_server
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-KEYSTONE_VENV = os.environ.get('XENIMAGE_KEYSTONE_VENV',
-                               os.path.join(REPO, '.venv-keystone'))
+KEYSTONE_VENV = keystone_server.VENV
 TEMPEST_VENV = os.environ.get('XENIMAGE_TEMPEST_VENV',
                               os.path.join(REPO, '.venv-tempest'))
 EXPECTED = (

@@ -1,0 +1,189 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Two glance-api nodes: an import runs where the data was staged.
+
+Glance scales out as nodes behind a load balancer, each with its own
+staging directory and lock path, sharing the database and the store. The
+node that stages an image records its ``worker_self_reference_url`` on it
+(``os_glance_stage_host``); an import request that reaches another node is
+proxied there with the user's token. So this runs a real Keystone (the
+proxy re-presents the token), one PostgreSQL database, one file store and
+two real glance-api, and drives them with the real ``glance`` CLI.
+"""
+
+import concurrent.futures
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import testtools
+
+from tests.fixtures import glance_server
+from tests.fixtures import keystone_server
+from tests.fixtures import postgres_server
+from tests.functional import base
+from tests import images
+
+MiB = images.MiB
+GLANCE_PASSWORD = 'glance-service-pass'
+
+
+@testtools.skipUnless(postgres_server.available(),
+                      'PostgreSQL is not installed (bindep.txt)')
+class DistributedImportTest(testtools.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not os.path.isdir(keystone_server.VENV):
+            raise RuntimeError('%s missing: run tools/bootstrap'
+                               % keystone_server.VENV)
+        cls.base = tempfile.mkdtemp(prefix='xenimage-2nodes-')
+        cls.postgres = postgres_server.PostgresServer().start()
+        cls.keystone = keystone_server.KeystoneServer(
+            os.path.join(cls.base, 'keystone'), keystone_server.VENV)
+        cls.nodes = []
+        try:
+            cls.keystone.start()
+            cls.keystone.add_service_user('glance', GLANCE_PASSWORD)
+            auth = {'auth_url': cls.keystone.url,
+                    'password': GLANCE_PASSWORD,
+                    'client_env': cls.keystone.client_env()}
+            store = os.path.join(cls.base, 'store')
+            for name in ('node-a', 'node-b'):
+                cls.nodes.append(glance_server.GlanceServer(
+                    os.path.join(cls.base, name), keystone=auth,
+                    database_url=cls.postgres.url, store=store,
+                    plugin_conf={'max_concurrent_conversions': 2}))
+            for node in cls.nodes:
+                node.start()
+        except Exception:
+            cls._stop_all()
+            raise
+        cls.a, cls.b = cls.nodes
+        src = os.path.join(cls.base, 'sources')
+        os.mkdir(src)
+        cls.sources = []
+        for n in range(4):
+            raw = images.make_sparse(
+                os.path.join(src, 'img%d.raw' % n), (20 + n) * MiB,
+                images.scattered_regions((20 + n) * MiB, 3, 2 * MiB,
+                                         seed=n), seed=n)
+            cls.sources.append((raw, images.qemu_convert(
+                raw, os.path.join(src, 'img%d.qcow2' % n), 'qcow2')))
+
+    @classmethod
+    def _stop_all(cls):
+        for node in cls.nodes:
+            node.stop()
+        cls.keystone.stop()
+        cls.postgres.stop()
+        shutil.rmtree(cls.base, ignore_errors=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._stop_all()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(dir=self.base)
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def stage(self, node, path):
+        proc = node.glance('image-create', '--disk-format', 'qcow2',
+                           '--container-format', 'bare', '--name',
+                           os.path.basename(path))
+        image_id = base.image_id_of(proc)
+        node.glance('image-stage', '--file', path, image_id)
+        return image_id
+
+    def show(self, node, image_id):
+        return base.parse_table(node.glance('image-show', image_id).stdout)
+
+    def wait_settled(self, node, image_id, timeout=180):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            image = self.show(node, image_id)
+            if image['status'] == 'active' or (
+                    image['status'] == 'queued' and re.search(
+                        r'\|\s+(failure|success)\s+\|',
+                        node.glance('image-tasks', image_id).stdout)):
+                return image
+            time.sleep(0.5)
+        self.fail('image %s still %s' % (image_id, image['status']))
+
+    def converted_on(self, image_id):
+        """The nodes whose plugin converted ``image_id``, from their logs."""
+        found = []
+        for node in self.nodes:
+            with open(node.api_log) as f:
+                if re.search(r'Image %s: qcow2 image converted' % image_id,
+                             f.read()):
+                    found.append(node)
+        return found
+
+    def assert_converted(self, image_id, raw, node):
+        image = self.wait_settled(node, image_id)
+        self.assertEqual('active', image['status'],
+                         node.glance('image-tasks', image_id).stdout)
+        self.assertEqual(('vhd', 'ovf'),
+                         (image['disk_format'], image['container_format']))
+        data = os.path.join(self.dir, image_id + '.tgz')
+        node.glance('image-download', '--file', data, image_id)
+        rc, out, err = base.cli('check', data)
+        self.assertEqual(0, rc, out + err)
+        vhd_dir = os.path.join(self.dir, image_id)
+        os.mkdir(vhd_dir)
+        same, message = images.qemu_compare(
+            images.extract_member(data, vhd_dir), 'vpc', raw, 'raw')
+        self.assertTrue(same, message)
+
+    def assert_staging_clean(self):
+        for node in self.nodes:
+            self.assertEqual([], os.listdir(node.staging), node.base)
+
+    def test_import_sent_to_the_other_node_converts_where_staged(self):
+        raw, qcow2 = self.sources[0]
+        image_id = self.stage(self.a, qcow2)
+        self.b.glance('image-import', '--import-method', 'glance-direct',
+                      image_id)
+        self.assert_converted(image_id, raw, self.b)
+        self.assertEqual([self.a], self.converted_on(image_id))
+        with open(self.b.api_log) as f:
+            self.assertIn('Proxying POST request to host %s' % self.a.url,
+                          f.read())
+        self.assert_staging_clean()
+
+    def test_concurrent_imports_across_both_nodes(self):
+        # Two images staged on each node, every import sent to the other
+        # node, all at once.
+        staged = []
+        for n, (raw, qcow2) in enumerate(self.sources):
+            here, there = (self.a, self.b) if n % 2 == 0 else (self.b,
+                                                               self.a)
+            staged.append((self.stage(here, qcow2), raw, here, there))
+
+        def run_import(item):
+            image_id, _raw, _here, there = item
+            there.glance('image-import', '--import-method', 'glance-direct',
+                         image_id)
+
+        with concurrent.futures.ThreadPoolExecutor(len(staged)) as pool:
+            list(pool.map(run_import, staged))
+        for image_id, raw, here, there in staged:
+            self.assert_converted(image_id, raw, there)
+            self.assertEqual([here], self.converted_on(image_id))
+        self.assert_staging_clean()
