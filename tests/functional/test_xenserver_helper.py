@@ -19,6 +19,7 @@ outcome, asserts that nothing is left behind on either side: no session,
 task, VDI or staging directory on the host, no work file here.
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -32,6 +33,7 @@ from tests import images
 from tests import xapisim
 from tests.xapisim import server
 from tests.xapisim import stunnel
+from xenimage_import import archive
 from xenimage_import.cmd import convert as xconvert
 from xenimage_import import exception
 from xenimage_import import helpers
@@ -90,12 +92,13 @@ class XenServerHelperBase(testtools.TestCase):
         self.addCleanup(sim.stop)
         return sim
 
-    def convert(self, source=None, dest='disk.tgz', sim=None, **options):
+    def convert(self, source=None, dest='disk.tgz', sim=None, args=(),
+                **options):
         conf = write_conf(os.path.join(self.dir, 'xenserver.conf'),
                           sim or self.sim, **options)
         self.dest = os.path.join(self.out_dir, dest)
         return base.cli('convert', '--helper', 'xenserver',
-                        '--config-file', conf, source or self.qcow2,
+                        '--config-file', conf, *args, source or self.qcow2,
                         self.dest)
 
     def assert_nothing_left(self, sim=None, output=()):
@@ -139,6 +142,33 @@ class XenServerHelperTest(XenServerHelperBase):
         self.assertEqual(0, rc, err)
         self.assert_converted()
         self.assert_nothing_left(output=['disk.vhd'])
+
+    def exported(self):
+        return [args['transfer'] for fn, args in self.sim.plugin_calls
+                if fn == dom0.FN_EXPORT]
+
+    def test_vhd_transfer_is_packed_here(self):
+        rc, out, err = self.convert(transfer_format='vhd',
+                                    args=('--level', '1'))
+        self.assertEqual(0, rc, err)
+        self.assertEqual(['vhd'], self.exported())
+        self.assert_converted()
+        # Packed by this node's writer (its tar header, not GNU tar's).
+        with gzip.open(self.dest) as f:
+            head = f.read(archive.TAR_BLOCK)
+        vhd_size = os.path.getsize(images.extract_member(self.dest,
+                                                         self.dir))
+        mtime = int(archive.TAR_HEADER.unpack(head).mtime.rstrip(b'\0'), 8)
+        self.assertEqual(archive.tar_header(vhd_size, mtime), head)
+        self.assert_nothing_left(output=['disk.tgz'])
+
+    def test_tgz_transfer_both_outputs(self):
+        for dest in ('disk.tgz', 'disk.vhd'):
+            rc, out, err = self.convert(transfer_format='tgz', dest=dest)
+            self.assertEqual(0, rc, err)
+            self.assert_converted()
+        self.assertEqual(['tgz', 'tgz'], self.exported())
+        self.assert_nothing_left(output=['disk.tgz', 'disk.vhd'])
 
     def test_pool_member_redirects_to_master(self):
         pool = self.simulator(members=1)

@@ -229,6 +229,21 @@ class PluginExportTest(PluginTestBase):
         # One gzip member, 0.vhd alone: what Nova's tarfile reads.
         self.assertTrue(check.check_path(got.path).valid)
 
+    def test_vhd_transfer_sends_the_sr_file_itself(self):
+        summary = self.plugin.export(self.args(transfer='vhd'))
+        self.assertTrue(self.rx.wait(5))
+        got = self.rx.result
+        self.assertEqual((got.size, got.sha256, 'vhd'), (
+            summary['bytes'], summary['sha256'], summary['transfer']))
+        with open(got.path, 'rb') as a, open(self.vhd, 'rb') as b:
+            self.assertEqual(b.read(), a.read())
+        # No staging link was made in the SR.
+        self.assertEqual([self.vdi_uuid + '.vhd'], os.listdir(self.sr_dir))
+
+    def test_unknown_transfer_is_refused(self):
+        self.assert_refused('XENIMAGE_BAD_ARGUMENT', self.plugin.export,
+                            self.args(transfer='raw'))
+
     def test_compression_level_is_applied(self):
         summary = self.plugin.export(self.args(level='1'))
         self.rx.wait(5)

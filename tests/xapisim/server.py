@@ -219,6 +219,7 @@ class XapiSimulator(object):
         self.calls = []
         self.cancels = []
         self.import_errors = []
+        self.plugin_calls = []
         self.redirects = []
         self.stopping = threading.Event()
         self.hosts = self._listen(members)
@@ -644,6 +645,7 @@ class XapiSimulator(object):
         if os.sep in plugin or not os.path.isfile(path):
             return task.fail('XENAPI_MISSING_PLUGIN', plugin)
         args = dict(args)
+        self.plugin_calls.append((fn, dict(args)))
         if fn == dom0.FN_EXPORT and 'token' in self.faults:
             args['token'] = self.faults['token']
         delay = self.faults.get('plugin_delay', 0) if fn == dom0.FN_EXPORT \

@@ -21,10 +21,12 @@ The manual procedure, automated over XenAPI:
 3. ``PUT /import_raw_vdi?format=vhd`` it into the VDI; the task decides;
 4. open a one-shot HTTPS receiver and ``Async.host.call_plugin`` the
    plugin on the host that has the SR: it checks the SR's
-   ``<vdi-uuid>.vhd`` with vhd-util and sends it back as ``0.vhd`` in a
-   gzipped tarball;
-5. compare size and SHA-256 with what the plugin sent, check the tarball
-   with xenimage-check's rules, and move it into place.
+   ``<vdi-uuid>.vhd`` with vhd-util and sends it back, as the file itself
+   (``transfer_format = vhd``) or as ``0.vhd`` in a tarball it gzips
+   (``tgz``);
+5. compare size and SHA-256 with what the plugin sent, check it with
+   xenimage-check's rules, and pack it here (a VHD) or move it into
+   place (a tarball).
 
 The VDI, the XAPI tasks and the session are destroyed on every path; a
 wait past its timeout cancels the XAPI task it waits for.
@@ -52,6 +54,7 @@ from xenimage_import.helpers.xenserver import tls
 from xenimage_import.helpers.xenserver import trust
 from xenimage_import.helpers.xenserver import vdi_import
 from xenimage_import.helpers.xenserver import xapi
+from xenimage_import import pack
 from xenimage_import.source import tarball
 from xenimage_import.vhd import layout as L
 
@@ -141,13 +144,9 @@ class XenServerHelper(helpers.Helper):
             finally:
                 transport.remove()
         try:
-            report = _checked(received.path, transport.size)
-            if request.output == helpers.OUTPUT_TARBALL:
-                os.chmod(received.path, 0o644)
-                os.replace(received.path, request.destination)
-            else:
-                _extract(received.path, request.destination, work_dir,
-                         prefix, report.vhd.file_size)
+            report = _checked(received.path, transport.size,
+                              self.group.transfer_format)
+            _place(received.path, report, request, work_dir, prefix)
         finally:
             _remove(received.path)
         return helpers.ConversionResult(
@@ -463,6 +462,7 @@ class _Conversion(object):
                                 'cert_sha256': rx.certificate.fingerprint,
                                 'timeout': str(group.export_timeout),
                                 'level': str(group.dom0_compression_level),
+                                'transfer': group.transfer_format,
                             })
         try:
             summary = self._wait_export(task, rx)
@@ -525,22 +525,43 @@ def _verified(rx, summary, host):
     return received
 
 
-def _checked(path, size):
-    """xenimage-check's verdict on the tarball from dom0."""
+def _checked(path, size, transfer):
+    """xenimage-check's verdict on what dom0 sent, of the kind asked for."""
+    what = 'VHD' if transfer == dom0.TRANSFER_VHD else 'tarball'
     try:
         report = check.check_path(path)
     except exception.Unreadable as e:
-        raise exception.InvalidImage('the tarball from dom0 is unreadable: '
-                                     '%s' % e)
+        raise exception.InvalidImage('the %s from dom0 is unreadable: %s'
+                                     % (what, e))
+    if report.kind != ('vhd' if transfer == dom0.TRANSFER_VHD
+                       else 'tarball'):
+        raise exception.InvalidImage('dom0 sent a %s, not the %s asked for'
+                                     % (report.kind, what))
     if not report.valid:
         raise exception.InvalidImage(
-            'the tarball from dom0 is not a valid XenServer image: %s'
-            % report.all_problems()[0].message)
+            'the %s from dom0 is not a valid XenServer image: %s'
+            % (what, report.all_problems()[0].message))
     if report.vhd.virtual_size < size:
         raise exception.InvalidImage(
             'the VHD from dom0 is %d bytes, smaller than the %d imported'
             % (report.vhd.virtual_size, size))
     return report
+
+
+def _place(path, report, request, work_dir, prefix):
+    """What dom0 sent, as the output asked for: moved, packed or extracted."""
+    if report.kind == 'vhd':
+        if request.output == helpers.OUTPUT_TARBALL:
+            # The node's threaded compressor: the work dom0 did not do.
+            pack.pack_vhd_file(path, request.destination, request.level,
+                               request.threads, work_prefix=prefix)
+            return
+    elif request.output == helpers.OUTPUT_VHD:
+        _extract(path, request.destination, work_dir, prefix,
+                 report.vhd.file_size)
+        return
+    os.chmod(path, 0o644)
+    os.replace(path, request.destination)
 
 
 def _extract(path, destination, work_dir, prefix, vhd_size):

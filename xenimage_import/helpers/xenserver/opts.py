@@ -115,14 +115,29 @@ task) may take.
 Seconds the dom0 plugin may take to check the VHD and send the tarball
 back. Past it the plugin task is cancelled and the import fails.
 """),
+    cfg.StrOpt('transfer_format',
+               default='vhd',
+               choices=(('vhd', 'dom0 sends the SR\'s VHD file as it is (only '
+                         'its allocated blocks); this node packs it with '
+                         'its threaded compressor'),
+                        ('tgz', 'dom0 packs and gzips the tarball on one of '
+                         'its cores (dom0_compression_level) and sends '
+                         'that')),
+               help="""
+How the converted VHD comes back from dom0. ``vhd`` moves about twice the
+bytes of ``tgz`` over the network but spends no dom0 CPU on compression,
+which on one dom0 core is the slowest step of a conversion; prefer ``tgz``
+only when the link between dom0 and this node is slow (well under
+1 Gbit/s) or metered.
+"""),
     cfg.IntOpt('dom0_compression_level',
                default=1,
                min=1,
                max=9,
                help="""
-gzip level dom0 compresses the tarball with, on one dom0 core. 1 is about
-three times faster than 6 (what ``tar -czf`` uses) for a tarball about a
-tenth larger.
+gzip level dom0 compresses the tarball with, on one dom0 core, when
+``transfer_format = tgz``. 1 is about three times faster than 6 (what
+``tar -czf`` uses) for a tarball about a tenth larger.
 """),
     cfg.HostAddressOpt('receiver_address',
                        help="""

@@ -30,6 +30,9 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 FN_VERSION = 'get_version'
 FN_EXPORT = 'export_tap_vhd'
 FN_PROBE = 'probe'
+# export's ``transfer``: dom0 gzips a tarball, or sends the VHD file.
+TRANSFER_TGZ = 'tgz'
+TRANSFER_VHD = 'vhd'
 PYTHON3 = '/usr/bin/python3'
 PYTHON2 = '/usr/bin/python'
 

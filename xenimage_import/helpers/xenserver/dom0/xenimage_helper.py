@@ -47,7 +47,7 @@ except ImportError:  # Python 2.7
     import httplib
     from urlparse import urlsplit
 
-VERSION = '1.1'
+VERSION = '1.2'
 
 # NOTE: only the simulator in xenimage_import's tests sets this; XAPI runs
 # plugins with a fixed environment, so in dom0 every path is the real one.
@@ -68,6 +68,10 @@ UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-'
                      r'[0-9a-f]{4}-[0-9a-f]{12}$')
 SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
 SECONDS_RE = re.compile(r'^[0-9]{1,6}$')
+# What export sends: a gzipped tarball made here, or the VHD file as is.
+TRANSFER_TGZ = 'tgz'
+TRANSFER_VHD = 'vhd'
+TRANSFER_RE = re.compile(r'^(tgz|vhd)$')
 # A probe only connects: it never needs long.
 MAX_PROBE_SECONDS = 60
 
@@ -262,14 +266,14 @@ def _response_status(conn):
         return None, ''
 
 
-def send_tarball(stream, conn, path, token, deadline):
+def send_stream(stream, conn, path, token, deadline, content_type):
     """Chunked PUT of ``stream``; (bytes, sha256) of what was sent."""
     digest = hashlib.sha256()
     sent = 0
     try:
         conn.putrequest('PUT', path, skip_accept_encoding=True)
         conn.putheader('Authorization', 'Bearer ' + token)
-        conn.putheader('Content-Type', 'application/gzip')
+        conn.putheader('Content-Type', content_type)
         conn.putheader('Transfer-Encoding', 'chunked')
         conn.endheaders()
         while True:
@@ -331,8 +335,8 @@ def stream_tarball(staging, conn, path, token, deadline, level):
                             stdout=subprocess.PIPE, stderr=err,
                             close_fds=True)
     try:
-        sent = send_tarball(GzipStream(proc.stdout, level), conn, path,
-                            token, deadline)
+        sent = send_stream(GzipStream(proc.stdout, level), conn, path,
+                           token, deadline, 'application/gzip')
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -346,8 +350,23 @@ def stream_tarball(staging, conn, path, token, deadline, level):
     return sent
 
 
+def stream_vhd(path, conn, url_path, token, deadline):
+    """The VHD file itself, uncompressed: the receiver's node packs it.
+
+    A VHD file holds only allocated blocks, so nothing sparse is sent; the
+    node's threaded compressor then does what one dom0 core would.
+    """
+    with open(path, 'rb') as f:
+        return send_stream(f, conn, url_path, token, deadline,
+                           'application/octet-stream')
+
+
 def export(args):
-    """Validate a VDI's VHD and send it as 0.vhd in a gzipped tarball."""
+    """Validate a VDI's VHD and send it back.
+
+    ``transfer``: ``tgz`` (default), ``0.vhd`` in a tarball gzipped here at
+    ``level``; or ``vhd``, the VHD file as it is.
+    """
     started = time.time()
     sr_uuid = _arg(args, 'sr_uuid', UUID_RE)
     vdi_uuid = _arg(args, 'vdi_uuid', UUID_RE)
@@ -362,11 +381,21 @@ def export(args):
                           'level')
     if not 1 <= level <= 9:
         raise PluginError('XENIMAGE_BAD_ARGUMENT', 'level must be 1-9')
+    transfer = _arg(args, 'transfer', TRANSFER_RE, TRANSFER_TGZ)
     sr_dir = sr_path(sr_uuid)
     path = vdi_file(sr_dir, vdi_uuid)
     check_not_attached(path)
     summary = describe_vhd(path)
     conn, url_path = open_receiver(url, fingerprint, deadline)
+    if transfer == TRANSFER_VHD:
+        try:
+            sent, sha256 = stream_vhd(path, conn, url_path, token, deadline)
+        finally:
+            conn.close()
+        summary.update(bytes=sent, sha256=sha256, plugin_version=VERSION,
+                       transfer=transfer,
+                       seconds=round(time.time() - started, 3))
+        return summary
     # A hard link inside the SR (same file system): the tarball's member
     # is named 0.vhd without copying a byte, and the VDI file is untouched.
     staging = tempfile.mkdtemp(prefix='.xenimage-export-', dir=sr_dir)
@@ -378,6 +407,7 @@ def export(args):
         conn.close()
         shutil.rmtree(staging, ignore_errors=True)
     summary.update(bytes=sent, sha256=sha256, plugin_version=VERSION,
+                   transfer=transfer,
                    seconds=round(time.time() - started, 3))
     return summary
 
