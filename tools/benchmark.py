@@ -21,24 +21,31 @@ machine (no network) and kept in the work directory:
 * ``sparse``: 20 GiB virtual, 200 MiB of data in 8 regions; ``sparse-data``
   holds the same 200 MiB densely (what the data alone costs);
 * ``random``: 1 GiB of incompressible data;
+* ``dense``: a 1 GiB ext4 disk holding ~700 MB of shared libraries, as
+  qcow2 (a dense image: little to skip);
 * ``sparse64``: 64 GiB virtual with the same 200 MiB (memory check only).
 
 Per case the methods run alternately, ``--runs`` times each:
 ``xenimage-convert`` at its default and its smallest-output level, the
 manual procedure (``qemu-img convert -O vpc`` + ``tar -czf``), and
 ``qemu-img convert -O vpc`` + ``tar | pigz -1 -p2`` when pigz is
-installed. Wall time (median, min-max), CPU time, peak RSS of the process
-tree, "core" time (the command's own work, without interpreter
-start-up), output size, and ratios to the manual procedure are printed as a
-table and written as JSON. Every xenimage output is checked with
-xenimage-check and ``qemu-img compare`` against its source.
+installed, and the floor: the same gzip writer, level and threads over
+the case's allocated data alone (``REFERENCE.data``, its extents as
+``qemu-img map`` reports them, back to back). Wall time (median,
+min-max), CPU time, peak RSS of the process tree, "core" time (the
+command's own work, without interpreter start-up), output size, and
+ratios to the manual procedure and to the floor are printed as a table
+and written as JSON. Every xenimage output is checked with xenimage-check
+and ``qemu-img compare`` against its source.
 
 With ``--xenserver`` the fs case also runs ``xenimage-convert --helper
 xenserver`` against the XAPI simulator of tests/xapisim (started in this
-process; no XenServer can run here), with dom0 gzip levels 1 and 6. Its
-import step includes the simulator's own stand-in for XenServer's
-storage (qemu-img decode + our writer); CPU and RSS count the converter
-only, not the simulator or the dom0 plugin it runs.
+process; no XenServer can run here): dom0 sending the VHD file for this
+node to pack (``transfer_format = vhd``), and dom0 gzipping the tarball at
+levels 1 and 6 (``tgz``). Its import step includes the simulator's own
+stand-in for XenServer's storage (tests/xapisim/tapdisk.py); CPU and RSS
+count the converter only, not the simulator or the dom0 plugin it runs.
+Traffic is on loopback unless the caller shapes it (``tc`` on ``lo``).
 
     python -m tools.benchmark [--work DIR] [--runs 3] [--json out.json]
         [--cases fs] [--xenserver]
@@ -88,6 +95,35 @@ def build_references(work):
     if need('random.raw'):
         print('building random.raw (1 GiB)...', flush=True)
         images.make_random(path('random.raw'), 1 * GiB)
+    if need('dense.qcow2'):
+        print('building dense.raw (1 GiB ext4, ~700 MB of shared '
+              'libraries)...', flush=True)
+        images.make_ext4(path('dense.raw'), 1 * GiB, int(700e6),
+                         trees=('/usr/lib',))
+        images.qemu_convert(path('dense.raw'), path('dense.qcow2'), 'qcow2')
+    for _src, _fmt, _methods, reference in CASES.values():
+        if 'floor' in _methods and need(reference + '.data'):
+            write_allocated_data(path(reference), path(reference + '.data'))
+
+
+def write_allocated_data(raw, out):
+    """The data extents of ``raw`` (as qemu-img maps them), back to back.
+
+    What any converter must at least read and compress.
+    """
+    extents = json.loads(subprocess.run(
+        ['qemu-img', 'map', '--output=json', '-f', 'raw', raw],
+        check=True, stdout=subprocess.PIPE, text=True).stdout)
+    with open(raw, 'rb') as src, open(out, 'wb') as dst:
+        for extent in extents:
+            if not extent['data']:
+                continue
+            src.seek(extent['start'])
+            left = extent['length']
+            while left:
+                chunk = src.read(min(left, 8 * MiB))
+                dst.write(chunk)
+                left -= len(chunk)
 
 
 def run_measured(cmd, cwd=None):
@@ -150,17 +186,19 @@ def _gzip_only(level):
     return cmd
 
 
-def _xenserver(dom0_level):
+def _xenserver(transfer, dom0_level=1):
     """xenimage-convert --helper xenserver, against the simulator."""
     def cmd(src, fmt, out_dir):
-        conf = os.path.join(out_dir, 'xenserver-%d.conf' % dom0_level)
+        conf = os.path.join(out_dir, 'xenserver-%s-%d.conf' % (
+            transfer, dom0_level))
         with open(conf, 'w') as f:
             f.write('[xenimage_xenserver]\nhosts = sim:%s\npassword = %s\n'
                     'receiver_bind_host = 127.0.0.1\n'
                     'receiver_port_range = 19690:19699\n'
+                    'transfer_format = %s\n'
                     'dom0_compression_level = %d\n'
                     % (_SIMULATOR['url'], _SIMULATOR['password'],
-                       dom0_level))
+                       transfer, dom0_level))
         return ([os.path.join(BIN, 'xenimage-convert'), '--json', '--helper',
                  'xenserver', '--config-file', conf, '--source-format', fmt,
                  src, os.path.join(out_dir, 'out.tgz')], None)
@@ -169,30 +207,39 @@ def _xenserver(dom0_level):
 
 # The XAPI simulator's address, once --xenserver started it.
 _SIMULATOR = {}
-XENSERVER_METHODS = ['xenserver-dom0-1', 'xenserver-dom0-6']
+XENSERVER_METHODS = ['xenserver-vhd', 'xenserver-dom0-1',
+                     'xenserver-dom0-6']
 SMALLEST = pack.SMALLEST_LEVEL
 METHODS = {
     'xenimage': _convert(pack.DEFAULT_LEVEL),
     'xenimage-smallest': _convert(SMALLEST),
     'manual': _manual('tar -czf out.tgz 0.vhd'),
     'pigz-1': _manual('tar -cf - 0.vhd | pigz -1 -p2 > out.tgz'),
-    'gzip-writer-only': _gzip_only(pack.DEFAULT_LEVEL),
-    'xenserver-dom0-1': _xenserver(1),
-    'xenserver-dom0-6': _xenserver(6),
+    # The floor: the same gzip writer, level and threads over the case's
+    # allocated data alone (REFERENCE.data), in the same run.
+    'floor': _gzip_only(pack.DEFAULT_LEVEL),
+    # dom0 sends the VHD file, this node packs it (transfer_format = vhd)
+    'xenserver-vhd': _xenserver('vhd'),
+    # dom0 gzips the tarball on one core (transfer_format = tgz)
+    'xenserver-dom0-1': _xenserver('tgz', 1),
+    'xenserver-dom0-6': _xenserver('tgz', 6),
 }
 
 # case: (source file, format, methods, raw reference for qemu-img compare)
 CASES = {
     'fs': ('fs.qcow2', 'qcow2',
-           ['xenimage', 'xenimage-smallest', 'manual', 'pigz-1'], 'fs.raw'),
+           ['xenimage', 'floor', 'xenimage-smallest', 'manual', 'pigz-1'],
+           'fs.raw'),
+    'dense': ('dense.qcow2', 'qcow2', ['xenimage', 'floor', 'manual'],
+              'dense.raw'),
     'sparse': ('sparse.raw', 'raw',
-               ['xenimage', 'xenimage-smallest', 'manual', 'pigz-1'],
-               'sparse.raw'),
+               ['xenimage', 'floor', 'xenimage-smallest', 'manual',
+                'pigz-1'], 'sparse.raw'),
     'sparse-data': ('sparse-data.raw', 'raw', ['xenimage'],
                     'sparse-data.raw'),
     'random': ('random.raw', 'raw',
-               ['xenimage', 'xenimage-smallest', 'manual', 'pigz-1',
-                'gzip-writer-only'], 'random.raw'),
+               ['xenimage', 'floor', 'xenimage-smallest', 'manual',
+                'pigz-1'], 'random.raw'),
     'sparse64': ('sparse64.raw', 'raw', ['xenimage'], 'sparse64.raw'),
 }
 
@@ -226,7 +273,10 @@ def bench_case(work, name, runs, extra_methods=()):
     try:
         for _ in range(runs):
             for method in methods:       # alternate, in the same run
-                cmd, cwd = METHODS[method](src, fmt, out_dir)
+                source = src
+                if method == 'floor':
+                    source = os.path.join(work, reference + '.data')
+                cmd, cwd = METHODS[method](source, fmt, out_dir)
                 samples[method].append(run_measured(cmd, cwd or out_dir))
                 out = os.path.join(out_dir, 'out.tgz')
                 sizes[method] = os.path.getsize(out)
@@ -263,12 +313,16 @@ def bench_case(work, name, runs, extra_methods=()):
             if manual_size else None,
             'verified': verified.get(method),
         })
+    floor = [r for r in rows if r['method'] == 'floor']
+    for r in rows:
+        r['vs_floor'] = round(r['wall_median_s'] / floor[0][
+            'wall_median_s'], 2) if floor else None
     return rows
 
 
 def print_table(rows):
     head = ('case', 'method', 'wall s (min-max)', 'core s', 'cpu s',
-            'rss MB', 'output bytes', 'x manual', 'size/gzip-6')
+            'rss MB', 'output bytes', 'x manual', 'x floor', 'size/gzip-6')
     lines = [head]
     for r in rows:
         lines.append((
@@ -280,6 +334,7 @@ def print_table(rows):
             '{:,}'.format(r['output_bytes']),
             '%.1f' % r['speedup_vs_manual']
             if r['speedup_vs_manual'] else '-',
+            '%.2f' % r['vs_floor'] if r['vs_floor'] else '-',
             '%.3f' % r['size_vs_manual'] if r['size_vs_manual'] else '-'))
     widths = [max(len(str(line[i])) for line in lines)
               for i in range(len(head))]
