@@ -40,6 +40,9 @@ SECTOR = 512
 BLOCK = 2 * 1024 * 1024
 SECTORS_PER_BLOCK = BLOCK // SECTOR
 UNUSED = 0xFFFFFFFF
+# A bitmap sector with every sector of its block present.
+FULL_BITMAP = b'\xff' * (SECTORS_PER_BLOCK // 8) + b'\0' * (
+    SECTOR - SECTORS_PER_BLOCK // 8)
 EPOCH = 946684800          # 2000-01-01 UTC, VHD timestamps count from it
 DYNAMIC, FIXED, DIFFERENCING = 3, 2, 4
 
@@ -153,6 +156,9 @@ def _fixed_runs(f, length):
 
 def _set_runs(bitmap):
     """(first sector, count) of each run of set bits, MSB first."""
+    if bitmap == FULL_BITMAP:
+        yield 0, SECTORS_PER_BLOCK
+        return
     first = None
     for n in range(SECTORS_PER_BLOCK):
         bit = bitmap[n // 8] >> (7 - n % 8) & 1
@@ -225,6 +231,9 @@ class TapdiskVdi(object):
         self.file.seek(base + within)
         self.file.write(data)
         bitmap = self.bitmaps[block]
+        if len(data) == BLOCK:
+            bitmap[:] = FULL_BITMAP
+            return
         for n in range(within // SECTOR, (within + len(data)) // SECTOR):
             bitmap[n // 8] |= 0x80 >> (n % 8)
 
@@ -240,7 +249,7 @@ class TapdiskVdi(object):
         self.file.seek(self.batmap_header)
         batmap = bytearray(self.batmap_sectors * SECTOR)
         for block, bitmap in self.bitmaps.items():
-            if bitmap == b'\xff' * SECTOR:
+            if bitmap == FULL_BITMAP:
                 batmap[block // 8] |= 0x80 >> (block % 8)
         checksum = ~sum(batmap) & 0xFFFFFFFF
         self.file.write(BATMAP.pack(

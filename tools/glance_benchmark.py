@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Whole imports through a real glance-api: what an operator waits for.
+
+``--compare``: one image (default the benchmark's ``fs.qcow2``, 4 GiB
+virtual, 1.3 GB of files) imported with ``glance-direct`` into Glances
+that differ only in their import plugins, alternated run by run:
+xenimage_import; Glance's own ``image_conversion`` to raw and to qcow2;
+and no plugin (stored as uploaded). Per import: the staging upload
+(``image-stage``), the conversion (from the import call to the plugin's
+own "converted" log line), Glance's copy and hash into the store (from
+there to ``active``), and the stored bytes.
+
+``--load``: N imports at once (N = 1, 2, 4, 8) on one node for
+``max_concurrent_conversions`` = 1, 2, 4, Glance on PostgreSQL: images
+per minute and the p50/p95 time from the start of the upload to
+``active``.
+
+Not part of the test run. Build the images first with ``python -m
+tools.benchmark --cases fs`` (or pass ``--image``).
+
+    python -m tools.glance_benchmark --compare --runs 3
+    python -m tools.glance_benchmark --load
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import tempfile
+import time
+
+from tests.fixtures import glance_server
+from tests.fixtures import postgres_server
+from tests.functional import base
+
+# Log lines that end each plugin's conversion, per plugin set.
+_CONVERTED = {
+    'xenimage': r'Image %s: \w+ image converted',
+    'image_conversion': r'Updated image %s size=',
+}
+COMPARED = {
+    'xenimage': (('xenimage_import',), {}),
+    'image_conversion-raw': (('image_conversion',),
+                             {'image_conversion': {'output_format': 'raw'}}),
+    'image_conversion-qcow2': (('image_conversion',), {
+        'image_conversion': {'output_format': 'qcow2'}}),
+    'no-plugin': ((), {}),
+}
+
+
+def _log_time(line):
+    stamp = ' '.join(line.split()[:2])
+    return datetime.datetime.strptime(
+        stamp, '%Y-%m-%d %H:%M:%S.%f').timestamp()
+
+
+def converted_at(server, image_id, kind):
+    pattern = _CONVERTED.get(kind)
+    if not pattern:
+        return None
+    with open(server.api_log) as f:
+        for line in f:
+            if re.search(pattern % image_id, line):
+                return _log_time(line)
+    return None
+
+
+def one_import(server, path, kind):
+    """Stage, import, wait for active: the phases in seconds."""
+    start = time.time()
+    proc = server.glance('image-create', '--disk-format', 'qcow2',
+                         '--container-format', 'bare', '--name',
+                         os.path.basename(path))
+    image_id = base.image_id_of(proc)
+    server.glance('image-stage', '--file', path, image_id)
+    staged = time.time()
+    server.glance('image-import', '--import-method', 'glance-direct',
+                  image_id)
+    while True:
+        image = base.parse_table(server.glance('image-show',
+                                               image_id).stdout)
+        if image['status'] == 'active':
+            break
+        if image['status'] == 'queued' and time.time() - staged > 10:
+            raise RuntimeError('import of %s failed: %s' % (
+                image_id, server.glance('image-tasks', image_id).stdout))
+        time.sleep(0.2)
+    active = time.time()
+    converted = converted_at(server, image_id, kind) or staged
+    server.glance('image-delete', image_id)
+    return {'upload_s': staged - start,
+            'convert_s': max(0.0, converted - staged),
+            'store_s': active - max(converted, staged),
+            'total_s': active - start,
+            'stored_bytes': int(image['size']),
+            'disk_format': image['disk_format']}
+
+
+def compare(work, image, runs):
+    servers = {}
+    try:
+        for name, (plugins, conf) in COMPARED.items():
+            servers[name] = glance_server.GlanceServer(
+                os.path.join(work, name), plugins=plugins, plugin_conf=conf)
+            servers[name].start()
+        samples = {name: [] for name in servers}
+        for _ in range(runs):
+            for name, server in servers.items():
+                kind = name.split('-')[0]
+                samples[name].append(one_import(server, image, kind))
+    finally:
+        for server in servers.values():
+            server.stop()
+    rows = []
+    for name, runs_ in samples.items():
+        row = {'method': name, 'runs': len(runs_),
+               'disk_format': runs_[0]['disk_format'],
+               'stored_bytes': runs_[0]['stored_bytes']}
+        for key in ('upload_s', 'convert_s', 'store_s', 'total_s'):
+            row[key] = round(statistics.median(r[key] for r in runs_), 2)
+        rows.append(row)
+    return rows
+
+
+def load(work, image, concurrencies, slot_counts):
+    rows = []
+    for slots in slot_counts:
+        postgres = postgres_server.PostgresServer().start()
+        server = glance_server.GlanceServer(
+            os.path.join(work, 'load-%d' % slots), threads=10,
+            database_url=postgres.url,
+            plugin_conf={'max_concurrent_conversions': slots})
+        try:
+            server.start()
+            for n in concurrencies:
+                start = time.time()
+                with concurrent.futures.ThreadPoolExecutor(n) as pool:
+                    done = list(pool.map(
+                        lambda _: one_import(server, image, 'xenimage'),
+                        range(n)))
+                wall = time.time() - start
+                totals = sorted(d['total_s'] for d in done)
+                rows.append({
+                    'slots': slots, 'concurrent': n,
+                    'wall_s': round(wall, 2),
+                    'images_per_min': round(n * 60 / wall, 2),
+                    'p50_s': round(statistics.median(totals), 2),
+                    'p95_s': round(totals[min(len(totals) - 1, int(
+                        round(0.95 * (len(totals) - 1))))], 2)})
+                print(rows[-1], flush=True)
+        finally:
+            server.stop()
+            postgres.stop()
+    return rows
+
+
+def _table(rows):
+    keys = list(rows[0])
+    widths = [max(len(str(k)), *(len(str(r[k])) for r in rows))
+              for k in keys]
+    lines = ['  '.join(str(k).ljust(w) for k, w in zip(keys, widths)),
+             '  '.join('-' * w for w in widths)]
+    lines += ['  '.join(str(r[k]).ljust(w) for k, w in zip(keys, widths))
+              for r in rows]
+    return '\n'.join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--work', default='/var/tmp/xenimage-bench')
+    p.add_argument('--image', default=None,
+                   help='qcow2 to import (default WORK/fs.qcow2)')
+    p.add_argument('--compare', action='store_true')
+    p.add_argument('--load', action='store_true')
+    p.add_argument('--runs', type=int, default=3)
+    p.add_argument('--concurrency', default='1,2,4,8')
+    p.add_argument('--slots', default='1,2,4')
+    p.add_argument('--json', default=None)
+    args = p.parse_args()
+    image = args.image or os.path.join(args.work, 'fs.qcow2')
+    scratch = tempfile.mkdtemp(prefix='glance-bench-', dir=args.work)
+    result = {'image': image,
+              'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+    try:
+        if args.compare:
+            result['compare'] = compare(scratch, image, args.runs)
+            print(_table(result['compare']))
+        if args.load:
+            result['load'] = load(
+                scratch, image,
+                [int(n) for n in args.concurrency.split(',')],
+                [int(n) for n in args.slots.split(',')])
+            print(_table(result['load']))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    out = args.json or os.path.join(args.work, 'glance-results.json')
+    with open(out, 'w') as f:
+        json.dump(result, f, indent=2)
+    print('JSON: %s' % out)
+
+
+if __name__ == '__main__':
+    main()
