@@ -260,9 +260,11 @@ def verify(out, reference):
     return True
 
 
-def bench_case(work, name, runs, extra_methods=()):
+def bench_case(work, name, runs, extra_methods=(), only=None):
     src, fmt, methods, reference = CASES[name]
     methods = methods + list(extra_methods)
+    if only:
+        methods = [m for m in methods if m in only]
     src = os.path.join(work, src)
     if not shutil.which('pigz'):
         methods = [m for m in methods if m != 'pigz-1']
@@ -372,6 +374,8 @@ def main():
                    help='comma-separated subset of: %s' % ', '.join(CASES))
     p.add_argument('--json', default=None,
                    help='write results here (default WORK/results.json)')
+    p.add_argument('--methods', default=None,
+                   help='comma-separated subset of the methods to run')
     p.add_argument('--xenserver', action='store_true',
                    help='also run the xenserver helper on the fs case, '
                         'against the XAPI simulator')
@@ -389,7 +393,8 @@ def main():
         for name in args.cases.split(','):
             print('running case %s...' % name, flush=True)
             extra = XENSERVER_METHODS if sim and name == 'fs' else ()
-            rows.extend(bench_case(args.work, name, args.runs, extra))
+            only = args.methods.split(',') if args.methods else None
+            rows.extend(bench_case(args.work, name, args.runs, extra, only))
     finally:
         if sim:
             sim.stop()
