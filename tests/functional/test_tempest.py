@@ -29,6 +29,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
 KEYSTONE_VENV = keystone_server.VENV
 TEMPEST_VENV = os.environ.get('XENIMAGE_TEMPEST_VENV',
                               os.path.join(REPO, '.venv-tempest'))
+# Runs again after upstream glance-download tests timed out (see below).
+RERUNS = 2
 EXPECTED = (
     'test_raw_payload_becomes_tap_vhd_tarball',
     'test_each_source_format_becomes_tap_vhd_tarball',
@@ -68,15 +70,17 @@ class TempestPluginTest(testtools.TestCase):
         for name in EXPECTED:
             # The plugin's own tests must pass on the first run.
             self.assertRegex(proc.stdout, r'%s \[[0-9.]+s\] \.\.\. ok' % name)
-        if proc.returncode:
+        for attempt in range(RERUNS):
+            if not proc.returncode:
+                break
             # NOTE: upstream's glance-download tests poll a task of the
-            # shared lab Glance; under the rest of the suite's load one
-            # has been seen to wait past its timeout. Such a failure, and
-            # only that, is run again once.
+            # shared lab Glance; under the rest of the suite's load they
+            # have been seen to wait past their timeout, twice in a row.
+            # Such a failure, and only that, is run again.
             failed = re.findall(r'ImportImagesTest\.(\w+) \[[0-9.]+s\] '
                                 r'\.\.\. FAILED', proc.stdout)
             self.assertTrue(failed, proc.stdout[-4000:])
-            self.addDetail('first-run', content.text_content(
+            self.addDetail('run-%d' % (attempt + 1), content.text_content(
                 proc.stdout[-4000:]))
             proc = self._lab()
         self.assertEqual(0, proc.returncode, proc.stdout[-4000:])

@@ -270,6 +270,14 @@ def advertised_address(group):
             name, ', '.join(sorted(found)) or 'nothing'))
 
 
+def receiver_certificate(group):
+    """The configured receiver certificate, or a fresh self-signed one."""
+    if group.receiver_cert_file:
+        return tls.ServerCertificate.from_files(group.receiver_cert_file,
+                                                group.receiver_key_file)
+    return tls.ServerCertificate.ephemeral(advertised_address(group))
+
+
 def probe(session, pool, rx, group):
     """dom0 of the SR's host opens TLS to ``rx`` and checks its pin.
 
@@ -375,9 +383,9 @@ class _Conversion(object):
         group = self.group
         return receiver_mod.OneShotReceiver(
             self.work_dir, self.prefix, group.receiver_bind_host,
-            self._advertised_address(),
+            advertised_address(group),
             xs_opts.port_range(group.receiver_port_range),
-            self._certificate(),
+            receiver_certificate(group),
             max_bytes=size + size // 64 + _RECEIVE_SLACK)
 
     def _create_vdi(self, size):
@@ -438,16 +446,6 @@ class _Conversion(object):
                               'the import into the VDI')
         finally:
             session.destroy_task(task)
-
-    def _certificate(self):
-        group = self.group
-        if group.receiver_cert_file:
-            return tls.ServerCertificate.from_files(group.receiver_cert_file,
-                                                    group.receiver_key_file)
-        return tls.ServerCertificate.ephemeral(self._advertised_address())
-
-    def _advertised_address(self):
-        return advertised_address(self.group)
 
     def _export(self, vdi, rx):
         session = self.session

@@ -47,7 +47,10 @@ class XenServerHost(object):
 
 
 def configured_hosts(group):
-    """``[xenimage_xenserver]`` -> {name: XenServerHost}."""
+    """``[xenimage_xenserver]`` -> {name: XenServerHost}; never empty."""
+    if not group.hosts:
+        raise NoHostAvailable('no XenServer host is configured; set '
+                              '[xenimage_xenserver] hosts')
     hosts = {}
     for name, url in sorted(group.hosts.items()):
         username, password = group.username, group.password or ''
@@ -93,9 +96,6 @@ def candidates(conf):
     """The hosts that may convert, before ranking by free SR space."""
     group = conf[xs_opts.GROUP]
     table = configured_hosts(group)
-    if not table:
-        raise NoHostAvailable('no XenServer host is configured; set '
-                              '[xenimage_xenserver] hosts')
     if not group.use_nova:
         return list(table.values())
     listed = nova_hypervisors(conf)

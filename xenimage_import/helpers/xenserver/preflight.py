@@ -35,7 +35,6 @@ from xenimage_import.helpers.xenserver import driver
 from xenimage_import.helpers.xenserver import hosts
 from xenimage_import.helpers.xenserver import opts as xs_opts
 from xenimage_import.helpers.xenserver import receiver as receiver_mod
-from xenimage_import.helpers.xenserver import tls
 
 OK, FAILED, SKIPPED = (helpers.CHECK_OK, helpers.CHECK_FAILED,
                        helpers.CHECK_SKIPPED)
@@ -45,11 +44,8 @@ CHECKS = ('xapi', 'sr', 'trust', 'space', 'plugin', 'receiver')
 def run(helper):
     """A PreflightVerdict per configured host, in table order."""
     group = helper.group
-    table = hosts.configured_hosts(group)
-    if not table:
-        raise hosts.NoHostAvailable('no XenServer host is configured; set '
-                                    '[xenimage_xenserver] hosts')
-    return [_host(helper, host) for host in table.values()]
+    return [_host(helper, host)
+            for host in hosts.configured_hosts(group).values()]
 
 
 def _host(helper, host):
@@ -134,10 +130,7 @@ def _receiver(helper, session, pool):
     group = helper.group
     try:
         address = driver.advertised_address(group)
-        certificate = (tls.ServerCertificate.from_files(
-            group.receiver_cert_file, group.receiver_key_file)
-            if group.receiver_cert_file
-            else tls.ServerCertificate.ephemeral(address))
+        certificate = driver.receiver_certificate(group)
         with tempfile.TemporaryDirectory(prefix='xenimage-preflight-') as d:
             rx = receiver_mod.OneShotReceiver(
                 d, '.preflight.', group.receiver_bind_host, address,
