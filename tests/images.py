@@ -143,8 +143,11 @@ def scattered_regions(size, count, length, seed=3):
              length) for n in range(count)]
 
 
-def qemu_convert(src, dst, out_format, src_format='raw', options=None):
+def qemu_convert(src, dst, out_format, src_format='raw', options=None,
+                 compressed=False):
     cmd = ['qemu-img', 'convert', '-q', '-f', src_format, '-O', out_format]
+    if compressed:
+        cmd.append('-c')
     if options:
         cmd += ['-o', options]
     run(*(cmd + [src, dst]))

@@ -34,6 +34,7 @@ from zlib_ng import gzip_ng_threaded
 from xenimage_import import archive
 from xenimage_import import cleanup
 from xenimage_import import structs
+from xenimage_import.vhd import layout as L
 
 
 # Compression levels, measured on the benchmark's fs image (tools/benchmark,
@@ -49,9 +50,10 @@ SMALLEST_LEVEL = MAX_LEVEL
 _ISAL_MAX_LEVEL = 3
 # Characters of the destination's name kept in work-file names.
 _WORK_NAME_KEEP = 64
-# Uncompressed bytes per compression job: big enough to keep both cores
-# busy, small enough that memory stays a few MiB.
-_GZIP_BLOCK = 1024 * 1024
+# Uncompressed bytes per compression job: one VHD data block with its
+# bitmap (and alignment gap) in front, so that jobs are equal and both
+# threads get the same work; memory stays a few MiB.
+JOB_SIZE = L.BLOCK_SIZE + 64 * 1024
 
 
 def default_threads():
@@ -61,21 +63,49 @@ def default_threads():
         return os.cpu_count() or 1
 
 
-def gzip_writer(fileobj, level=DEFAULT_LEVEL, threads=None):
-    """A file-like writer producing one gzip member on ``fileobj``.
+class GzipWriter(object):
+    """One gzip member on ``fileobj``, compressed by threads.
 
-    The header carries no file name and mtime 0, so that equal input gives
-    equal output.
+    Each :meth:`write` is one compression job handed to the next thread
+    as it is: nothing is buffered and a ``bytes`` object is not copied,
+    so callers write whole blocks of at most :data:`JOB_SIZE` (larger
+    writes are split, smaller ones cost a job each). The header carries
+    no file name and mtime 0, so that equal input gives equal output.
     """
-    if not MIN_LEVEL <= level <= MAX_LEVEL:
-        raise ValueError('compression level must be %d to %d'
-                         % (MIN_LEVEL, MAX_LEVEL))
-    threads = max(1, threads or default_threads())
-    if level <= _ISAL_MAX_LEVEL:
-        return igzip_threaded.open(fileobj, 'wb', compresslevel=level,
-                                   threads=threads, block_size=_GZIP_BLOCK)
-    return gzip_ng_threaded.open(fileobj, 'wb', compresslevel=level,
-                                 threads=threads, block_size=_GZIP_BLOCK)
+
+    def __init__(self, fileobj, level=DEFAULT_LEVEL, threads=None):
+        if not MIN_LEVEL <= level <= MAX_LEVEL:
+            raise ValueError('compression level must be %d to %d'
+                             % (MIN_LEVEL, MAX_LEVEL))
+        threads = max(1, threads or default_threads())
+        library = igzip_threaded if level <= _ISAL_MAX_LEVEL \
+            else gzip_ng_threaded
+        # NOTE: the library's buffered front copies every write once more
+        # and flushes a small write as a job of its own; writing to its raw
+        # writer directly avoids both. It stays referenced: closing it
+        # closes the raw writer.
+        self._buffered = library.open(fileobj, 'wb', compresslevel=level,
+                                      threads=threads, block_size=JOB_SIZE)
+        self._raw = self._buffered.raw
+
+    def write(self, data):
+        return self._raw.write(data)
+
+    def close(self):
+        self._buffered.close()
+
+
+def compress_file(source, fileobj, level=DEFAULT_LEVEL, threads=None):
+    """Write the file ``source`` (open, binary) as one gzip member."""
+    gz = GzipWriter(fileobj, level, threads)
+    try:
+        while True:
+            chunk = source.read(JOB_SIZE)
+            if not chunk:
+                break
+            gz.write(chunk)
+    finally:
+        gz.close()
 
 
 # A gzip header without name or mtime (RFC 1952): equal input, equal
@@ -164,12 +194,16 @@ class TarballSink(object):
         self._start = out.tell()
         out.seek(self._start + len(GZIP_HEADER) + stored_size(head_size))
         self._body = _DeflateBody(out)
-        self._gz = gzip_writer(self._body, level, threads)
+        self._gz = GzipWriter(self._body, level, threads)
         self.body_size = 0
 
     def write(self, data):
         self._gz.write(data)
         self.body_size += len(data)
+
+    def write_block(self, prefix, data):
+        """One VHD data block and what precedes it, as one job."""
+        self.write(b''.join((prefix, data)))
 
     def finish(self, head):
         """Close the body and write ``head`` into its reserved room."""
@@ -208,6 +242,10 @@ class BareSink(object):
     def write(self, data):
         self._out.write(data)
 
+    def write_block(self, prefix, data):
+        self._out.write(prefix)
+        self._out.write(data)
+
     def finish(self, head):
         if len(head) != self.head_size:
             raise ValueError('head is %d bytes, %d reserved'
@@ -230,7 +268,7 @@ def pack_vhd_file(vhd_path, destination, level=DEFAULT_LEVEL, threads=None,
         sink = TarballSink(out, archive.TAR_BLOCK, level, threads)
         try:
             while True:
-                chunk = vhd.read(2 * 1024 * 1024)
+                chunk = vhd.read(JOB_SIZE)
                 if not chunk:
                     break
                 sink.write(chunk)

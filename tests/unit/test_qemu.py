@@ -46,6 +46,26 @@ class DeadlineTest(testtools.TestCase):
         self.assertLess(time.monotonic() - start, 10)
         self.assertRaises(ProcessLookupError, os.killpg, pid, 0)
 
+    def test_limits_and_malloc_arenas_reach_qemu_img(self):
+        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
+                             wall_time=20)
+        with qemu.Child(('info', '-f', 'raw', self.fifo), limits) as child:
+            proc = '/proc/%d/' % child.proc.pid
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with open(proc + 'comm') as f:
+                    if f.read().strip() == 'qemu-img':
+                        break
+                time.sleep(0.01)
+            with open(proc + 'environ', 'rb') as f:
+                environ = f.read().split(b'\0')
+            with open(proc + 'limits') as f:
+                table = f.read()
+        self.assertIn(b'MALLOC_ARENA_MAX=2', environ)
+        self.assertRegex(table, r'Max address space\s+%d\s+%d'
+                         % (units.Gi, units.Gi))
+        self.assertRegex(table, r'Max cpu time\s+30\s+30')
+
     def test_run_reports_the_deadline(self):
         e = self.assertRaises(exception.InvalidImage, qemu.run,
                               ('info', '-f', 'raw', self.fifo), [self.fifo],

@@ -35,6 +35,8 @@ is what the decoder reads: nothing outside the budget is ever decoded.
 """
 
 import array
+import contextlib
+import dataclasses
 import json
 import subprocess
 
@@ -127,23 +129,33 @@ class _Blocks(object):
         self.indexes.extend(range(first, end))
 
 
-def data_blocks(path, fmt, qemu_format, file_size, policy):
-    """Indexes of the 2 MiB blocks holding data, within the budget.
+# Formats whose map offsets qemu-img reports into the uploaded file itself
+# (one file, no external data file or extent: inspection refuses those),
+# so that stored extents can be read in place (source/mapped.py). VHDX is
+# mapped by our own BAT reader instead, so it is always decoded by qemu-img.
+MAPPED_FORMATS = ('qcow2', 'vmdk', 'vhd', 'vdi')
 
-    :returns: an ``array('I')`` of ascending block indexes (4 bytes per
-        block of data).
-    :raises: UnsafeImage or InvalidImage when the map breaks a rule.
+
+@dataclasses.dataclass
+class Allocation(object):
+    """Where an image's data lives, judged within the budget."""
+
+    # Ascending indexes of the 2 MiB blocks holding data (4 bytes each).
+    blocks: array.array
+    # Every data extent is stored as it is at a file offset qemu-img map
+    # gave: the image can be read in place, without decoding.
+    in_place: bool
+
+
+def qemu_extents(path, qemu_format, python_exec, error):
+    """Yield ``(start, length, offset)`` for each data extent qemu-img maps.
+
+    ``offset`` is where the extent's bytes are stored in the file, or None
+    when they are not stored as they are (compressed). The map is read as
+    it streams; closing the generator kills qemu-img.
     """
-    budget = Budget(fmt, file_size, policy.max_expansion_ratio)
-    blocks = _Blocks()
-    if fmt == 'vhdx':
-        for start, length, offset in vhdx.extents(path):
-            budget.add(start, length, offset)
-            blocks.add(start, length)
-        return blocks.indexes
-    error = 'qemu-img could not map the %s image' % fmt
     with qemu.Child(('map', '-f', qemu_format, '--output=json', path),
-                    qemu.INSPECTION_LIMITS, policy.python_exec,
+                    qemu.INSPECTION_LIMITS, python_exec,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE) as child:
         for line in child.proc.stdout:
@@ -154,15 +166,40 @@ def data_blocks(path, fmt, qemu_format, file_size, policy):
                 extent = json.loads(line)
                 start, length = int(extent['start']), int(extent['length'])
                 offset = extent.get('offset')
+                offset = None if offset is None else int(offset)
             except (ValueError, KeyError, TypeError) as e:
                 raise exception.InvalidImage('%s: unexpected output (%s)'
                                              % (error, e))
-            if not extent.get('data') or extent.get('zero'):
-                continue
-            budget.add(start, length,
-                       None if offset is None else int(offset))
-            blocks.add(start, length)
+            if extent.get('data') and not extent.get('zero'):
+                yield start, length, offset
         err = child.proc.stderr.read()
         child.proc.wait()
     child.check(err, [path], error, exception.InvalidImage)
-    return blocks.indexes
+
+
+def judged_extents(path, fmt, qemu_format, file_size, policy):
+    """The data extents of the image, each judged before it is yielded."""
+    budget = Budget(fmt, file_size, policy.max_expansion_ratio)
+    if fmt == 'vhdx':
+        extents = vhdx.extents(path)
+    else:
+        extents = qemu_extents(path, qemu_format, policy.python_exec,
+                               'qemu-img could not map the %s image' % fmt)
+    with contextlib.closing(extents):
+        for start, length, offset in extents:
+            budget.add(start, length, offset)
+            yield start, length, offset
+
+
+def allocation(path, fmt, qemu_format, file_size, policy):
+    """Where the image's data lives, within the budget.
+
+    :raises: UnsafeImage or InvalidImage when the map breaks a rule.
+    """
+    blocks = _Blocks()
+    in_place = fmt in MAPPED_FORMATS
+    for start, length, offset in judged_extents(path, fmt, qemu_format,
+                                                file_size, policy):
+        blocks.add(start, length)
+        in_place = in_place and offset is not None
+    return Allocation(blocks.indexes, in_place)

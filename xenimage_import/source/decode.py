@@ -12,8 +12,10 @@
 
 """Decode an inspected source image into its non-zero 2 MiB blocks.
 
-Raw sources are read in place (:mod:`raw`). Every other format is decoded
-by the real ``qemu-img``, window by window: the map inspection made
+Raw sources are read in place (:mod:`raw`), and so are images whose data
+qemu-img maps as stored bytes of the file (:mod:`mapped`: uncompressed
+qcow2, VMDK, VHD, VDI). Every other image (compressed extents, VHDX) is
+decoded by the real ``qemu-img``, window by window: the map inspection made
 (:mod:`xenimage_import.source.budget`) lists where data lives, and
 ``qemu-img convert`` writes each window holding data into
 a small in-memory file (memfd) that is read back by block. qemu-img cannot
@@ -31,6 +33,7 @@ import subprocess
 import sys
 
 from xenimage_import import exception
+from xenimage_import.source import mapped
 from xenimage_import.source import qemu
 from xenimage_import.source import raw
 from xenimage_import.vhd import chain
@@ -149,6 +152,9 @@ def open_image(source, python_exec=sys.executable):
             yield image
     elif source.qemu_format == 'raw':
         with raw.RawImage(source.path) as image:
+            yield image
+    elif source.in_place:
+        with mapped.MappedImage(source, python_exec) as image:
             yield image
     else:
         with QemuImage(source, python_exec) as image:

@@ -108,6 +108,9 @@ class SourceImage(object):
     # Indexes of the 2 MiB blocks holding data, within the expansion
     # budget (None for raw: read in place with SEEK_DATA).
     data_blocks: typing.Any = None
+    # Every data extent is stored as it is at a file offset qemu-img map
+    # reported: read in place (source/mapped.py) instead of decoded.
+    in_place: bool = False
     # The checked layers of a snapshot chain, leaf first (vhd.chain.Layer),
     # read by the project's own chain reader instead of qemu-img.
     chain: typing.Any = None
@@ -395,7 +398,7 @@ def inspect_source(path, claimed='auto', policy=None):
     # protocol ("nbd:...", "json:...").
     path = os.path.abspath(path)
     fmt, detected, file_size = preinspect(path, claimed, policy)
-    blocks = None
+    allocation = None
     if fmt == 'raw':
         virtual_size = file_size
     else:
@@ -408,9 +411,10 @@ def inspect_source(path, claimed='auto', policy=None):
     if fmt != 'raw':
         if fmt in _CHECKABLE:
             _qemu_img_check(path, fmt, policy)
-        blocks = budget.data_blocks(path, fmt, QEMU_FORMATS[fmt], file_size,
-                                    policy)
+        allocation = budget.allocation(path, fmt, QEMU_FORMATS[fmt],
+                                       file_size, policy)
     LOG.debug('%s: %s image, virtual size %d', path, fmt, virtual_size)
     return SourceImage(path=path, format=fmt, virtual_size=virtual_size,
                        file_size=file_size, detected=detected,
-                       data_blocks=blocks)
+                       data_blocks=allocation and allocation.blocks,
+                       in_place=bool(allocation and allocation.in_place))

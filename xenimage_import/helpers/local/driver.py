@@ -104,8 +104,7 @@ class LocalHelper(helpers.Helper):
                 try:
                     for block, data in image.data_blocks(progress):
                         inspector.feed(block, data)
-                        sink.write(plan.add(block))
-                        sink.write(data)
+                        sink.write_block(plan.add(block), data)
                     footer = plan.footer(*identity)
                     sink.write(footer)
                     head = plan.metadata(footer)
