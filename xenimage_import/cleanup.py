@@ -38,6 +38,12 @@ def discard_path(path):
     _PATHS.discard(path)
 
 
+def remove(path):
+    """Remove a work file if it is still there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def add_group(pgid):
     _GROUPS.add(pgid)
 

@@ -28,7 +28,6 @@ import tempfile
 
 from isal import igzip_threaded
 from isal import isal_zlib
-from oslo_utils import fileutils
 from zlib_ng import gzip_ng_threaded
 
 from xenimage_import import archive
@@ -306,7 +305,7 @@ def atomic_output(destination, prefix=None):
         os.chmod(tmp, 0o644)
         os.replace(tmp, destination)
     except BaseException:
-        fileutils.delete_if_exists(tmp)
+        cleanup.remove(tmp)
         raise
     finally:
         cleanup.discard_path(tmp)

@@ -35,11 +35,11 @@ import time
 from glance.common import exception as glance_exception
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_utils import fileutils
 from oslo_utils import units
 from taskflow.patterns import linear_flow as lf
 from taskflow import task
 
+from xenimage_import import cleanup
 from xenimage_import import concurrency
 from xenimage_import import conf
 from xenimage_import import exception
@@ -72,7 +72,7 @@ _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
 
 def _remove(path):
     if path:
-        fileutils.delete_if_exists(path)
+        cleanup.remove(path)
 
 
 def _policy():

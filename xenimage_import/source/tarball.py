@@ -24,8 +24,6 @@ so a gzip bomb costs nothing.
 import os
 import tempfile
 
-from oslo_utils import fileutils
-
 from xenimage_import import archive
 from xenimage_import import cleanup
 from xenimage_import import exception
@@ -72,7 +70,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
             except exception.ArchiveError as e:
                 _refuse(str(e))
     except BaseException:
-        fileutils.delete_if_exists(work_file)
+        cleanup.remove(work_file)
         cleanup.discard_path(work_file)
         raise
     return work_file
@@ -108,7 +106,7 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
                 _refuse(str(e))
     except BaseException:
         for work_file in found.values():
-            fileutils.delete_if_exists(work_file)
+            cleanup.remove(work_file)
             cleanup.discard_path(work_file)
         raise
     return found

@@ -27,7 +27,6 @@ import os
 import stat
 import typing
 
-from oslo_utils import fileutils
 
 from xenimage_import import archive
 from xenimage_import import check
@@ -100,7 +99,7 @@ class Upload(object):
 
     def cleanup(self):
         for path in self.work_files:
-            fileutils.delete_if_exists(path)
+            cleanup.remove(path)
             cleanup.discard_path(path)
         self.work_files = []
 
