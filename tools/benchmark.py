@@ -129,7 +129,10 @@ def write_allocated_data(raw, out):
 
 
 def run_measured(cmd, cwd=None):
-    """Run ``cmd``; return wall s, CPU s, peak RSS bytes, core s.
+    """Run ``cmd``; return wall s, CPU s, peak RSS bytes, core s, user s.
+
+    User CPU is the steadiest figure on a VM: system time includes the
+    host backing guest pages on first touch, which varies run to run.
 
     "core s" is the time the command reports for its own work, without
     interpreter start-up (the ``seconds`` of xenimage-convert --json, or
@@ -151,7 +154,7 @@ def run_measured(cmd, cwd=None):
     except (ValueError, KeyError, TypeError):
         core = None
     return (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
-            core)
+            core, usage.ru_utime)
 
 
 def _convert(level):
@@ -295,8 +298,8 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
         if 'manual' in samples else None
     manual_size = sizes.get('manual')
     for method in methods:
-        walls = [w for w, _, _, _ in samples[method]]
-        cores = [c for _, _, _, c in samples[method] if c is not None]
+        walls = [w for w, _, _, _, _ in samples[method]]
+        cores = [c for _, _, _, c, _ in samples[method] if c is not None]
         median = statistics.median(walls)
         rows.append({
             'case': name, 'method': method, 'runs': len(walls),
@@ -306,8 +309,10 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
             'core_median_s': round(statistics.median(cores), 3)
             if cores else None,
             'cpu_median_s': round(statistics.median(
-                c for _, c, _, _ in samples[method]), 3),
-            'peak_rss_mb': round(max(r for _, _, r, _ in samples[method])
+                c for _, c, _, _, _ in samples[method]), 3),
+            'user_median_s': round(statistics.median(
+                u for _, _, _, _, u in samples[method]), 3),
+            'peak_rss_mb': round(max(r for _, _, r, _, _ in samples[method])
                                  / 1e6, 1),
             'output_bytes': sizes[method],
             'speedup_vs_manual': round(manual / median, 2)
@@ -324,11 +329,13 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
             'wall_median_s'], 2) if floor else None
         r['vs_floor_min'] = round(r['wall_min_s'] / floor[0][
             'wall_min_s'], 2) if floor else None
+        r['user_vs_floor'] = round(r['user_median_s'] / floor[0][
+            'user_median_s'], 2) if floor else None
     return rows
 
 
 def print_table(rows):
-    head = ('case', 'method', 'wall s (min-max)', 'core s', 'cpu s',
+    head = ('case', 'method', 'wall s (min-max)', 'core s', 'cpu s (user)',
             'rss MB', 'output bytes', 'x manual', 'x floor (min)',
             'size/gzip-6')
     lines = [head]
@@ -338,7 +345,8 @@ def print_table(rows):
             '%.2f (%.2f-%.2f)' % (r['wall_median_s'], r['wall_min_s'],
                                   r['wall_max_s']),
             '%.2f' % r['core_median_s'] if r['core_median_s'] else '-',
-            '%.2f' % r['cpu_median_s'], '%.0f' % r['peak_rss_mb'],
+            '%.2f (%.2f)' % (r['cpu_median_s'], r['user_median_s']),
+            '%.0f' % r['peak_rss_mb'],
             '{:,}'.format(r['output_bytes']),
             '%.1f' % r['speedup_vs_manual']
             if r['speedup_vs_manual'] else '-',
