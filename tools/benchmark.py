@@ -379,6 +379,15 @@ def machine():
     return info
 
 
+def write_results(result, path):
+    """Write ``result`` as JSON with this machine and the date."""
+    result = dict(result, machine=machine(),
+                  date=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
+    with open(path, 'w') as f:
+        json.dump(result, f, indent=2)
+    print('\nJSON: %s' % path)
+
+
 def main():
     p = argparse.ArgumentParser(description='Benchmark xenimage-convert '
                                 'against the manual procedure.')
@@ -421,12 +430,8 @@ def main():
             shutil.rmtree(sim.base, ignore_errors=True)
     print()
     print_table(rows)
-    result = {'machine': machine(), 'runs': args.runs, 'results': rows,
-              'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
-    out = args.json or os.path.join(args.work, 'results.json')
-    with open(out, 'w') as f:
-        json.dump(result, f, indent=2)
-    print('\nJSON: %s' % out)
+    write_results({'runs': args.runs, 'results': rows},
+                  args.json or os.path.join(args.work, 'results.json'))
 
 
 if __name__ == '__main__':

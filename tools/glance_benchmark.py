@@ -37,7 +37,6 @@ tools.benchmark --cases fs`` (or pass ``--image``).
 import argparse
 import concurrent.futures
 import datetime
-import json
 import os
 import re
 import shutil
@@ -48,6 +47,7 @@ import time
 from tests.fixtures import glance_server
 from tests.fixtures import postgres_server
 from tests.functional import base
+from tools import benchmark
 
 # Log lines that end each plugin's conversion, per plugin set.
 _CONVERTED = {
@@ -195,8 +195,7 @@ def main():
     args = p.parse_args()
     image = args.image or os.path.join(args.work, 'fs.qcow2')
     scratch = tempfile.mkdtemp(prefix='glance-bench-', dir=args.work)
-    result = {'image': image,
-              'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+    result = {'image': image}
     try:
         if args.compare:
             result['compare'] = compare(scratch, image, args.runs)
@@ -209,10 +208,8 @@ def main():
             print(_table(result['load']))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    out = args.json or os.path.join(args.work, 'glance-results.json')
-    with open(out, 'w') as f:
-        json.dump(result, f, indent=2)
-    print('JSON: %s' % out)
+    benchmark.write_results(result, args.json or os.path.join(
+        args.work, 'glance-results.json'))
 
 
 if __name__ == '__main__':

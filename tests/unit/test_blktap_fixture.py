@@ -98,7 +98,7 @@ class BlktapFixtureTest(testtools.TestCase):
         path = os.path.join(self.dir, 'sim.vhd')
         vdi = tapdisk.TapdiskVdi(path, fixture.SIZE)
         for block, (bitmap, data) in sorted(fixture.child_blocks().items()):
-            for first, count in tapdisk._set_runs(bitmap):
+            for first, count in tapdisk.runs_of(bitmap):
                 vdi.write(block * L.BLOCK_SIZE + first * L.SECTOR_SIZE,
                           data[first * L.SECTOR_SIZE:
                                (first + count) * L.SECTOR_SIZE])

@@ -139,7 +139,7 @@ def read_stream(path, vdi_size):
             bitmap = _read_at(f, offset, SECTOR)
             data = _read_at(f, offset + SECTOR, BLOCK)
             position = offset + SECTOR + BLOCK
-            for first, count in _set_runs(bitmap):
+            for first, count in runs_of(bitmap):
                 start = block * BLOCK + first * SECTOR
                 if start + count * SECTOR > vdi_size:
                     raise Refused('data past the end of the VDI')
@@ -154,7 +154,7 @@ def _fixed_runs(f, length):
         offset += len(data)
 
 
-def _set_runs(bitmap):
+def runs_of(bitmap):
     """(first sector, count) of each run of set bits, MSB first."""
     if bitmap == FULL_BITMAP:
         yield 0, SECTORS_PER_BLOCK
