@@ -45,14 +45,17 @@ node to pack (``transfer_format = vhd``), and dom0 gzipping the tarball at
 levels 1 and 6 (``tgz``). Its import step includes the simulator's own
 stand-in for XenServer's storage (tests/xapisim/tapdisk.py); CPU and RSS
 count the converter only, not the simulator or the dom0 plugin it runs.
-Traffic is on loopback unless the caller shapes it (``tc`` on ``lo``).
+Traffic is on loopback; ``--shape 1gbit`` puts a token bucket on ``lo``
+for the run (root), so the source upload and dom0's transfer back cross a
+link of that rate, as between a Glance node and a pool.
 
     python -m tools.benchmark [--work DIR] [--runs 3] [--json out.json]
-        [--cases fs] [--xenserver]
+        [--cases fs] [--methods xenimage,floor] [--xenserver [--shape R]]
 """
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import shutil
@@ -248,6 +251,29 @@ CASES = {
 }
 
 
+@contextlib.contextmanager
+def shaped_loopback(rate):
+    """Limit loopback traffic to ``rate`` (tc syntax: 1gbit) while inside.
+
+    A token bucket on ``lo`` (root or CAP_NET_ADMIN): the simulator, the
+    source upload to it and dom0's transfer back all cross it, as they
+    would cross the link between a Glance node and a XenServer pool.
+    """
+    if not rate:
+        yield
+        return
+    # NOTE: the bucket must hold what a 250 Hz timer tick lets through at
+    # 10 Gbit/s (5 MB), or tbf cannot reach the rate.
+    subprocess.run(['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle',
+                    '1:', 'tbf', 'rate', rate, 'burst', '8mb', 'latency',
+                    '100ms'], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(['tc', 'qdisc', 'del', 'dev', 'lo', 'root'],
+                       check=False)
+
+
 def verify(out, reference):
     check = subprocess.run([os.path.join(BIN, 'xenimage-check'), out],
                            stdout=subprocess.PIPE, text=True)
@@ -403,6 +429,9 @@ def main():
     p.add_argument('--xenserver', action='store_true',
                    help='also run the xenserver helper on the fs case, '
                         'against the XAPI simulator')
+    p.add_argument('--shape', metavar='RATE', default=None,
+                   help='with --xenserver: limit loopback to RATE (tc '
+                        'syntax, e.g. 1gbit) for the run; needs root')
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
     # An installed package has its bytecode compiled; a source checkout
@@ -419,18 +448,20 @@ def main():
         _SIMULATOR.update(url=sim.url, password=sim.password)
     rows = []
     try:
-        for name in args.cases.split(','):
-            print('running case %s...' % name, flush=True)
-            extra = XENSERVER_METHODS if sim and name == 'fs' else ()
-            only = args.methods.split(',') if args.methods else None
-            rows.extend(bench_case(args.work, name, args.runs, extra, only))
+        with shaped_loopback(args.shape):
+            for name in args.cases.split(','):
+                print('running case %s...' % name, flush=True)
+                extra = XENSERVER_METHODS if sim and name == 'fs' else ()
+                only = args.methods.split(',') if args.methods else None
+                rows.extend(bench_case(args.work, name, args.runs, extra,
+                                       only))
     finally:
         if sim:
             sim.stop()
             shutil.rmtree(sim.base, ignore_errors=True)
     print()
     print_table(rows)
-    write_results({'runs': args.runs, 'results': rows},
+    write_results({'runs': args.runs, 'shape': args.shape, 'results': rows},
                   args.json or os.path.join(args.work, 'results.json'))
 
 
