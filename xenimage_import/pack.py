@@ -94,19 +94,6 @@ class GzipWriter(object):
         self._buffered.close()
 
 
-def compress_file(source, fileobj, level=DEFAULT_LEVEL, threads=None):
-    """Write the file ``source`` (open, binary) as one gzip member."""
-    gz = GzipWriter(fileobj, level, threads)
-    try:
-        while True:
-            chunk = source.read(JOB_SIZE)
-            if not chunk:
-                break
-            gz.write(chunk)
-    finally:
-        gz.close()
-
-
 # A gzip header without name or mtime (RFC 1952): equal input, equal
 # output. OS 255 = unknown.
 GZIP_HEADER = struct.pack('<BBBBIBB', 0x1f, 0x8b, 8, 0, 0, 0, 255)
