@@ -240,6 +240,18 @@ class PluginExportTest(PluginTestBase):
         # No staging link was made in the SR.
         self.assertEqual([self.vdi_uuid + '.vhd'], os.listdir(self.sr_dir))
 
+    def test_tar_still_exiting_after_its_output_ends_is_waited_for(self):
+        # A busy dom0: tar has closed its output but not yet exited.
+        slow_tar = os.path.join(self.root, 'slow-tar')
+        with open(slow_tar, 'w') as f:
+            f.write('#!/bin/sh\n/bin/tar "$@"\nexec >&-\nsleep 1\n')
+        os.chmod(slow_tar, 0o755)
+        # The module is loaded afresh for each test.
+        self.plugin.TAR = slow_tar
+        summary = self.plugin.export(self.args())
+        self.assertTrue(self.rx.wait(5))
+        self.assertEqual(summary['bytes'], self.rx.result.size)
+
     def test_unknown_transfer_is_refused(self):
         self.assert_refused('XENIMAGE_BAD_ARGUMENT', self.plugin.export,
                             self.args(transfer='raw'))

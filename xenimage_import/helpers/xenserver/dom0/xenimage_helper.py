@@ -47,7 +47,7 @@ except ImportError:  # Python 2.7
     import httplib
     from urlparse import urlsplit
 
-VERSION = '1.2'
+VERSION = '1.2.1'
 
 # NOTE: only the simulator in xenimage_import's tests sets this; XAPI runs
 # plugins with a fixed environment, so in dom0 every path is the real one.
@@ -337,9 +337,13 @@ def stream_tarball(staging, conn, path, token, deadline, level):
     try:
         sent = send_stream(GzipStream(proc.stdout, level), conn, path,
                            token, deadline, 'application/gzip')
+    except BaseException:
+        proc.kill()
+        raise
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        # NOTE: after its output ends tar is exiting, not yet gone: it is
+        # waited for, never killed then (that made a complete transfer
+        # look like a tar failure when dom0 was busy).
         proc.stdout.close()
         code = proc.wait()
     if code != 0:
