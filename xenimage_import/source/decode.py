@@ -33,6 +33,7 @@ import subprocess
 import sys
 
 from xenimage_import import exception
+from xenimage_import.source import blocks
 from xenimage_import.source import mapped
 from xenimage_import.source import qemu
 from xenimage_import.source import raw
@@ -92,7 +93,7 @@ class _Window(object):
         os.close(self.fd)
 
 
-class QemuImage(object):
+class QemuImage(blocks.BlockSource):
     """A qemu-format source read as non-zero blocks, window by window."""
 
     def __init__(self, source, python_exec=sys.executable):
@@ -104,12 +105,6 @@ class QemuImage(object):
     def close(self):
         for window in self._windows:
             window.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def candidate_bytes(self):
         return len(self.source.data_blocks) * L.BLOCK_SIZE

@@ -29,6 +29,7 @@ file changed in between.
 import os
 
 from xenimage_import import exception
+from xenimage_import.source import blocks
 from xenimage_import.source import budget
 from xenimage_import.vhd import layout as L
 
@@ -36,7 +37,7 @@ _ZERO_BLOCK = bytes(L.BLOCK_SIZE)
 _CHANGED = ('the %s image changed after it was inspected; upload it again')
 
 
-class MappedImage(object):
+class MappedImage(blocks.BlockSource):
     """A stored-in-place source read as non-zero 2 MiB blocks."""
 
     def __init__(self, source, python_exec):
@@ -49,12 +50,6 @@ class MappedImage(object):
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def candidate_bytes(self):
         return len(self.source.data_blocks) * L.BLOCK_SIZE

@@ -21,13 +21,14 @@ hands the others to the writer.
 import errno
 import os
 
+from xenimage_import.source import blocks
 from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
 _ZERO_BLOCK = bytes(L.BLOCK_SIZE)
 
 
-class RawImage(object):
+class RawImage(blocks.BlockSource):
     """A raw image file opened read-only."""
 
     def __init__(self, path=None, fd=None):
@@ -50,12 +51,6 @@ class RawImage(object):
         if self._fd >= 0 and self._owned:
             os.close(self._fd)
         self._fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def data_extents(self):
         """Yield ``(start, end)`` byte ranges that may hold data."""
