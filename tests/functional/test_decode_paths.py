@@ -20,10 +20,13 @@ raw disk the image was made from, and the in-place reader with the window
 decoder on the very same file.
 """
 
+import dataclasses
 import os
 import shutil
 import tempfile
+import time
 
+import fixtures
 import testtools
 
 from tests import images
@@ -31,6 +34,7 @@ from xenimage_import import exception
 from xenimage_import.source import decode
 from xenimage_import.source import inspect
 from xenimage_import.source import mapped
+from xenimage_import.source import qemu
 from xenimage_import.vhd import layout as L
 
 MiB = images.MiB
@@ -129,20 +133,54 @@ class DecodePathsTest(testtools.TestCase):
 
     def test_a_file_changed_after_inspection_is_refused(self):
         source = self.image('qcow2')
-        changed = os.path.join(self.dir, 'changed.qcow2')
-        more = images.make_sparse(os.path.join(self.dir, 'more.raw'), SIZE,
-                                  REGIONS + [(20 * MiB, 4096)], seed=2)
-        images.qemu_convert(more, changed, 'qcow2')
-        moved = os.path.join(self.dir, 'moved.qcow2')
-        shutil.copy(source.path, moved)
-        source.path = moved
-        shutil.copy(changed, moved)
+        # One more extent (a larger file), and the same extents one block
+        # further on (a file of the same size whose map names other blocks).
+        variants = [REGIONS + [(20 * MiB, 4096)],
+                    [(offset + L.BLOCK_SIZE, length)
+                     for offset, length in REGIONS[:-1]]
+                    + [(REGIONS[-1][0] - L.BLOCK_SIZE, REGIONS[-1][1])]]
+        sizes = set()
+        for n, regions in enumerate(variants):
+            other = images.qemu_convert(
+                images.make_sparse(os.path.join(self.dir, 'v%d.raw' % n),
+                                   SIZE, regions, seed=2),
+                os.path.join(self.dir, 'v%d.qcow2' % n), 'qcow2')
+            sizes.add(os.path.getsize(other) == source.file_size)
+            changed = dataclasses.replace(source, path=os.path.join(
+                self.dir, 'inspected.qcow2'))
+            shutil.copy(other, changed.path)
+            with mapped.MappedImage(changed, None) as image:
+                error = self.assertRaises(exception.ConversionFailed,
+                                          read_all, image)
+            self.assertEqual('the qcow2 image changed after it was '
+                             'inspected; upload it again', str(error))
+            self.assertNotIn(self.dir, str(error))
+        self.assertEqual({False, True}, sizes)
+
+    def test_a_long_conversion_outlives_the_map_deadline(self):
+        # A fragmented image's map is more than a pipe holds; reading the
+        # blocks takes longer than qemu-img map may live.
+        raw = os.path.join(self.dir, 'fragmented.raw')
+        with open(raw, 'wb') as f:
+            f.truncate(4 * MiB)
+            for sector in range(0, 4 * MiB // 512, 2):
+                f.seek(sector * 512)
+                f.write(b'\x5a' * 512)
+        path = images.qemu_convert(raw, os.path.join(self.dir, 'frag.qcow2'),
+                                   'qcow2', options='cluster_size=512')
+        source = inspect.inspect_source(path, 'qcow2')
+        self.assertTrue(source.in_place)
+        self.useFixture(fixtures.MockPatchObject(
+            qemu, 'INSPECTION_LIMITS',
+            dataclasses.replace(qemu.INSPECTION_LIMITS, wall_time=1)))
+
+        def slow(done):
+            time.sleep(1.5)
+
         with mapped.MappedImage(source, None) as image:
-            error = self.assertRaises(exception.ConversionFailed, read_all,
-                                      image)
-        self.assertEqual('the qcow2 image changed after it was inspected; '
-                         'upload it again', str(error))
-        self.assertNotIn(self.dir, str(error))
+            got = [(index, bytes(data))
+                   for index, data in image.data_blocks(slow)]
+        self.assertTrue(blocks_of_raw(raw) == got, 'blocks differ')
 
     def test_a_compressed_extent_appearing_later_is_refused(self):
         source = self.image('qcow2')

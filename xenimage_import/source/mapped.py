@@ -20,13 +20,18 @@ need to have qemu-img copy those bytes into a window first: they are read
 straight from the file into the block buffer, one copy, as a raw image is.
 No parser of ours reads the tables; the offsets are qemu's.
 
-The map is taken again here, as it streams (memory stays one block), and
-judged by the same budget rules as at inspection; it must give the very
-blocks inspection found, all stored in place, or the conversion stops: the
+The map is taken again here, judged by the same budget rules as at
+inspection, and kept in an anonymous file (24 bytes per extent) while the
+blocks are read, so memory stays one block and qemu-img map need not
+outlive its deadline. It must give the very blocks inspection found, all
+stored in place, in a file of the same size, or the conversion stops: the
 file changed in between.
 """
 
+import contextlib
 import os
+import struct
+import tempfile
 
 from xenimage_import import exception
 from xenimage_import.source import blocks
@@ -34,6 +39,8 @@ from xenimage_import.source import budget
 from xenimage_import.vhd import layout as L
 
 _ZERO_BLOCK = bytes(L.BLOCK_SIZE)
+# One extent of the map: disk offset, length, file offset.
+_EXTENT = struct.Struct('<QQQ')
 _CHANGED = ('the %s image changed after it was inspected; upload it again')
 
 
@@ -57,28 +64,50 @@ class MappedImage(blocks.BlockSource):
     def _changed(self):
         return exception.ConversionFailed(_CHANGED % self.source.format)
 
-    def _runs(self):
-        """``(block, start in block, length, file offset)``, disk order."""
+    def _extents(self):
+        """The judged map, read whole first, then ``(start, length, offset)``.
+
+        qemu-img map lives under the inspection deadline, while reading
+        the blocks takes as long as the image needs: so the map is taken
+        at once into an anonymous file, 24 bytes per extent (at most one
+        per 512 bytes of the upload, by the budget's rules), and replayed.
+        """
         source = self.source
         # Nothing compressed was found at inspection: no allowance for it.
         judge = budget.Budget(source.format, source.file_size, 0)
         extents = budget.qemu_extents(
             source.path, source.qemu_format, self.python_exec,
             'qemu-img could not map the %s image' % source.format)
-        try:
-            for start, length, offset in extents:
-                if offset is None:
-                    raise self._changed()
-                judge.add(start, length, offset)
-                while length:
-                    block, within = divmod(start, L.BLOCK_SIZE)
-                    run = min(length, L.BLOCK_SIZE - within)
-                    yield block, within, run, offset
-                    start += run
-                    offset += run
-                    length -= run
-        finally:
-            extents.close()
+        if os.fstat(self._fd).st_size != source.file_size:
+            raise self._changed()
+        with tempfile.TemporaryFile() as spool:
+            with contextlib.closing(extents):
+                for start, length, offset in extents:
+                    if offset is None:
+                        raise self._changed()
+                    try:
+                        judge.add(start, length, offset)
+                    except exception.XenImageError:
+                        # The same rules passed at inspection.
+                        raise self._changed()
+                    spool.write(_EXTENT.pack(start, length, offset))
+            spool.seek(0)
+            while True:
+                chunk = spool.read(_EXTENT.size * 4096)
+                if not chunk:
+                    return
+                yield from _EXTENT.iter_unpack(chunk)
+
+    def _runs(self):
+        """``(block, start in block, length, file offset)``, disk order."""
+        for start, length, offset in self._extents():
+            while length:
+                block, within = divmod(start, L.BLOCK_SIZE)
+                run = min(length, L.BLOCK_SIZE - within)
+                yield block, within, run, offset
+                start += run
+                offset += run
+                length -= run
 
     def data_blocks(self, progress=None):
         """Yield ``(index, data)`` for every non-zero block, in order.
