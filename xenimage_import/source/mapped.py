@@ -39,6 +39,7 @@ from xenimage_import.source import budget
 from xenimage_import.vhd import layout as L
 
 _ZERO_BLOCK = bytes(L.BLOCK_SIZE)
+_ZEROS = memoryview(_ZERO_BLOCK)      # slices without copies
 # One extent of the map: disk offset, length, file offset.
 _EXTENT = struct.Struct('<QQQ')
 _CHANGED = ('the %s image changed after it was inspected; upload it again')
@@ -73,13 +74,13 @@ class MappedImage(blocks.BlockSource):
         per 512 bytes of the upload, by the budget's rules), and replayed.
         """
         source = self.source
+        if os.fstat(self._fd).st_size != source.file_size:
+            raise self._changed()
         # Nothing compressed was found at inspection: no allowance for it.
         judge = budget.Budget(source.format, source.file_size, 0)
         extents = budget.qemu_extents(
             source.path, source.qemu_format, self.python_exec,
             'qemu-img could not map the %s image' % source.format)
-        if os.fstat(self._fd).st_size != source.file_size:
-            raise self._changed()
         with tempfile.TemporaryFile() as spool:
             with contextlib.closing(extents):
                 for start, length, offset in extents:
@@ -123,7 +124,7 @@ class MappedImage(blocks.BlockSource):
         for block, within, length, offset in self._runs():
             if block != current:
                 if current is not None:
-                    view[filled:] = _ZERO_BLOCK[filled:]
+                    view[filled:] = _ZEROS[filled:]
                     if buf != _ZERO_BLOCK:
                         yield current, buf
                 if block != next(expected, None):
@@ -134,13 +135,13 @@ class MappedImage(blocks.BlockSource):
                 filled = 0
             if within < filled:
                 raise self._changed()
-            view[filled:within] = _ZERO_BLOCK[filled:within]
+            view[filled:within] = _ZEROS[filled:within]
             if os.preadv(self._fd, [view[within:within + length]],
                          offset) != length:
                 raise self._changed()
             filled = within + length
         if current is not None:
-            view[filled:] = _ZERO_BLOCK[filled:]
+            view[filled:] = _ZEROS[filled:]
             if buf != _ZERO_BLOCK:
                 yield current, buf
         if next(expected, None) is not None:
