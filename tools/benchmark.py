@@ -54,6 +54,7 @@ link of that rate, as between a Glance node and a pool.
 """
 
 import argparse
+import collections
 import compileall
 import contextlib
 import json
@@ -131,8 +132,12 @@ def write_allocated_data(raw, out):
                 left -= len(chunk)
 
 
+# What one run of a method cost; "core" is None for shell pipelines.
+Sample = collections.namedtuple('Sample', 'wall cpu rss core user')
+
+
 def run_measured(cmd, cwd=None):
-    """Run ``cmd``; return wall s, CPU s, peak RSS bytes, core s, user s.
+    """Run ``cmd``; return its :class:`Sample` (seconds, RSS bytes).
 
     User CPU is the steadiest figure on a VM: system time includes the
     host backing guest pages on first touch, which varies run to run.
@@ -156,8 +161,8 @@ def run_measured(cmd, cwd=None):
         core = float(json.loads(stdout)['seconds'])
     except (ValueError, KeyError, TypeError):
         core = None
-    return (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
-            core, usage.ru_utime)
+    return Sample(wall, usage.ru_utime + usage.ru_stime,
+                  usage.ru_maxrss * 1024, core, usage.ru_utime)
 
 
 def _convert(level):
@@ -323,12 +328,13 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
     rows = []
-    manual = statistics.median(s[0] for s in samples['manual']) \
+    manual = statistics.median(s.wall for s in samples['manual']) \
         if 'manual' in samples else None
     manual_size = sizes.get('manual')
     for method in methods:
-        walls = [w for w, _, _, _, _ in samples[method]]
-        cores = [c for _, _, _, c, _ in samples[method] if c is not None]
+        runs_ = samples[method]
+        walls = [r.wall for r in runs_]
+        cores = [r.core for r in runs_ if r.core is not None]
         median = statistics.median(walls)
         rows.append({
             'case': name, 'method': method, 'runs': len(walls),
@@ -337,12 +343,11 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
             'wall_max_s': round(max(walls), 3),
             'core_median_s': round(statistics.median(cores), 3)
             if cores else None,
-            'cpu_median_s': round(statistics.median(
-                c for _, c, _, _, _ in samples[method]), 3),
-            'user_median_s': round(statistics.median(
-                u for _, _, _, _, u in samples[method]), 3),
-            'peak_rss_mb': round(max(r for _, _, r, _, _ in samples[method])
-                                 / 1e6, 1),
+            'cpu_median_s': round(statistics.median(r.cpu for r in runs_),
+                                  3),
+            'user_median_s': round(statistics.median(r.user for r in runs_),
+                                   3),
+            'peak_rss_mb': round(max(r.rss for r in runs_) / 1e6, 1),
             'output_bytes': sizes[method],
             'speedup_vs_manual': round(manual / median, 2)
             if manual else None,
@@ -351,15 +356,14 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
             'verified': verified.get(method),
         })
     floor = [r for r in rows if r['method'] == 'floor']
-    for r in rows:
-        # The minima too: this VM's noise (fresh guest pages backed by the
-        # host on first touch) only ever adds time.
-        r['vs_floor'] = round(r['wall_median_s'] / floor[0][
-            'wall_median_s'], 2) if floor else None
-        r['vs_floor_min'] = round(r['wall_min_s'] / floor[0][
-            'wall_min_s'], 2) if floor else None
-        r['user_vs_floor'] = round(r['user_median_s'] / floor[0][
-            'user_median_s'], 2) if floor else None
+    # The minima too: this VM's noise (fresh guest pages backed by the host
+    # on first touch) only ever adds time.
+    for ratio, figure in (('vs_floor', 'wall_median_s'),
+                          ('vs_floor_min', 'wall_min_s'),
+                          ('user_vs_floor', 'user_median_s')):
+        for r in rows:
+            r[ratio] = round(r[figure] / floor[0][figure], 2) \
+                if floor else None
     return rows
 
 
@@ -451,11 +455,11 @@ def main():
         _SIMULATOR.update(url=sim.url, password=sim.password)
     rows = []
     try:
+        only = args.methods.split(',') if args.methods else None
         with shaped_loopback(args.shape):
             for name in args.cases.split(','):
                 print('running case %s...' % name, flush=True)
                 extra = XENSERVER_METHODS if sim and name == 'fs' else ()
-                only = args.methods.split(',') if args.methods else None
                 rows.extend(bench_case(args.work, name, args.runs, extra,
                                        only))
     finally:

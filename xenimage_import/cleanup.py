@@ -39,9 +39,10 @@ def discard_path(path):
 
 
 def remove(path):
-    """Remove a work file if it is still there."""
+    """Remove a work file if it is still there, and forget it."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+    discard_path(path)
 
 
 def add_group(pgid):

@@ -38,8 +38,7 @@ from xenimage_import.source import blocks
 from xenimage_import.source import budget
 from xenimage_import.vhd import layout as L
 
-_ZERO_BLOCK = bytes(L.BLOCK_SIZE)
-_ZEROS = memoryview(_ZERO_BLOCK)      # slices without copies
+_ZEROS = memoryview(L.ZERO_BLOCK)      # slices without copies
 # One extent of the map: disk offset, length, file offset.
 _EXTENT = struct.Struct('<QQQ')
 _CHANGED = ('the %s image changed after it was inspected; upload it again')
@@ -125,7 +124,7 @@ class MappedImage(blocks.BlockSource):
             if block != current:
                 if current is not None:
                     view[filled:] = _ZEROS[filled:]
-                    if buf != _ZERO_BLOCK:
+                    if buf != L.ZERO_BLOCK:
                         yield current, buf
                 if block != next(expected, None):
                     raise self._changed()
@@ -142,7 +141,7 @@ class MappedImage(blocks.BlockSource):
             filled = within + length
         if current is not None:
             view[filled:] = _ZEROS[filled:]
-            if buf != _ZERO_BLOCK:
+            if buf != L.ZERO_BLOCK:
                 yield current, buf
         if next(expected, None) is not None:
             raise self._changed()

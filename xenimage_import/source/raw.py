@@ -25,8 +25,6 @@ from xenimage_import.source import blocks
 from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
-_ZERO_BLOCK = bytes(L.BLOCK_SIZE)
-
 
 class RawImage(blocks.BlockSource):
     """A raw image file opened read-only."""
@@ -100,5 +98,5 @@ class RawImage(blocks.BlockSource):
                 view[got:] = bytes(L.BLOCK_SIZE - got)
             if progress:
                 progress(L.BLOCK_SIZE)
-            if buf != _ZERO_BLOCK:
+            if buf != L.ZERO_BLOCK:
                 yield block, buf

@@ -71,7 +71,6 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
                 _refuse(str(e))
     except BaseException:
         cleanup.remove(work_file)
-        cleanup.discard_path(work_file)
         raise
     return work_file
 
@@ -107,7 +106,6 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
     except BaseException:
         for work_file in found.values():
             cleanup.remove(work_file)
-            cleanup.discard_path(work_file)
         raise
     return found
 

@@ -27,7 +27,6 @@ import os
 import stat
 import typing
 
-
 from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import import cleanup
@@ -100,7 +99,6 @@ class Upload(object):
     def cleanup(self):
         for path in self.work_files:
             cleanup.remove(path)
-            cleanup.discard_path(path)
         self.work_files = []
 
 

@@ -42,7 +42,6 @@ OLD_STYLE_NAMES = ('snap.vhd', 'image.vhd', 'base.vhd')
 _NUMBERED = re.compile(r'(0|[1-9][0-9]*)\.vhd\Z')
 _BITMAP_BYTES = L.SECTORS_PER_BLOCK // 8
 _FULL_BITMAP = b'\xff' * _BITMAP_BYTES
-_ZERO_BLOCK = bytes(L.BLOCK_SIZE)
 
 
 def _refuse(message):
@@ -264,7 +263,7 @@ class ChainImage(object):
                 data = self._merge(block, owners, (bitmap, data))
             if progress:
                 progress(L.BLOCK_SIZE)
-            if data != _ZERO_BLOCK:
+            if data != L.ZERO_BLOCK:
                 yield block, data
 
     def _merge(self, block, owners, nearest):

@@ -25,6 +25,8 @@ from xenimage_import import structs
 
 SECTOR_SIZE = 512
 BLOCK_SIZE = 2 * 1024 * 1024
+# What an all-zero block is compared with (such blocks are not stored).
+ZERO_BLOCK = bytes(BLOCK_SIZE)
 SECTORS_PER_BLOCK = BLOCK_SIZE // SECTOR_SIZE
 # One bitmap sector covers the 4096 sectors of a 2 MiB block.
 BITMAP_SECTORS = 1
