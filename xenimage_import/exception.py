@@ -102,6 +102,10 @@ class HelperNotFound(XenImageError):
     pass
 
 
+class NoPreflightChecks(XenImageError):
+    """The helper has nothing to check before converting."""
+
+
 class ArchiveError(XenImageError):
     """A tarball outside the one accepted shape; the message says why."""
 

@@ -66,6 +66,8 @@ def parse_table(text):
 class GlanceTestBase(testtools.TestCase):
     """One glance-api per test class."""
 
+    # [image_import_opts] image_import_plugins, in flow order.
+    plugins = ('xenimage_import',)
     plugin_conf = {}
     http_dir = None
     threads = 4
@@ -83,6 +85,11 @@ class GlanceTestBase(testtools.TestCase):
         """Called once the server's paths exist, before it starts."""
 
     @classmethod
+    def _python_paths(cls, base_dir):
+        """More directories for the API's sys.path (override)."""
+        return ()
+
+    @classmethod
     def _database_url(cls):
         """Glance's database; SQLite unless a class needs more."""
         return None
@@ -97,7 +104,9 @@ class GlanceTestBase(testtools.TestCase):
             cls.http = _HttpServer(os.path.join(cls.base, 'http'))
             ports.append(cls.http.port)
         cls.server = glance_server.GlanceServer(
-            os.path.join(cls.base, 'glance'), plugin_conf=cls.plugin_conf,
+            os.path.join(cls.base, 'glance'), plugins=cls.plugins,
+            plugin_conf=cls.plugin_conf,
+            python_paths=cls._python_paths(cls.base),
             allowed_ports=ports, threads=cls.threads,
             env=cls._server_env(cls.base), database_url=cls._database_url(),
             multi_store=cls.multi_store)

@@ -24,6 +24,7 @@ import tempfile
 
 import fixtures
 from glance.async_.flows import api_image_import
+from glance.common import exception as glance_exception
 from oslo_config import fixture as cfg_fixture
 import testtools
 
@@ -212,6 +213,44 @@ class PluginTaskTest(testtools.TestCase):
         self.assertEqual({'file1', 'file2'}, set(
             props['os_glance_failed_import'].split(',')))
         self.assertFalse(os.path.exists(found.path))
+
+    def inspect_reverted(self, status, status_reset_by=None):
+        """Revert _InspectUpload on an image in ``status``."""
+        _out, found = self.converted()
+        wrapper = self.wrapper(status=status, extra_properties={
+            'os_glance_import_task': TASK,
+            'os_glance_importing_to_stores': 'file1'})
+        task = plugin._InspectUpload(TASK, 'import', wrapper, ['file1'],
+                                     status_reset_by=status_reset_by)
+        task.staged_uri = 'file://' + found.path
+        task.revert()
+        self.assertFalse(os.path.exists(found.path))
+        return self.image
+
+    def test_inspect_revert_leaves_a_status_a_later_task_reset(self):
+        # Glance refuses queued -> queued, and the error stops the revert.
+        image = self.inspect_reverted('queued')
+        self.assertEqual('queued', image.status)
+        self.assertEqual('file1', image.extra_properties[
+            'os_glance_importing_to_stores'])
+        self.assertNotIn('os_glance_failed_import', image.extra_properties)
+
+    def test_inspect_revert_leaves_the_status_to_an_earlier_task(self):
+        image = self.inspect_reverted('importing',
+                                      status_reset_by='image_conversion')
+        self.assertEqual('importing', image.status)
+        self.assertNotIn('os_glance_failed_import', image.extra_properties)
+
+    def test_a_configuration_error_fails_before_reading_the_upload(self):
+        wrapper = self.wrapper()
+        task = plugin._InspectUpload(
+            TASK, 'import', wrapper, ['file1'],
+            config_error='vhd is not among [image_format] disk_formats')
+        error = self.assertRaises(glance_exception.UploadException,
+                                  task.execute,
+                                  'file:///nonexistent/image-1')
+        self.assertEqual('xenimage_import: vhd is not among [image_format] '
+                         'disk_formats', str(error))
 
     def test_convert_revert_removes_its_output(self):
         out, _ = self.converted()

@@ -75,11 +75,14 @@ def _parser():
                         'example the [xenimage_xenserver] section of '
                         'glance-image-import.conf (repeatable)')
     p.add_argument('--preflight', action='store_true',
-                   help='convert nothing: check the helper\'s setup (for '
-                        'xenserver: every configured host, its SR, plugin, '
-                        'certificates and the way back to this node) and '
-                        'print the verdict per host; exit 0 when all are '
-                        'ready')
+                   help='convert nothing: check Glance\'s configuration '
+                        'when the --config-file list holds '
+                        'glance-image-import.conf (plugin order, allowed '
+                        'formats, import methods; give glance-api.conf too) '
+                        'and the helper\'s setup (for xenserver: every '
+                        'configured host, its SR, plugin, certificates and '
+                        'the way back to this node); print the verdicts and '
+                        'exit 0 when all are ready')
     p.add_argument('--json', action='store_true',
                    help='print the result as JSON')
     p.add_argument('-v', '--verbose', action='store_true',
@@ -125,33 +128,59 @@ def _config(files):
     return conf
 
 
-def _preflight_report(verdicts):
+def _preflight_report(glance, verdicts):
     lines = []
-    width = max([len(c.name) for v in verdicts for c in v.checks] or [0])
-    for verdict in verdicts:
+    everything = ([glance] if glance else []) + verdicts
+    width = max([len(c.name) for v in everything for c in v.checks] or [0])
+    for verdict in everything:
         lines.append('%s (%s)' % (verdict.name, verdict.url))
         for c in verdict.checks:
             lines.append('  %-*s  %-7s  %s' % (width, c.name, c.status,
                                                c.detail))
         lines.append('  verdict: %s'
                      % ('ready' if verdict.ready else 'NOT READY'))
-    lines.append('%d of %d host(s) ready' % (
-        sum(v.ready for v in verdicts), len(verdicts)))
+    if verdicts:
+        lines.append('%d of %d host(s) ready' % (
+            sum(v.ready for v in verdicts), len(verdicts)))
     return '\n'.join(lines)
+
+
+def _glance_verdict(conf):
+    """Glance's configuration judged, where the files configure its import.
+
+    Only when they hold ``[image_import_opts]`` (glance-image-import.conf)
+    and Glance is installed here: elsewhere its defaults would be judged.
+    """
+    if 'image_import_opts' not in conf.list_all_sections():
+        return None
+    from xenimage_import.glance import neighbours
+    if not neighbours.register_glance_opts(conf):
+        return None
+    return neighbours.configuration_verdict(conf)
 
 
 def _preflight(args):
     try:
-        helper = helpers.load(args.helper, conf=_config(args.config_file))
-        verdicts = helper.preflight()
+        conf = _config(args.config_file)
+        glance = _glance_verdict(conf)
+        helper = helpers.load(args.helper, conf=conf)
+        try:
+            verdicts = helper.preflight()
+        except exception.NoPreflightChecks:
+            if glance is None:
+                raise
+            verdicts = []
     except (exception.XenImageError, OSError, cfg.Error) as e:
         return common.fail(e, as_json=args.json)
     if args.json:
-        print(json.dumps({'hosts': [v.as_dict() for v in verdicts]},
-                         indent=2))
+        report = {'hosts': [v.as_dict() for v in verdicts]}
+        if glance:
+            report['glance'] = glance.as_dict()
+        print(json.dumps(report, indent=2))
     else:
-        print(_preflight_report(verdicts))
-    return 0 if all(v.ready for v in verdicts) else 1
+        print(_preflight_report(glance, verdicts))
+    ready = all(v.ready for v in ([glance] if glance else []) + verdicts)
+    return 0 if ready else 1
 
 
 def main(argv=None):

@@ -13,8 +13,8 @@
 """Glance image-import plugin: staged upload -> XenServer image tarball.
 
 Enabled with ``image_import_plugins = [xenimage_import]`` in
-glance-image-import.conf, after any plugin that rewrites the data (never
-before Glance's ``image_conversion``, which forces ``bare``). The flow:
+glance-image-import.conf, after any plugin that rewrites the data (a
+data-rewriting plugin after it is refused: see ``neighbours``). The flow:
 
 ``_InspectUpload``  refuse unsafe or mislabelled data, learn its format
 ``_ConvertToTapVhd`` convert through the configured helper, or pass a valid
@@ -25,7 +25,9 @@ before Glance's ``image_conversion``, which forces ``bare``). The flow:
 
 Each task's ``revert`` undoes exactly what it did; the first one also puts
 the image back to ``queued`` and its stores to failed, since Glance leaves
-that to plugins (see doc/source/reference/glance-plugin.rst).
+that to plugins, unless another of Glance's tasks does it
+(``neighbours``; doc/source/reference/glance-plugin.rst). A configuration
+that cannot work fails the first task with the option to change.
 """
 
 import math
@@ -43,6 +45,7 @@ from xenimage_import import cleanup
 from xenimage_import import concurrency
 from xenimage_import import conf
 from xenimage_import import exception
+from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
 from xenimage_import import guest
 from xenimage_import import helpers
@@ -54,8 +57,8 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 conf.register_opts(CONF)
 
-DISK_FORMAT = 'vhd'
-CONTAINER_FORMAT = 'ovf'
+DISK_FORMAT = neighbours.DISK_FORMAT
+CONTAINER_FORMAT = neighbours.CONTAINER_FORMAT
 SOURCE_FORMAT_PROPERTY = 'xenimage_source_format'
 INSPECTION_PROPERTY = 'xenimage_inspection'
 # Set from the guest inspection when the user did not set them.
@@ -106,11 +109,16 @@ def _fail(image_id, error):
 
 class _InspectUpload(task.Task):
 
-    def __init__(self, task_id, task_type, action_wrapper, stores):
+    def __init__(self, task_id, task_type, action_wrapper, stores,
+                 config_error=None, status_reset_by=None):
         self.task_id = task_id
         self.action_wrapper = action_wrapper
         self.image_id = action_wrapper.image_id
         self.stores = stores
+        # A configuration that cannot work fails the import at once.
+        self.config_error = config_error
+        # The task that reverts after this plugin and resets the status.
+        self.status_reset_by = status_reset_by
         self.staged_uri = None
         self.upload = None
         super().__init__(name='%s-XenInspect-%s' % (task_type, task_id),
@@ -118,6 +126,9 @@ class _InspectUpload(task.Task):
 
     def execute(self, file_path):
         self.staged_uri = file_path
+        if self.config_error:
+            _fail(self.image_id,
+                  exception.XenImageError(self.config_error))
         try:
             path = staging.local_path(file_path)
         except exception.XenImageError as e:
@@ -144,12 +155,21 @@ class _InspectUpload(task.Task):
 
     def revert(self, result=None, **kwargs):
         # NOTE: Glance leaves the image 'importing' with its stores in
-        # 'importing' unless a plugin's revert resets them.
+        # 'importing' unless a task's revert resets them, and a second
+        # 'queued -> queued' raises and stops every revert after it (the
+        # import lock is then never dropped). So the status is reset here
+        # only when no one did before (a later task) and no one will
+        # after (an earlier one: see neighbours).
         with self.action_wrapper as action:
-            action.set_image_attribute(status='queued')
-            if self.stores:
-                action.remove_importing_stores(self.stores)
-                action.add_failed_stores(self.stores)
+            if self.status_reset_by:
+                LOG.debug('Image %(id)s: %(by)s puts the image back to '
+                          'queued', {'id': self.image_id,
+                                     'by': self.status_reset_by})
+            elif action.image_status == 'importing':
+                action.set_image_attribute(status='queued')
+                if self.stores:
+                    action.remove_importing_stores(self.stores)
+                    action.add_failed_stores(self.stores)
         # NOTE: as Glance's image_conversion does, the staged upload goes
         # too: a failed import leaves nothing behind and the user stages
         # the data again.
@@ -348,14 +368,22 @@ def get_flow(**kwargs):
     :param task_type: Type of the task.
     :param action_wrapper: An api_image_import.ImportActionWrapper.
     :param backend: the stores the image is being imported to.
+    :param import_req: the import request (its method decides which of
+        Glance's tasks reverts after this plugin).
     """
     task_id = kwargs.get('task_id')
     task_type = kwargs.get('task_type')
     action_wrapper = kwargs.get('action_wrapper')
     stores = kwargs.get('backend') or []
     image_id = action_wrapper.image_id
+    method = ((kwargs.get('import_req') or {}).get('method') or {}).get(
+        'name')
     return lf.Flow(task_type).add(
-        _InspectUpload(task_id, task_type, action_wrapper, stores),
+        _InspectUpload(
+            task_id, task_type, action_wrapper, stores,
+            config_error=neighbours.configuration_error(CONF),
+            status_reset_by=neighbours.status_reset_by_earlier_task(
+                method, CONF)),
         _ConvertToTapVhd(task_id, task_type, image_id),
         _PublishImage(task_id, task_type, action_wrapper),
     )

@@ -83,6 +83,8 @@ class ConversionResult(object):
 
 
 CHECK_OK, CHECK_FAILED, CHECK_SKIPPED = 'ok', 'FAILED', 'skipped'
+# Worth reading, but does not stop conversions.
+CHECK_WARNING = 'warning'
 
 
 @dataclasses.dataclass
@@ -104,7 +106,8 @@ class PreflightVerdict(object):
 
     @property
     def ready(self):
-        return all(c.status == CHECK_OK for c in self.checks)
+        return all(c.status in (CHECK_OK, CHECK_WARNING)
+                   for c in self.checks)
 
     def as_dict(self):
         return {'host': self.name, 'url': self.url, 'ready': self.ready,
@@ -133,8 +136,8 @@ class Helper(metaclass=abc.ABCMeta):
 
         :returns: a list of :class:`PreflightVerdict`.
         """
-        raise exception.XenImageError('helper %s has no pre-flight checks'
-                                      % self.name)
+        raise exception.NoPreflightChecks('helper %s has no pre-flight '
+                                          'checks' % self.name)
 
 
 def _reraise(manager, entry_point, error):
