@@ -243,7 +243,7 @@ def check_end(stream, size):
     header that GNU tar would skip to find one, is refused.
     """
     pad = -size % TAR_BLOCK
-    if any(_read_exactly(stream, pad, 'the padding of 0.vhd')):
+    if any(read_exactly(stream, pad, 'the padding of 0.vhd')):
         raise exception.ArchiveError('0.vhd is padded with non-zero bytes')
     _check_zero_tail(stream, 0, '0.vhd')
 
@@ -280,7 +280,7 @@ def read_chain(stream, max_total, max_member=None):
     total = members = 0
     last = None
     while True:
-        block = _read_exactly(stream, TAR_BLOCK, 'a header')
+        block = read_exactly(stream, TAR_BLOCK, 'a header')
         if not any(block):
             if not seen:
                 raise exception.ArchiveError('the archive holds no VHD')
@@ -303,14 +303,14 @@ def read_chain(stream, max_total, max_member=None):
         _check_size(name, size, max_member)
         _check_size('the VHDs', total, max_total)
         yield name, size
-        if any(_read_exactly(stream, -size % TAR_BLOCK,
-                             'the padding of %s' % name)):
+        if any(read_exactly(stream, -size % TAR_BLOCK,
+                            'the padding of %s' % name)):
             raise exception.ArchiveError('%s is padded with non-zero bytes'
                                          % name)
         last = name
 
 
-def _read_exactly(stream, size, what):
+def read_exactly(stream, size, what):
     data = b''
     while len(data) < size:
         chunk = stream.read(size - len(data))
@@ -326,7 +326,7 @@ def read_header(stream, max_size=None):
     :param max_size: refuse a ``0.vhd`` declared larger than this before
         anything of it is read (the caller's expansion budget).
     """
-    size = parse_header(_read_exactly(stream, TAR_BLOCK, 'its first header'))
+    size = parse_header(read_exactly(stream, TAR_BLOCK, 'its first header'))
     _check_size(VHD_MEMBER, size, max_size)
     return size
 

@@ -24,6 +24,7 @@ import os
 from xenimage_import import archive
 from xenimage_import import exception
 from xenimage_import.vhd import chain
+from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 
 
@@ -140,6 +141,27 @@ def check_vhd_file(path):
     with open(path, 'rb') as f:
         report.vhd = reader.validate_vhd(f, size)
     return report
+
+
+def written_virtual_size(path):
+    """The virtual size an output declares, read back from its first footer.
+
+    Every VHD written here is dynamic, and a dynamic VHD starts with a copy
+    of its footer, so a tarball's ``0.vhd`` is decompressed only that far.
+    """
+    with open(path, 'rb') as f:
+        stream = f
+        if f.read(2) == archive.GZIP_MAGIC:
+            f.seek(0)
+            stream = archive.GzipMemberReader(f)
+            stream = archive.MemberReader(stream, archive.read_header(stream))
+        else:
+            f.seek(0)
+        footer = reader.parse_footer(archive.read_exactly(
+            stream, L.FOOTER_SIZE, 'the VHD footer'))
+    if footer is None:
+        raise exception.OutputFailed('the VHD written has no footer')
+    return footer.current_size
 
 
 def check_path(path):

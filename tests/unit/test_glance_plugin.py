@@ -12,10 +12,10 @@
 
 """The plugin's tasks against Glance's real ImportActionWrapper.
 
-The wrapper is Glance 33's own class; only the image repository under it
-is a stand-in (a dict), so these tests see exactly what the plugin may
-change through the wrapper, and fail loudly if Glance's wrapper stops
-exposing the image the plugin sets min_disk on.
+The wrapper is the installed Glance's own class over a stand-in
+repository (tests/fixtures/glance_wrapper.py), so these tests see exactly
+what the plugin may change through the wrapper, and fail loudly if
+Glance's wrapper stops exposing the image the plugin sets min_disk on.
 """
 
 import os
@@ -23,48 +23,18 @@ import shutil
 import tempfile
 
 import fixtures
-from glance.async_.flows import api_image_import
 from glance.common import exception as glance_exception
 from oslo_config import fixture as cfg_fixture
 import testtools
 
+from tests.fixtures import glance_wrapper
 from xenimage_import import exception
 from xenimage_import.glance import plugin
 from xenimage_import.glance import staging
-from xenimage_import.source import inspect
-from xenimage_import.source import upload
+from xenimage_import import pipeline
 
-GiB = 1024 ** 3
-TASK = 'task-1'
-
-
-class _Image(object):
-    """The fields of a Glance domain image the import flow touches."""
-
-    def __init__(self, **fields):
-        self.image_id = 'image-1'
-        self.status = 'importing'
-        self.disk_format = 'qcow2'
-        self.container_format = 'bare'
-        self.size = 1234
-        self.virtual_size = 5 * GiB
-        self.min_disk = 0
-        self.locations = []
-        self.extra_properties = {'os_glance_import_task': TASK}
-        for key, value in fields.items():
-            setattr(self, key, value)
-
-
-class _Repo(object):
-    def __init__(self, image):
-        self.image = image
-        self.saved = 0
-
-    def get(self, image_id):
-        return self.image
-
-    def save(self, image, from_state=None):
-        self.saved += 1
+GiB = glance_wrapper.GiB
+TASK = glance_wrapper.TASK
 
 
 class PluginTaskTest(testtools.TestCase):
@@ -76,27 +46,26 @@ class PluginTaskTest(testtools.TestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
 
     def wrapper(self, **fields):
-        self.image = _Image(**fields)
-        self.repo = _Repo(self.image)
-        return api_image_import.ImportActionWrapper(self.repo, 'image-1',
-                                                    TASK)
+        wrapper, self.image, self.repo = glance_wrapper.wrapper(**fields)
+        return wrapper
 
-    def converted(self, virtual_size=5 * GiB - 1):
-        """A staged upload and its conversion's output, as the flow has."""
+    def converted(self, guest=None):
+        """A staged upload and the outcome of its conversion.
+
+        :returns: (staged path, the pipeline's outcome).
+        """
         staged = os.path.join(self.dir, 'image-1')
         out = os.path.join(self.dir, 'image-1.tgz')
         for path, size in ((staged, 100), (out, 4321)):
             with open(path, 'wb') as f:
                 f.write(b'x' * size)
-        source = inspect.SourceImage(path=staged, format='qcow2',
-                                     virtual_size=virtual_size,
-                                     file_size=100, detected='qcow2')
-        return out, upload.Upload(staged, upload.CONVERT, source=source)
+        return staged, pipeline.Outcome(pipeline.CONVERT, 'qcow2', out,
+                                        4321, 5 * GiB, guest=guest)
 
-    def publish(self, wrapper):
-        out, found = self.converted()
+    def publish(self, wrapper, guest=None):
+        staged, outcome = self.converted(guest)
         task = plugin._PublishImage(TASK, 'import', wrapper)
-        task.execute('file://' + out, found, 'file://' + found.path)
+        task.execute('file://' + outcome.path, outcome, 'file://' + staged)
         return task
 
     def test_the_wrapper_still_exposes_the_image(self):
@@ -111,7 +80,7 @@ class PluginTaskTest(testtools.TestCase):
         self.assertEqual(('vhd', 'ovf'), (image.disk_format,
                                           image.container_format))
         self.assertEqual(4321, image.size)
-        self.assertEqual(5 * GiB, image.virtual_size)   # whole 2 MiB blocks
+        self.assertEqual(5 * GiB, image.virtual_size)
         self.assertEqual(5, image.min_disk)
         self.assertEqual('hvm', image.extra_properties['vm_mode'])
         self.assertEqual('qcow2', image.extra_properties[
@@ -149,11 +118,7 @@ class PluginTaskTest(testtools.TestCase):
                'complete': True}
 
     def publish_inspected(self, wrapper, report):
-        out, found = self.converted()
-        found.guest = report
-        task = plugin._PublishImage(TASK, 'import', wrapper)
-        task.execute('file://' + out, found, 'file://' + found.path)
-        return task
+        return self.publish(wrapper, guest=report)
 
     def test_inspection_sets_what_the_user_left_unset(self):
         self.publish_inspected(self.wrapper(), self.WINDOWS)
@@ -199,32 +164,32 @@ class PluginTaskTest(testtools.TestCase):
         self.assertEqual(props, image.extra_properties)
 
     def test_inspect_revert_requeues_and_removes_the_staged_data(self):
-        out, found = self.converted()
+        staged, _ = self.converted()
         wrapper = self.wrapper(extra_properties={
             'os_glance_import_task': TASK,
             'os_glance_importing_to_stores': 'file1,file2'})
         task = plugin._InspectUpload(TASK, 'import', wrapper,
                                      ['file1', 'file2'])
-        task.staged_uri = 'file://' + found.path
+        task.staged_uri = 'file://' + staged
         task.revert()
         self.assertEqual('queued', self.image.status)
         props = self.image.extra_properties
         self.assertEqual('', props['os_glance_importing_to_stores'])
         self.assertEqual({'file1', 'file2'}, set(
             props['os_glance_failed_import'].split(',')))
-        self.assertFalse(os.path.exists(found.path))
+        self.assertFalse(os.path.exists(staged))
 
     def inspect_reverted(self, status, status_reset_by=None):
         """Revert _InspectUpload on an image in ``status``."""
-        _out, found = self.converted()
+        staged, _ = self.converted()
         wrapper = self.wrapper(status=status, extra_properties={
             'os_glance_import_task': TASK,
             'os_glance_importing_to_stores': 'file1'})
         task = plugin._InspectUpload(TASK, 'import', wrapper, ['file1'],
                                      status_reset_by=status_reset_by)
-        task.staged_uri = 'file://' + found.path
+        task.staged_uri = 'file://' + staged
         task.revert()
-        self.assertFalse(os.path.exists(found.path))
+        self.assertFalse(os.path.exists(staged))
         return self.image
 
     def test_inspect_revert_leaves_a_status_a_later_task_reset(self):
@@ -253,7 +218,8 @@ class PluginTaskTest(testtools.TestCase):
                          'disk_formats', str(error))
 
     def test_convert_revert_removes_its_output(self):
-        out, _ = self.converted()
+        _, outcome = self.converted()
+        out = outcome.path
         task = plugin._ConvertToTapVhd(TASK, 'import', 'image-1')
         task.dest_path = out
         task.revert()

@@ -13,14 +13,19 @@
 """xenimage-convert: turn a disk image into a XenServer image tarball.
 
 DEST ending in ``.tgz`` gets the tarball Glance/Nova want; DEST ending in
-``.vhd`` gets the bare tap VHD, for ``xe vdi-import``.
+``.vhd`` gets the bare tap VHD, for ``xe vdi-import``. A thin adapter over
+:mod:`xenimage_import.pipeline`, the Glance plugin's own: given the
+plugin's configuration file (``--config-file glance-image-import.conf``)
+it accepts and refuses exactly what the plugin does; flags only override.
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
+import time
 
 from oslo_config import cfg
 from oslo_utils import units
@@ -32,8 +37,8 @@ from xenimage_import import exception
 from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
+from xenimage_import import pipeline
 from xenimage_import.source import inspect
-from xenimage_import.source import upload
 from xenimage_import.vhd import layout as L
 
 LOG = logging.getLogger(__name__)
@@ -52,28 +57,32 @@ def _parser():
     p.add_argument('--source-format', default='auto',
                    choices=('auto',) + inspect.SOURCE_FORMATS,
                    help='format the source must be (default: detect)')
-    p.add_argument('--level', type=int, default=pack.DEFAULT_LEVEL,
+    p.add_argument('--level', type=int, default=None,
                    choices=range(pack.MIN_LEVEL, pack.MAX_LEVEL + 1),
                    metavar='N',
                    help='gzip level %d-%d: 0-3 fastest (ISA-L), %d smallest '
-                        '(zlib-ng, gzip -6 size; default %d)'
+                        '(zlib-ng, gzip -6 size; default: '
+                        'compression_level, %d)'
                         % (pack.MIN_LEVEL, pack.MAX_LEVEL,
                            pack.SMALLEST_LEVEL, pack.DEFAULT_LEVEL))
-    p.add_argument('--threads', type=common.count(0), default=0,
-                   help='compression threads (default: one per core)')
-    p.add_argument('--max-size', type=common.count(1), default=1024,
+    p.add_argument('--threads', type=common.count(0), default=None,
+                   help='compression threads (default: '
+                        'compression_threads, 0 = one per core)')
+    p.add_argument('--max-size', type=common.count(1), default=None,
                    metavar='GiB',
                    help='refuse images whose virtual size is above this '
-                        '(default 1024)')
-    p.add_argument('--helper', default='local',
-                   help='conversion helper driver: local (default) or '
-                        'xenserver (convert on a XenServer host; needs '
-                        '--config-file)')
+                        '(default: max_virtual_size, 1024)')
+    p.add_argument('--helper', default=None,
+                   help='conversion helper driver: local or xenserver '
+                        '(convert on a XenServer host; needs '
+                        '--config-file) (default: helper, local)')
     p.add_argument('--config-file', action='append', default=[],
                    metavar='FILE',
-                   help='oslo.config file with the helper\'s options, for '
-                        'example the [xenimage_xenserver] section of '
-                        'glance-image-import.conf (repeatable)')
+                   help='oslo.config file with the [xenimage_import] '
+                        'options (and the helper\'s, such as '
+                        '[xenimage_xenserver]): glance-image-import.conf '
+                        'gives the plugin\'s verdicts; flags override it '
+                        '(repeatable)')
     p.add_argument('--preflight', action='store_true',
                    help='convert nothing: check Glance\'s configuration '
                         'when the --config-file list holds '
@@ -91,34 +100,68 @@ def _parser():
     return p
 
 
-def _summary(args, result):
-    skipped = result.blocks_total - result.blocks_stored
-    rate = result.virtual_size / max(result.seconds, 1e-6)
+def _summary(args, outcome, seconds):
+    rate = outcome.virtual_size / max(seconds, 1e-6)
+    result = outcome.result
+    source = '%s (%s' % (args.source, outcome.source_format)
+    if result:
+        source += ', %s virtual' % exception.human_size(
+            result.requested_size)
     lines = [
-        ('source', '%s (%s, %s virtual)' % (
-            args.source, result.source_format,
-            exception.human_size(result.requested_size))),
+        ('source', source + ')'),
+        ('action', outcome.action),
         ('virtual size', '%d bytes (%s)%s' % (
-            result.virtual_size, exception.human_size(result.virtual_size),
+            outcome.virtual_size, exception.human_size(outcome.virtual_size),
             ', rounded up by %d bytes to whole 2 MiB blocks'
-            % result.rounded_up if result.rounded_up else '')),
-        ('blocks', '%d stored, %d skipped (zero or unallocated) of %d' % (
-            result.blocks_stored, skipped, result.blocks_total)),
-        ('output', '%s: %s (VHD %s)' % (
-            args.dest, exception.human_size(result.output_size),
-            exception.human_size(result.vhd_size))),
-        ('time', '%.2f s (%s/s of virtual disk)' % (
-            result.seconds, exception.human_size(rate))),
+            % result.rounded_up if result and result.rounded_up else '')),
     ]
-    if result.guest:
-        lines.insert(-1, ('guest', guest.summary(result.guest)))
-        for part in result.guest['partitions']:
+    if result:
+        skipped = result.blocks_total - result.blocks_stored
+        lines.append(('blocks', '%d stored, %d skipped (zero or '
+                      'unallocated) of %d' % (result.blocks_stored, skipped,
+                                              result.blocks_total)))
+    output = '%s: %s' % (args.dest, exception.human_size(outcome.size))
+    if result:
+        output += ' (VHD %s)' % exception.human_size(result.vhd_size)
+    lines.append(('output', output))
+    lines.append(('time', '%.2f s (%s/s of virtual disk)' % (
+        seconds, exception.human_size(rate))))
+    if outcome.guest:
+        lines.insert(-1, ('guest', guest.summary(outcome.guest)))
+        for part in outcome.guest['partitions']:
             lines.insert(-1, ('  partition %d' % part['number'], '%s, %s at '
                               '%d' % (part['filesystem'] or 'unknown',
                                       exception.human_size(part['size']),
                                       part['start'])))
     width = max(len(k) for k, _ in lines)
     return '\n'.join('%-*s  %s' % (width, k, v) for k, v in lines)
+
+
+def _as_dict(args, outcome, seconds):
+    data = outcome.result.as_dict() if outcome.result else {}
+    data.update(action=outcome.action, source_format=outcome.source_format,
+                virtual_size=outcome.virtual_size, output_size=outcome.size,
+                source=args.source, destination=args.dest)
+    data.setdefault('seconds', seconds)
+    return data
+
+
+def _request(args, conf, progress):
+    """The pipeline request: the configuration, overridden by flags."""
+    group = conf.xenimage_import
+    policy = xconf.inspection_policy(group)
+    if args.max_size is not None:
+        policy = dataclasses.replace(policy, max_virtual_size=min(
+            args.max_size * units.Gi, L.MAX_VHD_SIZE))
+    return pipeline.Request(
+        path=args.source, destination=args.dest, policy=policy,
+        claimed=args.source_format, output=_OUTPUTS[args.dest[-4:].lower()],
+        helper=args.helper or group.helper, conf=conf,
+        level=group.compression_level if args.level is None else args.level,
+        threads=(group.compression_threads if args.threads is None
+                 else args.threads),
+        work_prefix=pack.work_prefix(args.dest),
+        progress=progress.update if progress else None)
 
 
 def _config(files):
@@ -163,7 +206,8 @@ def _preflight(args):
     try:
         conf = _config(args.config_file)
         glance = _glance_verdict(conf)
-        helper = helpers.load(args.helper, conf=conf)
+        helper = helpers.load(args.helper or conf.xenimage_import.helper,
+                              conf=conf)
         try:
             verdicts = helper.preflight()
         except exception.NoPreflightChecks:
@@ -197,27 +241,16 @@ def main(argv=None):
     if ext not in _OUTPUTS:
         return common.fail('DEST must end in .tgz or .vhd: %s' % args.dest,
                            as_json=args.json)
-    policy = inspect.Policy(max_virtual_size=min(args.max_size * units.Gi,
-                                                 L.MAX_VHD_SIZE))
     progress = common.ProgressBar() if not args.json else None
     work_dir = os.path.dirname(os.path.abspath(args.dest))
-    work_prefix = pack.work_prefix(args.dest)
     if not os.path.isdir(work_dir) or not os.access(work_dir, os.W_OK):
         return common.fail('%s: its directory does not exist or is not '
                            'writable' % args.dest, as_json=args.json)
     cleanup.exit_on_signal()
-    found = None
+    start = time.monotonic()
     try:
-        # A tarball source has its 0.vhd extracted and re-written.
-        found = upload.examine(args.source, args.source_format, policy,
-                               pass_through=False)
-        found.unpack(policy, work_dir, work_prefix)
-        helper = helpers.load(args.helper, conf=_config(args.config_file))
-        result = helper.convert(helpers.ConversionRequest(
-            source=found.source, destination=args.dest,
-            output=_OUTPUTS[ext], level=args.level, threads=args.threads,
-            work_prefix=work_prefix,
-            progress=progress.update if progress else None))
+        outcome = pipeline.run(_request(args, _config(args.config_file),
+                                        progress))
     except exception.OutputFailed as e:
         return common.fail('%s: %s' % (args.dest, e), as_json=args.json)
     except (exception.XenImageError, OSError, cfg.Error) as e:
@@ -231,15 +264,13 @@ def main(argv=None):
         return common.fail('unexpected error (please report it): %s: %s'
                            % (type(e).__name__, e), as_json=args.json)
     finally:
-        if found is not None:
-            found.cleanup()
         if progress:
             progress.close()
+    seconds = time.monotonic() - start
     if args.json:
-        print(json.dumps(dict(result.as_dict(), source=args.source,
-                              destination=args.dest), indent=2))
+        print(json.dumps(_as_dict(args, outcome, seconds), indent=2))
     else:
-        print(_summary(args, result))
+        print(_summary(args, outcome, seconds))
     return 0
 
 

@@ -110,7 +110,7 @@ def register_glance_opts(conf):
     """
     with warnings.catch_warnings():
         # Glance's imports warn about eventlet; not the operator's concern.
-        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore')
         try:
             from glance import opts as glance_opts
         except ImportError:

@@ -30,6 +30,7 @@ that to plugins, unless another of Glance's tasks does it
 that cannot work fails the first task with the option to change.
 """
 
+import functools
 import math
 import os
 import time
@@ -48,10 +49,8 @@ from xenimage_import import exception
 from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
 from xenimage_import import guest
-from xenimage_import import helpers
-from xenimage_import import pack
+from xenimage_import import pipeline
 from xenimage_import.source import inspect
-from xenimage_import.source import upload
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -73,11 +72,6 @@ _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
                          INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
 
 
-def _remove(path):
-    if path:
-        cleanup.remove(path)
-
-
 def _policy():
     return conf.inspection_policy(CONF.xenimage_import,
                                   python_exec=CONF.wsgi.python_interpreter)
@@ -89,6 +83,22 @@ def _lock_path(staging_dir):
     return CONF.oslo_concurrency.lock_path or staging_dir
 
 
+def _request(path, image_id, claimed):
+    """The pipeline request for the staged upload at ``path``."""
+    group = CONF.xenimage_import
+    work_dir = os.path.dirname(path)
+    lock_path = _lock_path(work_dir)
+    slots = concurrency.ConversionSlots(lock_path,
+                                        group.max_concurrent_conversions)
+    return pipeline.Request(
+        path=path, destination=os.path.join(work_dir, '%s.tgz' % image_id),
+        policy=_policy(), claimed=claimed, helper=group.helper, conf=CONF,
+        level=group.compression_level, threads=group.compression_threads,
+        work_prefix=concurrency.work_prefix(image_id, lock_path),
+        progress=_ProgressLog(image_id), keep_upload=True,
+        slot=functools.partial(slots.convert, image_id))
+
+
 def _fail(image_id, error):
     """Log and raise the one exception whose message users see.
 
@@ -96,15 +106,12 @@ def _fail(image_id, error):
     reported by its kind; no server path reaches the user either way.
     """
     if isinstance(error, exception.XenImageError):
-        message = str(error)
         LOG.error('Image %(id)s: xenimage_import refused the upload: '
                   '%(err)s', {'id': image_id, 'err': error})
     else:
-        message = 'conversion failed: %s' % (
-            getattr(error, 'strerror', None) or type(error).__name__)
         LOG.exception('Image %s: xenimage_import failed', image_id)
     raise glance_exception.UploadException(
-        'xenimage_import: %s' % exception.scrub_paths(message))
+        'xenimage_import: %s' % pipeline.refuse(error))
 
 
 class _InspectUpload(task.Task):
@@ -120,9 +127,9 @@ class _InspectUpload(task.Task):
         # The task that reverts after this plugin and resets the status.
         self.status_reset_by = status_reset_by
         self.staged_uri = None
-        self.upload = None
+        self.plan = None
         super().__init__(name='%s-XenInspect-%s' % (task_type, task_id),
-                         provides=('xen_upload', 'staged_uri'))
+                         provides=('xen_plan', 'staged_uri'))
 
     def execute(self, file_path):
         self.staged_uri = file_path
@@ -148,10 +155,11 @@ class _InspectUpload(task.Task):
         concurrency.sweep_stale_work_files(staging_dir,
                                            _lock_path(staging_dir))
         try:
-            self.upload = upload.examine(path, claimed, _policy())
+            self.plan = pipeline.examine(_request(path, self.image_id,
+                                                  claimed))
         except Exception as e:
             _fail(self.image_id, e)
-        return self.upload, file_path
+        return self.plan, file_path
 
     def revert(self, result=None, **kwargs):
         # NOTE: Glance leaves the image 'importing' with its stores in
@@ -173,8 +181,8 @@ class _InspectUpload(task.Task):
         # NOTE: as Glance's image_conversion does, the staged upload goes
         # too: a failed import leaves nothing behind and the user stages
         # the data again.
-        if self.upload is not None:
-            self.upload.cleanup()
+        if self.plan is not None:
+            self.plan.cleanup()
         staging.delete(self.staged_uri)
         LOG.info('Image %s: import reverted, image is queued again',
                  self.image_id)
@@ -205,60 +213,32 @@ class _ProgressLog(object):
 
 class _ConvertToTapVhd(task.Task):
 
-    default_provides = 'file_path'
-
     def __init__(self, task_id, task_type, image_id):
         self.task_id = task_id
         self.image_id = image_id
         self.dest_path = None
-        super().__init__(name='%s-XenConvert-%s' % (task_type, task_id))
+        super().__init__(name='%s-XenConvert-%s' % (task_type, task_id),
+                         provides=('file_path', 'xen_outcome'))
 
-    def execute(self, file_path, xen_upload):
-        if xen_upload.action == upload.PASS_THROUGH:
-            LOG.info('Image %s: already a valid tap VHD tarball, stored '
-                     'unchanged', self.image_id)
-            return file_path
-        src = xen_upload.path
-        work_dir = os.path.dirname(src)
-        self.dest_path = os.path.join(work_dir, '%s.tgz' % self.image_id)
-        slots = concurrency.ConversionSlots(
-            _lock_path(work_dir),
-            CONF.xenimage_import.max_concurrent_conversions)
-        with slots.convert(self.image_id):
-            self._convert(src, work_dir, xen_upload)
-        LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
-                 'tarball of %(size)d bytes', {
-                     'id': self.image_id, 'src': xen_upload.source_format,
-                     'size': os.path.getsize(self.dest_path)})
-        return 'file://%s' % self.dest_path
-
-    def _convert(self, src, work_dir, xen_upload):
-        group = CONF.xenimage_import
-        prefix = concurrency.work_prefix(self.image_id,
-                                         _lock_path(work_dir))
+    def execute(self, file_path, xen_plan):
         try:
-            xen_upload.unpack(_policy(), work_dir, prefix)
-            if xen_upload.action == upload.PACK_VHD:
-                pack.pack_vhd_file(
-                    src, self.dest_path, group.compression_level,
-                    group.compression_threads,
-                    work_prefix=prefix)
-            else:
-                helper = helpers.load(group.helper, conf=CONF)
-                result = helper.convert(helpers.ConversionRequest(
-                    source=xen_upload.source, destination=self.dest_path,
-                    level=group.compression_level,
-                    threads=group.compression_threads,
-                    work_prefix=prefix, progress=_ProgressLog(self.image_id),
-                    python_exec=CONF.wsgi.python_interpreter))
-                xen_upload.guest = result.guest
+            outcome = pipeline.execute(xen_plan)
         except Exception as e:
             _fail(self.image_id, e)
-        finally:
-            xen_upload.cleanup()
+        if outcome.path == xen_plan.request.path:
+            LOG.info('Image %s: already a valid tap VHD tarball, stored '
+                     'unchanged', self.image_id)
+            return file_path, outcome
+        self.dest_path = outcome.path
+        LOG.info('Image %(id)s: %(src)s image converted to a tap VHD '
+                 'tarball of %(size)d bytes (%(action)s)', {
+                     'id': self.image_id, 'src': outcome.source_format,
+                     'size': outcome.size, 'action': outcome.action})
+        return 'file://%s' % outcome.path, outcome
 
     def revert(self, result=None, **kwargs):
-        _remove(self.dest_path)
+        if self.dest_path:
+            cleanup.remove(self.dest_path)
 
 
 class _PublishImage(task.Task):
@@ -270,9 +250,9 @@ class _PublishImage(task.Task):
         self.saved = None
         super().__init__(name='%s-XenPublish-%s' % (task_type, task_id))
 
-    def execute(self, file_path, xen_upload, staged_uri):
+    def execute(self, file_path, xen_outcome, staged_uri):
         group = CONF.xenimage_import
-        size = os.path.getsize(staging.local_path(file_path))
+        size = xen_outcome.size
         with self.action_wrapper as action:
             image = _image(action)
             props = action.image_extra_properties
@@ -287,25 +267,25 @@ class _PublishImage(task.Task):
             }
             action.set_image_attribute(
                 disk_format=DISK_FORMAT, container_format=CONTAINER_FORMAT,
-                size=size, virtual_size=xen_upload.virtual_size)
-            inferred = _inferred(props, xen_upload.guest) \
+                size=size, virtual_size=xen_outcome.virtual_size)
+            inferred = _inferred(props, xen_outcome.guest) \
                 if group.inspect_guest else {}
             action.set_image_extra_properties(dict(
                 inferred,
                 vm_mode=_vm_mode(dict(props, **inferred),
                                  group.default_vm_mode),
-                **{SOURCE_FORMAT_PROPERTY: xen_upload.source_format}))
+                **{SOURCE_FORMAT_PROPERTY: xen_outcome.source_format}))
             if group.set_min_disk and image is not None \
                     and not image.min_disk:
                 # NOTE: min_disk is not among the attributes the action
                 # wrapper lets plugins set; the image it wraps is saved
                 # with it all the same when the context exits.
-                image.min_disk = int(math.ceil(xen_upload.virtual_size
+                image.min_disk = int(math.ceil(xen_outcome.virtual_size
                                                / units.Gi))
         LOG.info('Image %(id)s: published as vhd/ovf, %(size)d bytes, '
                  'virtual size %(vsize)d', {'id': self.image_id,
                                             'size': size,
-                                            'vsize': xen_upload.virtual_size})
+                                            'vsize': xen_outcome.virtual_size})
         if file_path != staged_uri:
             # The tarball replaced the upload; Glance deletes file_path.
             staging.delete(staged_uri)

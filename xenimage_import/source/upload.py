@@ -12,8 +12,8 @@
 
 """Decide what an uploaded file is and what must happen to it.
 
-Shared by the command line and the Glance plugin so that both accept and
-refuse exactly the same uploads:
+The pipeline's first step (xenimage_import/pipeline.py), so that the
+command line and the Glance plugin accept and refuse the same uploads:
 
 * a valid tap tarball passes through unchanged (``PASS_THROUGH``);
 * a valid bare tap VHD is packed as it is (``PACK_VHD``);
@@ -51,20 +51,10 @@ class Upload(object):
     source: typing.Any = None          # inspect.SourceImage
     report: typing.Any = None          # check.CheckReport of a tap input
     work_files: list = dataclasses.field(default_factory=list)
-    # What the converter found on the disk (xenimage_import.guest report).
-    guest: dict = None
 
     @property
     def source_format(self):
         return self.source.format if self.source else 'vhd'
-
-    @property
-    def virtual_size(self):
-        """Virtual size of the VHD that will be stored."""
-        if self.report is not None:
-            return self.report.vhd.virtual_size
-        # The tap writer rounds up to whole 2 MiB blocks, as vhd-util does.
-        return L.round_up(self.source.virtual_size, L.BLOCK_SIZE)
 
     def unpack(self, policy, work_dir, work_prefix=None):
         """Extract and inspect the VHDs of an ``UNPACK`` tarball.
@@ -120,7 +110,7 @@ def _disk_limit(path, policy):
                os.path.getsize(path) * policy.max_expansion_ratio)
 
 
-def examine(path, claimed, policy, pass_through=True):
+def examine(path, claimed, policy):
     """Examine the upload at ``path``; return an :class:`Upload`.
 
     Creates no file: a tarball that must be re-written comes back as
@@ -129,12 +119,11 @@ def examine(path, claimed, policy, pass_through=True):
 
     :param claimed: the format the uploader gave (a source format, or
         ``auto``); a tarball must be claimed as ``vhd`` or ``auto``.
-    :param pass_through: whether valid tap inputs may be kept as they are.
     :raises: :class:`xenimage_import.exception.XenImageError`.
     """
     if not _is_gzip(path):
         source = inspect.inspect_source(path, claimed, policy)
-        if pass_through and source.format == 'vhd':
+        if source.format == 'vhd':
             report = check.check_vhd_file(path)
             if report.valid:
                 return Upload(path, PACK_VHD, source=source, report=report)
@@ -142,14 +131,13 @@ def examine(path, claimed, policy, pass_through=True):
 
     if claimed not in ('vhd', 'auto'):
         raise exception.FormatMismatch(claimed, 'a gzip archive')
-    if pass_through:
-        try:
-            with open(path, 'rb') as f:
-                report = check.check_tarball_stream(
-                    f, path, tarball.member_limit(_disk_limit(path, policy)))
-        except exception.Unreadable as e:
-            raise exception.InvalidImage('unreadable image tarball: %s' % e)
-        if report.valid:
-            inspect.check_size(report.vhd.virtual_size, policy)
-            return Upload(path, PASS_THROUGH, report=report)
+    try:
+        with open(path, 'rb') as f:
+            report = check.check_tarball_stream(
+                f, path, tarball.member_limit(_disk_limit(path, policy)))
+    except exception.Unreadable as e:
+        raise exception.InvalidImage('unreadable image tarball: %s' % e)
+    if report.valid:
+        inspect.check_size(report.vhd.virtual_size, policy)
+        return Upload(path, PASS_THROUGH, report=report)
     return Upload(path, UNPACK)
