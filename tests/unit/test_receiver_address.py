@@ -19,7 +19,7 @@ from oslo_config import cfg
 import testtools
 
 from xenimage_import import exception
-from xenimage_import.helpers.xenserver import driver
+from xenimage_import.helpers.xenserver import endpoint
 from xenimage_import.helpers.xenserver import opts as xs_opts
 
 
@@ -47,7 +47,7 @@ class AdvertisedAddressTest(testtools.TestCase):
     def address(self, **options):
         for key, value in options.items():
             self.conf.set_override(key, value, xs_opts.GROUP)
-        return driver.advertised_address(self.conf[xs_opts.GROUP])
+        return endpoint.advertised_address(self.conf[xs_opts.GROUP])
 
     def test_explicit_address_and_specific_bind_host_win(self):
         self.resolving()

@@ -31,10 +31,9 @@ from oslo_utils import units
 from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import.helpers.xenserver import dom0
-from xenimage_import.helpers.xenserver import driver
+from xenimage_import.helpers.xenserver import endpoint
 from xenimage_import.helpers.xenserver import hosts
-from xenimage_import.helpers.xenserver import opts as xs_opts
-from xenimage_import.helpers.xenserver import receiver as receiver_mod
+from xenimage_import.helpers.xenserver import pool as pool_mod
 
 OK, FAILED, SKIPPED = (helpers.CHECK_OK, helpers.CHECK_FAILED,
                        helpers.CHECK_SKIPPED)
@@ -81,7 +80,7 @@ def _checks(helper, session, record, skip_rest):
         session.url, version.get('product_brand', '?'),
         version.get('product_version', '?')))
     try:
-        pool = driver.Pool(session, group.sr_uuid)
+        pool = pool_mod.Pool(session, group.sr_uuid)
     except exception.XenImageError as e:
         record('sr', FAILED, str(e))
         return skip_rest('no usable SR')
@@ -129,15 +128,10 @@ def _trust(session, pool, master):
 def _receiver(helper, session, pool):
     group = helper.group
     try:
-        address = driver.advertised_address(group)
-        certificate = driver.receiver_certificate(group)
         with tempfile.TemporaryDirectory(prefix='xenimage-preflight-') as d:
-            rx = receiver_mod.OneShotReceiver(
-                d, '.preflight.', group.receiver_bind_host, address,
-                xs_opts.port_range(group.receiver_port_range), certificate,
-                max_bytes=0)
+            rx = endpoint.open_receiver(group, d, '.preflight.', max_bytes=0)
             try:
-                driver.probe(session, pool, rx, group)
+                endpoint.probe(session, pool, rx, group)
             finally:
                 rx.close()
             if os.listdir(d):
