@@ -27,6 +27,8 @@ from xenimage_import import pack
 from xenimage_import.source import inspect
 
 GROUP = 'xenimage_import'
+# The policy options' defaults are the Policy's own: set once.
+_POLICY = inspect.Policy()
 
 VM_MODES = (
     ('hvm', 'hardware virtualised: boots any image with a bootloader'),
@@ -85,7 +87,7 @@ smaller than the VHD; with ``min_disk`` set, the API refuses such a flavor
 up front with a clear message.
 """),
     cfg.ListOpt('allowed_source_formats',
-                default=list(inspect.SOURCE_FORMATS),
+                default=list(_POLICY.allowed_formats),
                 help="""
 Disk formats the plugin converts.
 
@@ -96,7 +98,7 @@ Possible values:
     * raw, qcow2, vhd, vmdk, vhdx, vdi
 """),
     cfg.IntOpt('max_virtual_size',
-               default=1024,
+               default=_POLICY.max_virtual_size // units.Gi,
                min=1,
                max=2040,
                help="""
@@ -106,7 +108,7 @@ Checked from the image headers before qemu-img runs. 2040 GiB is the VHD
 format's own limit.
 """),
     cfg.IntOpt('max_expansion_ratio',
-               default=400,
+               default=_POLICY.max_expansion_ratio,
                min=2,
                help="""
 Largest ratio of uncompressed to compressed size accepted when an uploaded
@@ -146,7 +148,7 @@ in ``[oslo_concurrency] lock_path``); they do not fail.
 Threads that compress the tarball; 0 means one per available core.
 """),
     cfg.ListOpt('vmdk_allowed_types',
-                default=['streamOptimized', 'monolithicSparse'],
+                default=list(_POLICY.vmdk_allowed_types),
                 help="""
 VMDK create types that may be converted.
 
@@ -155,7 +157,7 @@ example ``monolithicFlat``), are refused whatever this says: they make
 qemu-img read paths chosen by the uploader.
 """),
     cfg.BoolOpt('allow_iso',
-                default=False,
+                default=_POLICY.allow_iso,
                 help="""
 Convert ISO 9660 images as raw disks.
 

@@ -84,9 +84,14 @@ VMDK_MAX_GRAIN = 2048
 _VMDK_MAX_DESC_SECTORS = 2048
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Policy(object):
-    """What an inspection accepts; built from configuration by callers."""
+    """What an inspection accepts.
+
+    Its defaults are the only ones: the ``[xenimage_import]`` options take
+    theirs from here (xenimage_import/conf.py), and
+    :func:`xenimage_import.conf.inspection_policy` builds one from them.
+    """
 
     allowed_formats: tuple = SOURCE_FORMATS
     max_virtual_size: int = 1024 * units.Gi
