@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 
-from tests import images
+from lab import images
 
 MiB = images.MiB
 

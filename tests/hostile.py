@@ -26,7 +26,7 @@ import tarfile
 import time
 import uuid
 
-from tests import images
+from lab import images
 from xenimage_import import archive
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import writer

@@ -30,8 +30,8 @@ import sys
 import tempfile
 import time
 
-from tests.fixtures import glance_server
-from tests import images
+from lab import glance_server
+from lab import images
 
 
 def step(message):

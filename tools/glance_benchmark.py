@@ -44,9 +44,8 @@ import statistics
 import tempfile
 import time
 
-from tests.fixtures import glance_server
-from tests.fixtures import postgres_server
-from tests.functional import base
+from lab import glance_server
+from lab import postgres_server
 from tools import benchmark
 
 # Log lines that end each plugin's conversion, per plugin set.
@@ -87,14 +86,14 @@ def one_import(server, path, kind):
     proc = server.glance('image-create', '--disk-format', 'qcow2',
                          '--container-format', 'bare', '--name',
                          os.path.basename(path))
-    image_id = base.image_id_of(proc)
+    image_id = glance_server.image_id_of(proc)
     server.glance('image-stage', '--file', path, image_id)
     staged = time.time()
     server.glance('image-import', '--import-method', 'glance-direct',
                   image_id)
     while True:
-        image = base.parse_table(server.glance('image-show',
-                                               image_id).stdout)
+        image = glance_server.parse_table(
+            server.glance('image-show', image_id).stdout)
         if image['status'] == 'active':
             break
         if image['status'] == 'queued' and time.time() - staged > 10:

@@ -34,8 +34,8 @@ import sys
 import tempfile
 import threading
 
-from tests.fixtures import glance_server
-from tests.fixtures import keystone_server
+from lab import glance_server
+from lab import keystone_server
 
 GLANCE_PASSWORD = 'glancepass'
 DEFAULT_REGEX = ('(xenimage_import|'

@@ -32,8 +32,8 @@ import time
 
 import testtools
 
-from tests.fixtures import glance_server
-from tests import images
+from lab import glance_server
+from lab import images
 
 
 def cli(name, *args):
@@ -42,25 +42,6 @@ def cli(name, *args):
         [sys.executable, '-m', 'xenimage_import.cmd.%s' % name] + list(args),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc.returncode, proc.stdout, proc.stderr
-
-
-def parse_table(text):
-    """``glance`` CLI property table -> dict (wrapped values joined)."""
-    rows = {}
-    key = None
-    for line in text.splitlines():
-        m = re.match(r'^\|\s(.*?)\s*\|\s(.*?)\s*\|$', line)
-        if not m:
-            continue
-        name, value = m.group(1).strip(), m.group(2)
-        if name in ('Property', 'Message'):
-            continue
-        if name:
-            key = name
-            rows[key] = value.strip()
-        elif key:
-            rows[key] += value.strip()
-    return rows
 
 
 class GlanceTestBase(testtools.TestCase):
@@ -143,7 +124,8 @@ class GlanceTestBase(testtools.TestCase):
         return self.server.glance(*args, **kwargs)
 
     def show(self, image_id):
-        return parse_table(self.glance('image-show', image_id).stdout)
+        return glance_server.parse_table(
+            self.glance('image-show', image_id).stdout)
 
     def tasks(self, image_id):
         """The image's import tasks as the CLI shows them."""
@@ -168,7 +150,7 @@ class GlanceTestBase(testtools.TestCase):
                            os.path.basename(path), '--file', path,
                            *extra, check=False)
         self.assertIn('| id ', proc.stdout, proc.stderr)
-        return image_id_of(proc), proc
+        return glance_server.image_id_of(proc), proc
 
     def wait_settled(self, image_id, timeout=180, staged_only=False):
         """Wait until the import task ended; return the image record."""
@@ -216,11 +198,6 @@ class GlanceTestBase(testtools.TestCase):
         for d in (self.server.staging, self.server.store):
             found += [n for n in os.listdir(d) if n.startswith(image_id)]
         return found
-
-
-def image_id_of(proc):
-    """The image id printed by ``glance image-create*``."""
-    return re.search(r'^\|\s+id\s+\|\s+(\S+)', proc.stdout, re.M).group(1)
 
 
 def _text(value):

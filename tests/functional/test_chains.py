@@ -26,8 +26,8 @@ import uuid
 
 import testtools
 
+from lab import images
 from tests.functional import base
-from tests import images
 from tests import vhdchain
 from xenimage_import import archive
 

@@ -33,10 +33,10 @@ from oslo_config import cfg
 from oslo_config import fixture as cfg_fixture
 import testtools
 
+from lab import images
 from tests.fixtures import glance_wrapper
 from tests.functional import base
 from tests import hostile
-from tests import images
 from tests import vhdchain
 from xenimage_import import conf as xconf
 from xenimage_import import exception

@@ -27,8 +27,8 @@ import tempfile
 
 import testtools
 
+from lab import images
 from tests.functional.base import cli
-from tests import images
 
 MiB = images.MiB
 

@@ -29,7 +29,7 @@ import time
 import fixtures
 import testtools
 
-from tests import images
+from lab import images
 from xenimage_import import exception
 from xenimage_import.source import decode
 from xenimage_import.source import inspect

@@ -30,11 +30,11 @@ import time
 
 import testtools
 
-from tests.fixtures import glance_server
-from tests.fixtures import keystone_server
-from tests.fixtures import postgres_server
+from lab import glance_server
+from lab import images
+from lab import keystone_server
+from lab import postgres_server
 from tests.functional import base
-from tests import images
 
 MiB = images.MiB
 GLANCE_PASSWORD = 'glance-service-pass'
@@ -106,12 +106,13 @@ class DistributedImportTest(testtools.TestCase):
         proc = node.glance('image-create', '--disk-format', 'qcow2',
                            '--container-format', 'bare', '--name',
                            os.path.basename(path))
-        image_id = base.image_id_of(proc)
+        image_id = glance_server.image_id_of(proc)
         node.glance('image-stage', '--file', path, image_id)
         return image_id
 
     def show(self, node, image_id):
-        return base.parse_table(node.glance('image-show', image_id).stdout)
+        return glance_server.parse_table(
+            node.glance('image-show', image_id).stdout)
 
     def wait_settled(self, node, image_id, timeout=180):
         deadline = time.monotonic() + timeout

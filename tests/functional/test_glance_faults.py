@@ -20,10 +20,10 @@ import stat
 import subprocess
 import time
 
-from tests.fixtures import glance_server
-from tests.fixtures import postgres_server
+from lab import glance_server
+from lab import images
+from lab import postgres_server
 from tests.functional import base
-from tests import images
 
 
 MiB = images.MiB

@@ -25,10 +25,11 @@ import os
 import shutil
 import time
 
+from lab import glance_server
+from lab import images
 from tests.functional import base
 from tests import guestdisks
 from tests import hostile
-from tests import images
 from tests import vhdchain
 
 
@@ -103,7 +104,7 @@ class ImportConvertsTest(base.GlanceTestBase):
                            'qcow2', '--container-format', 'bare', '--name',
                            'web', '--import-method', 'web-download',
                            '--uri', self.http.url('web.qcow2'))
-        image_id = base.image_id_of(proc)
+        image_id = glance_server.image_id_of(proc)
         self.assert_converted(image_id, 'qcow2')
 
     def test_user_vm_mode_xen_kept(self):

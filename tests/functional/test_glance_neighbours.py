@@ -25,9 +25,10 @@ import os
 import re
 import time
 
+from lab import glance_server
+from lab import images
 from tests.fixtures import failing_plugin
 from tests.functional import base
-from tests import images
 
 MiB = images.MiB
 GiB = images.GiB
@@ -124,7 +125,7 @@ class AloneTest(_NeighboursTest):
                            'qcow2', '--container-format', 'bare', '--name',
                            'web', '--import-method', 'web-download', '--uri',
                            self.http.url('big.qcow2'))
-        image_id = base.image_id_of(proc)
+        image_id = glance_server.image_id_of(proc)
         self.assert_reverted(image_id, REFUSAL)
         self.assert_retry_converts(image_id)
 
@@ -222,7 +223,9 @@ class LaterPluginFailsTest(_NeighboursTest):
 
     @classmethod
     def _python_paths(cls, base_dir):
-        return [failing_plugin.register(os.path.join(base_dir, 'plugins'))]
+        # The module's directory, and its entry point's .dist-info.
+        return [os.path.dirname(os.path.abspath(failing_plugin.__file__)),
+                failing_plugin.register(os.path.join(base_dir, 'plugins'))]
 
     def test_conversion_is_undone(self):
         image_id, _ = self.import_file(self.qcow2('small', 8 * MiB),

@@ -13,7 +13,7 @@
 """Glance imports with ``helper = xenserver``: real Glance, simulated host.
 
 A real glance-api (uWSGI, 127.0.0.1) runs the plugin with the xenserver
-helper, which talks to the XAPI simulator of tests/xapisim in this
+helper, which talks to the XAPI simulator of lab/xapisim in this
 process (no XenServer can run here). Every import, converted or refused,
 must leave nothing behind: no VDI, task, session or SR staging directory
 on the host; no work file, receiver file or staged data in Glance.
@@ -22,10 +22,10 @@ on the host; no work file, receiver file or staged data in Glance.
 import os
 import tempfile
 
+from lab import images
+from lab.xapisim import server
 from tests.functional import base
 from tests.functional import test_glance_faults
-from tests import images
-from tests.xapisim import server
 
 MiB = images.MiB
 GiB = images.GiB

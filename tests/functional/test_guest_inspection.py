@@ -24,9 +24,9 @@ import tempfile
 
 import testtools
 
+from lab import images
 from tests.functional import base
 from tests import guestdisks
-from tests import images
 
 # (name, label, primaries, logicals, os_type, auto_disk_config)
 CASES = [

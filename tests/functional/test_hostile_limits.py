@@ -28,8 +28,8 @@ import time
 
 import testtools
 
+from lab import images
 from tests import hostile
-from tests import images
 from tests import vhdchain
 from xenimage_import.vhd import layout as L
 

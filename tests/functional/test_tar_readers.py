@@ -26,9 +26,9 @@ import tempfile
 
 import testtools
 
+from lab import images
 from tests.functional import base
 from tests import hostile
-from tests import images
 from tests import vhdchain
 from xenimage_import.source import tarball
 

@@ -22,7 +22,7 @@ import sys
 import testtools
 from testtools import content
 
-from tests.fixtures import keystone_server
+from lab import keystone_server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))

@@ -12,7 +12,7 @@
 
 """``xenimage-convert --helper xenserver`` against the XAPI simulator.
 
-The simulator (tests/xapisim) stands in for a XenServer host: real
+The simulator (lab/xapisim) stands in for a XenServer host: real
 XML-RPC, real import_raw_vdi HTTP semantics, and the real dom0 plugin
 executed with XAPI's argv/stdout protocol. Every test, whatever the
 outcome, asserts that nothing is left behind on either side: no session,
@@ -28,11 +28,11 @@ import time
 
 import testtools
 
+from lab import images
+from lab import xapisim
+from lab.xapisim import server
+from lab.xapisim import stunnel
 from tests.functional import base
-from tests import images
-from tests import xapisim
-from tests.xapisim import server
-from tests.xapisim import stunnel
 from xenimage_import import archive
 from xenimage_import.cmd import convert as xconvert
 from xenimage_import import exception

@@ -53,7 +53,7 @@ import tempfile
 import time
 import zlib
 
-from tests import images
+from lab import images
 from xenimage_import import archive
 
 MiB = 1024 * 1024

@@ -20,7 +20,7 @@ import io
 import os
 import tempfile
 
-from tests import images
+from lab import images
 from xenimage_import import check
 from xenimage_import import exception
 from xenimage_import.source import inspect

@@ -27,10 +27,10 @@ import tempfile
 
 import testtools
 
+from lab.xapisim import tapdisk
 from tests.fixtures.blktap import make_fixture as fixture
 from tests.functional import base
 from tests import vhdchain
-from tests.xapisim import tapdisk
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
 

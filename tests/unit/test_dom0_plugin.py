@@ -12,7 +12,7 @@
 
 """The dom0 plugin's functions, loaded from its file, and its installers.
 
-dom0's tools are the simulator's stand-ins (tests/xapisim/dom0tools.py)
+dom0's tools are the simulator's stand-ins (lab/xapisim/dom0tools.py)
 under a temporary ROOT; the receiver is the real one.
 """
 
@@ -36,9 +36,9 @@ from xenimage_import.helpers.xenserver import receiver
 from xenimage_import.helpers.xenserver import tls
 from xenimage_import.vhd import layout as L
 
-from tests import images
-from tests import xapisim
-from tests.xapisim import dom0tools
+from lab import images
+from lab import xapisim
+from lab.xapisim import dom0tools
 
 MiB = images.MiB
 

@@ -11,7 +11,7 @@
 # under the License.
 
 """Replay every input the fuzzer kept: none may raise an undocumented
-error (crashes found by tools/fuzz.py stay here as regressions).
+error (crashes found by python -m tests.fuzz stay here as regressions).
 """
 
 import os

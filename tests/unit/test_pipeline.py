@@ -18,7 +18,7 @@ import os
 import fixtures
 import testtools
 
-from tests import images
+from lab import images
 from xenimage_import import check
 from xenimage_import import exception
 from xenimage_import import helpers

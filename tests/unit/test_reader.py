@@ -22,7 +22,7 @@ import time
 
 import testtools
 
-from tests import images
+from lab import images
 from xenimage_import import exception
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader

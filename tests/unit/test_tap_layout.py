@@ -24,7 +24,7 @@ import uuid
 import fixtures
 import testtools
 
-from tests import images
+from lab import images
 from xenimage_import import helpers
 from xenimage_import.helpers.local import driver as local
 from xenimage_import.source import inspect

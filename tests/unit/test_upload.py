@@ -19,7 +19,7 @@ import tarfile
 import fixtures
 import testtools
 
-from tests import images
+from lab import images
 from xenimage_import import exception
 from xenimage_import import pipeline
 from xenimage_import.source import inspect

@@ -29,9 +29,9 @@ from xenimage_import import exception
 from xenimage_import.helpers.xenserver import vdi_import
 from xenimage_import.helpers.xenserver import xapi
 
+from lab import images
+from lab.xapisim import server
 from tests.functional import base
-from tests import images
-from tests.xapisim import server
 from xenimage_import.vhd import layout as L
 
 MiB = images.MiB

@@ -12,7 +12,7 @@
 
 """XAPI errors in words, task results, the XAPI session over the wire.
 
-The session tests talk XML-RPC to the XAPI simulator (tests/xapisim).
+The session tests talk XML-RPC to the XAPI simulator (lab/xapisim).
 """
 
 import shutil
@@ -24,7 +24,7 @@ import testtools
 from xenimage_import import exception
 from xenimage_import.helpers.xenserver import xapi
 
-from tests.xapisim import server
+from lab.xapisim import server
 
 
 class XapiErrorTest(testtools.TestCase):

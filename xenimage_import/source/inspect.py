@@ -334,7 +334,7 @@ def preinspect(path, claimed='auto', policy=None):
     """Everything decided before qemu-img may touch ``path``.
 
     Our own parsers only: returns ``(format, detected name, file size)``.
-    This is the step the fuzzer (tools/fuzz.py) drives.
+    This is the step the fuzzer (tests/fuzz) drives.
     """
     policy = policy or Policy()
     st = os.stat(path)

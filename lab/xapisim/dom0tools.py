@@ -138,7 +138,7 @@ def tap_ctl(argv, root):
 _WRAPPER = '''#!%(python)s
 import sys
 sys.path.insert(0, %(repo)r)
-from tests.xapisim import dom0tools
+from lab.xapisim import dom0tools
 sys.exit(dom0tools.%(call)s)
 '''
 

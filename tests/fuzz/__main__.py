@@ -20,7 +20,7 @@ Targets (tests/fuzz/targets.py says what each may raise):
 * ``inspect``: the inspection that runs before qemu-img (format_inspector
   detection and safety checks, our VHD footer checks).
 
-    python -m tools.fuzz TARGET [--seconds N] [libFuzzer options]
+    python -m tests.fuzz TARGET [--seconds N] [libFuzzer options]
 
 The corpus lives in tests/fuzz/corpus/TARGET and grows with the inputs
 libFuzzer finds interesting; a crash is written to tests/fuzz/crashes/
@@ -36,7 +36,8 @@ import tempfile
 
 import atheris
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 with atheris.instrument_imports():
     from tests.fuzz import targets

@@ -83,9 +83,9 @@ import xmlrpc.server
 from xenimage_import.helpers.xenserver import dom0
 from xenimage_import.helpers.xenserver import tls as xtls
 
-from tests import xapisim
-from tests.xapisim import dom0tools
-from tests.xapisim import tapdisk
+from lab import xapisim
+from lab.xapisim import dom0tools
+from lab.xapisim import tapdisk
 
 PLUGIN_PATH_ENV = '/sbin:/usr/sbin:/bin:/usr/bin'
 # Where xapi listens (stunnel on 443 in front of it on a real host).
