@@ -39,11 +39,11 @@ and written as JSON. Every xenimage output is checked with xenimage-check
 and ``qemu-img compare`` against its source.
 
 With ``--xenserver`` the fs case also runs ``xenimage-convert --helper
-xenserver`` against the XAPI simulator of tests/xapisim (started in this
+xenserver`` against the XAPI simulator of lab/xapisim (started in this
 process; no XenServer can run here): dom0 sending the VHD file for this
 node to pack (``transfer_format = vhd``), and dom0 gzipping the tarball at
 levels 1 and 6 (``tgz``). Its import step includes the simulator's own
-stand-in for XenServer's storage (tests/xapisim/tapdisk.py); CPU and RSS
+stand-in for XenServer's storage (lab/xapisim/tapdisk.py); CPU and RSS
 count the converter only, not the simulator or the dom0 plugin it runs.
 Traffic is on loopback; ``--shape 1gbit`` puts a token bucket on ``lo``
 for the run (root), so the source upload and dom0's transfer back cross a
@@ -66,7 +66,7 @@ import sys
 import tempfile
 import time
 
-from tests import images
+from lab import images
 import xenimage_import
 from xenimage_import import pack
 
@@ -367,7 +367,8 @@ def bench_case(work, name, runs, extra_methods=(), only=None):
     return rows
 
 
-def print_table(rows):
+def table_lines(rows):
+    """The results as aligned text lines, a rule under the heading."""
     head = ('case', 'method', 'wall s (min-max)', 'core s', 'cpu s (user)',
             'rss MB', 'output bytes', 'x manual', 'x floor (min)',
             'size/gzip-6')
@@ -388,10 +389,38 @@ def print_table(rows):
             '%.3f' % r['size_vs_manual'] if r['size_vs_manual'] else '-'))
     widths = [max(len(str(line[i])) for line in lines)
               for i in range(len(head))]
-    for n, line in enumerate(lines):
-        print('  '.join(str(v).ljust(w) for v, w in zip(line, widths)))
-        if n == 0:
-            print('  '.join('-' * w for w in widths))
+    text = ['  '.join(str(v).ljust(w) for v, w in zip(line, widths)).rstrip()
+            for line in lines]
+    text.insert(1, '  '.join('-' * w for w in widths))
+    return text
+
+
+def print_table(rows):
+    print('\n'.join(table_lines(rows)))
+
+
+def write_page(result, path):
+    """Write the figures as the RST fragment the docs include.
+
+    Dated, with the machine they come from; the docs' prose says how to
+    read them.
+    """
+    m = result['machine']
+    machine_line = '%s cores (%s), %.0f GiB, Python %s, %s' % (
+        m.get('cpus'), m.get('cpu', 'unknown CPU'),
+        m.get('memory_kb', 0) / 1024 ** 2, m.get('python'),
+        m.get('qemu_img', 'qemu-img ?'))
+    lines = ['Latest figures', '~~~~~~~~~~~~~~', '',
+             'Measured on %s with ``python -m tools.benchmark --runs %d`` '
+             'on: %s.%s' % (result['date'][:10], result['runs'],
+                            machine_line,
+                            ' Loopback shaped to %s.' % result['shape']
+                            if result.get('shape') else ''),
+             '', '::', '']
+    lines += ['    ' + line for line in table_lines(result['results'])]
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    print('page: %s' % path)
 
 
 def machine():
@@ -419,6 +448,7 @@ def write_results(result, path):
     with open(path, 'w') as f:
         json.dump(result, f, indent=2)
     print('\nJSON: %s' % path)
+    return result
 
 
 def main():
@@ -439,7 +469,20 @@ def main():
     p.add_argument('--shape', metavar='RATE', default=None,
                    help='with --xenserver: limit loopback to RATE (tc '
                         'syntax, e.g. 1gbit) for the run; needs root')
+    p.add_argument('--page', metavar='PATH', default=None,
+                   help='also write the figures as the RST fragment the '
+                        'docs include (doc/source/performance-figures.inc)')
+    p.add_argument('--from-json', metavar='FILE', default=None,
+                   help='run nothing: render --page (and the table) from '
+                        'a saved result')
     args = p.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            result = json.load(f)
+        print_table(result['results'])
+        if args.page:
+            write_page(result, args.page)
+        return
     os.makedirs(args.work, exist_ok=True)
     # An installed package has its bytecode compiled; a source checkout
     # (PYTHONDONTWRITEBYTECODE, editable install) would otherwise compile
@@ -449,7 +492,7 @@ def main():
     build_references(args.work)
     sim = None
     if args.xenserver:
-        from tests.xapisim import server
+        from lab.xapisim import server
         sim = server.XapiSimulator(tempfile.mkdtemp(prefix='xapi-sim-',
                                                     dir=args.work)).start()
         _SIMULATOR.update(url=sim.url, password=sim.password)
@@ -468,8 +511,11 @@ def main():
             shutil.rmtree(sim.base, ignore_errors=True)
     print()
     print_table(rows)
-    write_results({'runs': args.runs, 'shape': args.shape, 'results': rows},
-                  args.json or os.path.join(args.work, 'results.json'))
+    result = write_results(
+        {'runs': args.runs, 'shape': args.shape, 'results': rows},
+        args.json or os.path.join(args.work, 'results.json'))
+    if args.page:
+        write_page(result, args.page)
 
 
 if __name__ == '__main__':
