@@ -24,6 +24,7 @@ from oslo_config import cfg
 from oslo_utils import units
 
 from xenimage_import import pack
+from xenimage_import.source.formats import vmdk
 from xenimage_import.source import inspect
 
 GROUP = 'xenimage_import'
@@ -183,7 +184,7 @@ def inspection_policy(group, python_exec=sys.executable):
         current executable is not Python).
     """
     vmdk_types = [t for t in group.vmdk_allowed_types
-                  if t in inspect.SINGLE_FILE_VMDK_TYPES]
+                  if t in vmdk.SINGLE_FILE_TYPES]
     return inspect.Policy(
         allowed_formats=tuple(group.allowed_source_formats),
         max_virtual_size=group.max_virtual_size * units.Gi,

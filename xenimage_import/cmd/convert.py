@@ -38,7 +38,7 @@ from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import import pipeline
-from xenimage_import.source import inspect
+from xenimage_import.source import formats
 from xenimage_import.vhd import layout as L
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def _parser():
     p.add_argument('dest', metavar='DEST', nargs='?',
                    help='output path ending in .tgz or .vhd')
     p.add_argument('--source-format', default='auto',
-                   choices=('auto',) + inspect.SOURCE_FORMATS,
+                   choices=('auto',) + formats.SOURCE_FORMATS,
                    help='format the source must be (default: detect)')
     p.add_argument('--level', type=int, default=None,
                    choices=range(pack.MIN_LEVEL, pack.MAX_LEVEL + 1),

@@ -50,7 +50,7 @@ from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
 from xenimage_import import guest
 from xenimage_import import pipeline
-from xenimage_import.source import inspect
+from xenimage_import.source import formats
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -148,7 +148,7 @@ class _InspectUpload(task.Task):
                   'cont': container_format})
         # An ISO is raw data to qemu; inspection refuses it unless allowed.
         claimed = 'raw' if disk_format == 'iso' else disk_format
-        if claimed not in inspect.SOURCE_FORMATS:
+        if claimed not in formats.SOURCE_FORMATS:
             _fail(self.image_id, 'disk_format %s cannot be converted to a '
                   'XenServer VHD' % disk_format)
         staging_dir = os.path.dirname(path)

@@ -42,7 +42,6 @@ import subprocess
 
 from xenimage_import import exception
 from xenimage_import.source import qemu
-from xenimage_import.source import vhdx
 from xenimage_import import structs
 from xenimage_import.vhd import layout as L
 
@@ -129,13 +128,6 @@ class _Blocks(object):
         self.indexes.extend(range(first, end))
 
 
-# Formats whose map offsets qemu-img reports into the uploaded file itself
-# (one file, no external data file or extent: inspection refuses those),
-# so that stored extents can be read in place (source/mapped.py). VHDX is
-# mapped by our own BAT reader instead, so it is always decoded by qemu-img.
-MAPPED_FORMATS = ('qcow2', 'vmdk', 'vhd', 'vdi')
-
-
 @dataclasses.dataclass
 class Allocation(object):
     """Where an image's data lives, judged within the budget."""
@@ -177,29 +169,33 @@ def qemu_extents(path, qemu_format, python_exec, error):
     child.check(err, [path], error, exception.InvalidImage)
 
 
-def judged_extents(path, fmt, qemu_format, file_size, policy):
-    """The data extents of the image, each judged before it is yielded."""
-    budget = Budget(fmt, file_size, policy.max_expansion_ratio)
-    if fmt == 'vhdx':
-        extents = vhdx.extents(path)
+def judged_extents(path, fmt, file_size, policy):
+    """The data extents of the image, each judged before it is yielded.
+
+    :param fmt: the :class:`formats.base.SourceFormat`.
+    """
+    budget = Budget(fmt.name, file_size, policy.max_expansion_ratio)
+    if fmt.extents:
+        extents = fmt.extents(path)
     else:
-        extents = qemu_extents(path, qemu_format, policy.python_exec,
-                               'qemu-img could not map the %s image' % fmt)
+        extents = qemu_extents(path, fmt.qemu_name, policy.python_exec,
+                               'qemu-img could not map the %s image'
+                               % fmt.name)
     with contextlib.closing(extents):
         for start, length, offset in extents:
             budget.add(start, length, offset)
             yield start, length, offset
 
 
-def allocation(path, fmt, qemu_format, file_size, policy):
+def allocation(path, fmt, file_size, policy):
     """Where the image's data lives, within the budget.
 
     :raises: UnsafeImage or InvalidImage when the map breaks a rule.
     """
     blocks = _Blocks()
-    in_place = fmt in MAPPED_FORMATS
-    for start, length, offset in judged_extents(path, fmt, qemu_format,
-                                                file_size, policy):
+    in_place = fmt.read_in_place
+    for start, length, offset in judged_extents(path, fmt, file_size,
+                                                policy):
         blocks.add(start, length)
         in_place = in_place and offset is not None
     return Allocation(blocks.indexes, in_place)

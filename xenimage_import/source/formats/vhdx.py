@@ -21,6 +21,7 @@ from the metadata region, and the payload entries of the BAT.
 import uuid
 
 from xenimage_import import exception
+from xenimage_import.source.formats import base
 from xenimage_import import structs
 
 REGION_TABLE_OFFSET = 192 * 1024
@@ -149,3 +150,13 @@ def extents(path):
                 offset = block * block_size
                 yield (offset, min(block_size, disk_size - offset),
                        (entry >> BAT_OFFSET_SHIFT) << 20)
+
+
+FORMAT = base.SourceFormat(
+    name='vhdx',
+    qemu_name='vhdx',
+    qemu_check=True,
+    # qemu-img cannot map VHDX: our own BAT reader does, and its data is
+    # always decoded by qemu-img.
+    extents=extents,
+)
