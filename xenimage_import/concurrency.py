@@ -19,16 +19,14 @@ Imports over the cap wait for a slot instead of failing.
 
 While an image converts, a per-image lock marks its work files as alive.
 A worker killed mid-conversion releases its locks with its death, so
-:func:`sweep_stale_work_files` can tell its leftovers from live work; work
-files carry the node's tag, so a sweep never judges another node's.
+:func:`xenimage_import.workfiles.sweep_stale` can tell its leftovers from
+live work; work files carry the node's tag, so a sweep never judges
+another node's.
 """
 
 import contextlib
-import hashlib
 import logging
 import os
-import re
-import socket
 import threading
 import time
 
@@ -37,14 +35,6 @@ from oslo_concurrency import lockutils
 LOG = logging.getLogger(__name__)
 
 _PREFIX = 'xenimage_import'
-# <image uuid>.<node tag>-<random>.<suffix>: work files exist only while
-# their image converts. The finished <image uuid>.tgz is not one: Glance
-# consumes it after the conversion, and a new import replaces it
-# atomically.
-_WORK_FILE = re.compile(r'^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-'
-                        r'[0-9a-f]{12})\.([0-9a-f]{8})-[^.]+'
-                        r'\.(?:raw|vhd|part)$')
-
 # Lock files held by threads of this process: POSIX file locks do not
 # exclude threads of one process, so this set does.
 _held = set()
@@ -129,45 +119,3 @@ def is_converting(lock_path, image_id):
         lock.release()
         return False
     return True
-
-
-def node_tag(lock_path):
-    """This node's mark in its work files' names.
-
-    The liveness locks are in the node's ``lock_path``, so only this node
-    can tell whether its work files are alive; another node's files (a
-    staging directory shared by mistake, NFS) are never its to sweep. Two
-    glance-api on one host have different lock paths, so different tags.
-    """
-    identity = '%s:%s' % (socket.gethostname(), os.path.realpath(lock_path))
-    return hashlib.sha256(identity.encode()).hexdigest()[:8]
-
-
-def work_prefix(image_id, lock_path):
-    """Prefix of an image's work files on this node.
-
-    Glance's start-up cleanup removes staging files named ``<image_id>*``
-    of deleted images; these names follow that scheme too.
-    """
-    return '%s.%s-' % (image_id, node_tag(lock_path))
-
-
-def sweep_stale_work_files(directory, lock_path):
-    """Remove this node's work files of conversions that died."""
-    removed = []
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return removed
-    tag = node_tag(lock_path)
-    for name in names:
-        match = _WORK_FILE.match(name)
-        if not match or match.group(2) != tag or \
-                is_converting(lock_path, match.group(1)):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(directory, name))
-            removed.append(name)
-            LOG.warning('Removed %s, left by a conversion that did not '
-                        'finish', name)
-    return removed

@@ -24,7 +24,6 @@ into place only once complete.
 import contextlib
 import os
 import struct
-import tempfile
 
 from isal import igzip_threaded
 from isal import isal_zlib
@@ -34,6 +33,7 @@ from xenimage_import import archive
 from xenimage_import import cleanup
 from xenimage_import import structs
 from xenimage_import.vhd import layout as L
+from xenimage_import import workfiles
 
 
 # Compression levels, measured on the benchmark's fs image (tools/benchmark,
@@ -47,8 +47,6 @@ MAX_LEVEL = 6
 DEFAULT_LEVEL = 1
 SMALLEST_LEVEL = MAX_LEVEL
 _ISAL_MAX_LEVEL = 3
-# Characters of the destination's name kept in work-file names.
-_WORK_NAME_KEEP = 64
 # Uncompressed bytes per compression job: one VHD data block with its
 # bitmap (and alignment gap) in front, so that jobs are equal and both
 # threads get the same work; memory stays a few MiB.
@@ -266,15 +264,6 @@ def pack_vhd_file(vhd_path, destination, level=DEFAULT_LEVEL, threads=None,
     return size
 
 
-def work_prefix(destination):
-    """Hidden work-file prefix beside ``destination``.
-
-    Shortened so that ``prefix + random + .part`` stays a legal name
-    whatever the length of a legal destination name.
-    """
-    return '.%s.' % os.path.basename(destination)[:_WORK_NAME_KEEP]
-
-
 @contextlib.contextmanager
 def atomic_output(destination, prefix=None):
     """Yield a binary file that becomes ``destination`` only on success.
@@ -283,9 +272,8 @@ def atomic_output(destination, prefix=None):
     is atomic, and is removed on any error, including KeyboardInterrupt.
     """
     directory = os.path.dirname(os.path.abspath(destination))
-    prefix = prefix or work_prefix(destination)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix='.part')
-    cleanup.add_path(tmp)
+    prefix = prefix or workfiles.destination_prefix(destination)
+    fd, tmp = workfiles.create(directory, prefix, workfiles.PARTIAL)
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f

@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import tempfile
 import typing
 
 from xenimage_import import check
@@ -40,6 +39,7 @@ from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import.source import inspect
 from xenimage_import.source import upload
+from xenimage_import import workfiles
 
 PASS_THROUGH = 'pass-through'
 PACK = 'pack'
@@ -152,12 +152,11 @@ def run(request):
 def _write(plan):
     request, found = plan.request, plan.upload
     directory = os.path.dirname(os.path.abspath(request.destination))
-    prefix = request.work_prefix or pack.work_prefix(request.destination)
+    prefix = request.work_prefix or workfiles.destination_prefix(
+        request.destination)
     found.unpack(request.policy, directory, prefix)
-    fd, work = tempfile.mkstemp(dir=directory, prefix=prefix,
-                                suffix='.part')
+    fd, work = workfiles.create(directory, prefix, workfiles.PARTIAL)
     os.close(fd)
-    cleanup.add_path(work)
     try:
         action, result = _write_work_file(request, found, work)
         outcome = Outcome(

@@ -20,6 +20,7 @@ import fixtures
 import testtools
 
 from xenimage_import import concurrency
+from xenimage_import import workfiles
 
 IMAGE_A = '11111111-2222-3333-4444-555555555555'
 IMAGE_B = '66666666-7777-8888-9999-000000000000'
@@ -92,7 +93,7 @@ class SweepTest(testtools.TestCase):
         return name
 
     def work_file(self, image_id, suffix, lock_path=None):
-        prefix = concurrency.work_prefix(image_id, lock_path or self.locks)
+        prefix = workfiles.image_prefix(image_id, lock_path or self.locks)
         return self.touch(prefix + 'k2j4h_a1' + suffix)
 
     def test_removes_only_dead_work_files(self):
@@ -105,8 +106,7 @@ class SweepTest(testtools.TestCase):
         slots = concurrency.ConversionSlots(self.locks, 2)
         with slots.convert(IMAGE_B):
             self.assertTrue(concurrency.is_converting(self.locks, IMAGE_B))
-            removed = concurrency.sweep_stale_work_files(self.staging,
-                                                         self.locks)
+            removed = workfiles.sweep_stale(self.staging, self.locks)
         self.assertEqual(sorted(stale), sorted(removed))
         self.assertEqual(sorted(kept + [live]),
                          sorted(os.listdir(self.staging)))
@@ -117,12 +117,11 @@ class SweepTest(testtools.TestCase):
         # path): node B cannot see node A's liveness locks, so it must not
         # judge A's files, dead or alive.
         other_locks = self.useFixture(fixtures.TempDir()).path
-        self.assertNotEqual(concurrency.node_tag(self.locks),
-                            concurrency.node_tag(other_locks))
+        self.assertNotEqual(workfiles.node_tag(self.locks),
+                            workfiles.node_tag(other_locks))
         theirs = [self.work_file(IMAGE_A, '.raw', other_locks),
                   self.work_file(IMAGE_B, '.part', other_locks)]
         ours = self.work_file(IMAGE_A, '.vhd')
-        removed = concurrency.sweep_stale_work_files(self.staging,
-                                                     self.locks)
+        removed = workfiles.sweep_stale(self.staging, self.locks)
         self.assertEqual([ours], removed)
         self.assertEqual(sorted(theirs), sorted(os.listdir(self.staging)))

@@ -51,6 +51,7 @@ from xenimage_import.glance import staging
 from xenimage_import import guest
 from xenimage_import import pipeline
 from xenimage_import.source import formats
+from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
@@ -94,7 +95,7 @@ def _request(path, image_id, claimed):
         path=path, destination=os.path.join(work_dir, '%s.tgz' % image_id),
         policy=_policy(), claimed=claimed, helper=group.helper, conf=CONF,
         level=group.compression_level, threads=group.compression_threads,
-        work_prefix=concurrency.work_prefix(image_id, lock_path),
+        work_prefix=workfiles.image_prefix(image_id, lock_path),
         progress=_ProgressLog(image_id), keep_upload=True,
         slot=functools.partial(slots.convert, image_id))
 
@@ -152,8 +153,7 @@ class _InspectUpload(task.Task):
             _fail(self.image_id, 'disk_format %s cannot be converted to a '
                   'XenServer VHD' % disk_format)
         staging_dir = os.path.dirname(path)
-        concurrency.sweep_stale_work_files(staging_dir,
-                                           _lock_path(staging_dir))
+        workfiles.sweep_stale(staging_dir, _lock_path(staging_dir))
         try:
             self.plan = pipeline.examine(_request(path, self.image_id,
                                                   claimed))

@@ -22,12 +22,12 @@ so a gzip bomb costs nothing.
 """
 
 import os
-import tempfile
 
 from xenimage_import import archive
 from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.vhd import layout as L
+from xenimage_import import workfiles
 
 _CHUNK = 1024 * 1024
 _ZERO_CHUNK = bytes(_CHUNK)
@@ -57,9 +57,7 @@ def extract_vhd(path, work_dir, work_prefix, max_size):
     file is sparse; the caller removes it. On error it is removed here.
     """
     limit = member_limit(max_size)
-    fd, work_file = tempfile.mkstemp(dir=work_dir, prefix=work_prefix,
-                                     suffix='.vhd')
-    cleanup.add_path(work_file)
+    fd, work_file = workfiles.create(work_dir, work_prefix, workfiles.VHD)
     try:
         with open(path, 'rb') as raw, os.fdopen(fd, 'wb') as out:
             try:
@@ -95,9 +93,8 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
                     if name == archive.SWAP_MEMBER:
                         member.drain()
                         continue
-                    fd, work_file = tempfile.mkstemp(
-                        dir=work_dir, prefix=work_prefix, suffix='.vhd')
-                    cleanup.add_path(work_file)
+                    fd, work_file = workfiles.create(work_dir, work_prefix,
+                                                     workfiles.VHD)
                     found[name] = work_file
                     with os.fdopen(fd, 'wb') as out:
                         _copy_sparse(member, out, size)

@@ -51,6 +51,7 @@ from xenimage_import.helpers.xenserver import trust
 from xenimage_import.helpers.xenserver import vdi
 from xenimage_import.helpers.xenserver import xapi
 from xenimage_import.vhd import layout as L
+from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class XenServerHelper(helpers.Helper):
         LOG.info('converting %s on XenServer host %s', request.source.path,
                  host.name)
         work_dir = os.path.dirname(os.path.abspath(request.destination))
-        prefix = request.work_prefix or '.%s.' % os.path.basename(
+        prefix = request.work_prefix or workfiles.destination_prefix(
             request.destination)
         with self.session(host) as session:
             pool = pool_mod.Pool(session, self.group.sr_uuid)
@@ -149,8 +150,8 @@ class _Transport(object):
 
     def __init__(self, request, work_dir, prefix):
         self.request = request
-        self.path = os.path.join(work_dir, '%s%s.vhd' % (
-            prefix, os.urandom(6).hex()))
+        fd, self.path = workfiles.create(work_dir, prefix, workfiles.VHD)
+        os.close(fd)
         self.size = None
         self.guest = None
 

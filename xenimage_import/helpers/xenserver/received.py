@@ -21,6 +21,7 @@ moved into place.
 import os
 
 from xenimage_import import check
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import.helpers.xenserver import dom0
@@ -84,6 +85,7 @@ def place(path, report, request, work_dir, prefix):
         return
     os.chmod(path, 0o644)
     os.replace(path, request.destination)
+    cleanup.discard_path(path)
 
 
 def _extract(path, destination, work_dir, prefix, vhd_size):
@@ -97,7 +99,4 @@ def _extract(path, destination, work_dir, prefix, vhd_size):
 
 
 def remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+    cleanup.remove(path)

@@ -32,10 +32,11 @@ import os
 import re
 import secrets
 import socket
-import tempfile
 import threading
 
+from xenimage_import import cleanup
 from xenimage_import import exception
+from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
 
@@ -259,8 +260,8 @@ class OneShotReceiver(object):
             self._server.server_close()
 
     def store(self, body):
-        fd, path = tempfile.mkstemp(dir=self.directory, prefix=self.prefix,
-                                    suffix='.part')
+        fd, path = workfiles.create(self.directory, self.prefix,
+                                    workfiles.PARTIAL)
         self._partial = path
         digest = hashlib.sha256()
         size = 0
@@ -298,10 +299,7 @@ class OneShotReceiver(object):
     def _remove_partial(self):
         if self._partial and (self.result is None
                               or self.result.path != self._partial):
-            try:
-                os.unlink(self._partial)
-            except FileNotFoundError:
-                pass
+            cleanup.remove(self._partial)
         self._partial = None
 
     def close(self, keep=False):
@@ -311,10 +309,7 @@ class OneShotReceiver(object):
             self._server.abort_active()
         self._thread.join(SOCKET_TIMEOUT + 5)
         if not keep and self.result is not None:
-            try:
-                os.unlink(self.result.path)
-            except FileNotFoundError:
-                pass
+            cleanup.remove(self.result.path)
             self.result = None
         self._remove_partial()
 
