@@ -18,7 +18,6 @@ glance-image-import.conf. ``list_opts`` feeds oslo-config-generator
 options of its own has its own ``opts`` module and namespace.
 """
 
-import sys
 
 from oslo_config import cfg
 from oslo_utils import units
@@ -176,13 +175,8 @@ def list_opts():
     return [(GROUP, opts)]
 
 
-def inspection_policy(group, python_exec=sys.executable):
-    """An :class:`inspect.Policy` from a registered option group.
-
-    :param python_exec: the Python that runs qemu-img under resource limits
-        (inside Glance, ``[wsgi] python_interpreter``: under uWSGI the
-        current executable is not Python).
-    """
+def inspection_policy(group):
+    """An :class:`inspect.Policy` from a registered option group."""
     vmdk_types = [t for t in group.vmdk_allowed_types
                   if t in vmdk.SINGLE_FILE_TYPES]
     return inspect.Policy(
@@ -190,5 +184,4 @@ def inspection_policy(group, python_exec=sys.executable):
         max_virtual_size=group.max_virtual_size * units.Gi,
         vmdk_allowed_types=tuple(vmdk_types),
         allow_iso=group.allow_iso,
-        max_expansion_ratio=group.max_expansion_ratio,
-        python_exec=python_exec)
+        max_expansion_ratio=group.max_expansion_ratio)

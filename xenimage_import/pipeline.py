@@ -187,8 +187,7 @@ def _write_work_file(request, found, work):
     result = helper.convert(helpers.ConversionRequest(
         source=found.source, destination=work, output=request.output,
         level=request.level, threads=request.threads,
-        work_prefix=request.work_prefix, progress=request.progress,
-        python_exec=request.policy.python_exec))
+        work_prefix=request.work_prefix, progress=request.progress))
     action = FLATTEN if found.source.chain else CONVERT
     return action, result
 

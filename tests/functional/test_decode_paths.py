@@ -125,7 +125,7 @@ class DecodePathsTest(testtools.TestCase):
     def test_in_place_equals_the_window_decoder(self):
         for layout in ('qcow2-512', 'vmdk', 'vhd', 'vdi'):
             source = self.image(layout)
-            with mapped.MappedImage(source, None) as image:
+            with mapped.MappedImage(source) as image:
                 in_place = read_all(image)
             with decode.QemuImage(source) as image:
                 decoded = read_all(image)
@@ -149,7 +149,7 @@ class DecodePathsTest(testtools.TestCase):
             changed = dataclasses.replace(source, path=os.path.join(
                 self.dir, 'inspected.qcow2'))
             shutil.copy(other, changed.path)
-            with mapped.MappedImage(changed, None) as image:
+            with mapped.MappedImage(changed) as image:
                 error = self.assertRaises(exception.ConversionFailed,
                                           read_all, image)
             self.assertEqual('the qcow2 image changed after it was '
@@ -177,7 +177,7 @@ class DecodePathsTest(testtools.TestCase):
         def slow(done):
             time.sleep(1.5)
 
-        with mapped.MappedImage(source, None) as image:
+        with mapped.MappedImage(source) as image:
             got = [(index, bytes(data))
                    for index, data in image.data_blocks(slow)]
         self.assertTrue(blocks_of_raw(raw) == got, 'blocks differ')
@@ -187,5 +187,5 @@ class DecodePathsTest(testtools.TestCase):
         moved = os.path.join(self.dir, 'now-compressed.qcow2')
         shutil.copy(self.image('qcow2-compressed').path, moved)
         source.path = moved
-        with mapped.MappedImage(source, None) as image:
+        with mapped.MappedImage(source) as image:
             self.assertRaises(exception.ConversionFailed, read_all, image)

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 
+import fixtures
 from oslo_utils import units
 import testtools
 
@@ -114,3 +115,23 @@ class ScrubTest(testtools.TestCase):
                          exception.scrub_paths(
                              'nothing sent to https://10.0.0.5:19600 '
                              '(/etc/xenimage/cert.pem)'))
+
+
+class ChildContextTest(testtools.TestCase):
+
+    def test_prlimit_applies_the_limits_without_an_interpreter(self):
+        argv = qemu.command(('info', 'x'), qemu.INSPECTION_LIMITS)
+        self.assertEqual(['prlimit', '--'], [argv[0], argv[3]])
+        self.assertEqual(['qemu-img', 'info', 'x'], argv[4:])
+
+    def test_without_prlimit_the_context_interpreter_wraps_qemu_img(self):
+        # Under uWSGI sys.executable is not Python: the plugin sets
+        # Glance's interpreter as the context every child uses.
+        self.useFixture(fixtures.MockPatch('shutil.which',
+                                           return_value=None))
+        self.addCleanup(qemu.set_context, qemu.ChildContext())
+        qemu.set_context(qemu.ChildContext('/opt/glance/bin/python3'))
+        argv = qemu.command(('info', 'x'), qemu.INSPECTION_LIMITS)
+        self.assertEqual(['/opt/glance/bin/python3', '-m',
+                          'oslo_concurrency.prlimit'], argv[:3])
+        self.assertEqual(['--', 'qemu-img', 'info', 'x'], argv[-4:])

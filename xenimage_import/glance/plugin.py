@@ -51,6 +51,7 @@ from xenimage_import.glance import staging
 from xenimage_import import guest
 from xenimage_import import pipeline
 from xenimage_import.source import formats
+from xenimage_import.source import qemu
 from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
@@ -74,8 +75,7 @@ _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
 
 
 def _policy():
-    return conf.inspection_policy(CONF.xenimage_import,
-                                  python_exec=CONF.wsgi.python_interpreter)
+    return conf.inspection_policy(CONF.xenimage_import)
 
 
 def _lock_path(staging_dir):
@@ -358,6 +358,9 @@ def get_flow(**kwargs):
     image_id = action_wrapper.image_id
     method = ((kwargs.get('import_req') or {}).get('method') or {}).get(
         'name')
+    # NOTE: under uWSGI sys.executable is not Python; qemu-img's limits
+    # wrapper (where prlimit is missing) runs with Glance's interpreter.
+    qemu.set_context(qemu.ChildContext(CONF.wsgi.python_interpreter))
     return lf.Flow(task_type).add(
         _InspectUpload(
             task_id, task_type, action_wrapper, stores,

@@ -21,7 +21,6 @@ know which helper serves it.
 
 import abc
 import dataclasses
-import sys
 import typing
 
 from stevedore import driver
@@ -42,8 +41,6 @@ class ConversionRequest(object):
     :param destination: the output path; it exists only once complete.
     :param output: ``tgz`` (the image tarball) or ``vhd`` (a bare VHD).
     :param work_prefix: name prefix of work files (``<image_id>.``).
-    :param python_exec: the Python that runs qemu-img under resource
-        limits (not ``sys.executable`` under uWSGI).
     :param progress: ``progress(phase, done, total)`` callable, or None.
     """
 
@@ -53,7 +50,6 @@ class ConversionRequest(object):
     level: int = pack.DEFAULT_LEVEL
     threads: int = 0
     work_prefix: typing.Optional[str] = None
-    python_exec: str = sys.executable
     progress: typing.Optional[typing.Callable] = None
 
 

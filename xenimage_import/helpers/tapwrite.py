@@ -65,8 +65,7 @@ def write(request, helper='local'):
 
 def _write(request):
     tarball = request.output == helpers.OUTPUT_TARBALL
-    with decode.open_image(request.source,
-                           request.python_exec) as image:
+    with decode.open_image(request.source) as image:
         plan = writer.TapVhdPlan(image.size)
         identity = writer.new_identity()
         inspector = guest.GuestInspector(image.size, L.BLOCK_SIZE)

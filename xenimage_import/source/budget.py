@@ -139,7 +139,7 @@ class Allocation(object):
     in_place: bool
 
 
-def qemu_extents(path, qemu_format, python_exec, error):
+def qemu_extents(path, qemu_format, error):
     """Yield ``(start, length, offset)`` for each data extent qemu-img maps.
 
     ``offset`` is where the extent's bytes are stored in the file, or None
@@ -147,7 +147,7 @@ def qemu_extents(path, qemu_format, python_exec, error):
     it streams; closing the generator kills qemu-img.
     """
     with qemu.Child(('map', '-f', qemu_format, '--output=json', path),
-                    qemu.INSPECTION_LIMITS, python_exec,
+                    qemu.INSPECTION_LIMITS,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE) as child:
         for line in child.proc.stdout:
@@ -178,7 +178,7 @@ def judged_extents(path, fmt, file_size, policy):
     if fmt.extents:
         extents = fmt.extents(path)
     else:
-        extents = qemu_extents(path, fmt.qemu_name, policy.python_exec,
+        extents = qemu_extents(path, fmt.qemu_name,
                                'qemu-img could not map the %s image'
                                % fmt.name)
     with contextlib.closing(extents):

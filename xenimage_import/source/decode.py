@@ -30,7 +30,6 @@ map says hold data are read.
 import contextlib
 import os
 import subprocess
-import sys
 
 from xenimage_import import exception
 from xenimage_import.source import blocks
@@ -63,7 +62,7 @@ class _Window(object):
         self.source = None
         self.child = None
 
-    def start(self, source, index, size, python_exec):
+    def start(self, source, index, size):
         offset = index * WINDOW
         length = min(WINDOW, size - offset)
         # NOTE: the memfd's pages are reused from window to window (fresh
@@ -75,7 +74,7 @@ class _Window(object):
         self.child = qemu.Child(
             ('convert', '-q', '-n', '--image-opts',
              _image_opts(source, offset, length), '-O', 'raw', self.path),
-            qemu.DECODE_LIMITS, python_exec, stdout=subprocess.DEVNULL,
+            qemu.DECODE_LIMITS, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
 
     def wait(self):
@@ -96,10 +95,9 @@ class _Window(object):
 class QemuImage(blocks.BlockSource):
     """A qemu-format source read as non-zero blocks, window by window."""
 
-    def __init__(self, source, python_exec=sys.executable):
+    def __init__(self, source):
         self.source = source
         self.size = source.virtual_size
-        self.python_exec = python_exec
         self._windows = [_Window(), _Window()]
 
     def close(self):
@@ -122,13 +120,11 @@ class QemuImage(blocks.BlockSource):
         if not pending:
             return
         current, ahead = self._windows
-        current.start(self.source, pending.pop(0), self.size,
-                      self.python_exec)
+        current.start(self.source, pending.pop(0), self.size)
         while True:
             current.wait()
             if pending:
-                ahead.start(self.source, pending.pop(0), self.size,
-                            self.python_exec)
+                ahead.start(self.source, pending.pop(0), self.size)
             first = current.index * _BLOCKS_PER_WINDOW
             with raw.RawImage.from_fd(current.fd) as window:
                 for block, data in window.data_blocks(
@@ -140,7 +136,7 @@ class QemuImage(blocks.BlockSource):
 
 
 @contextlib.contextmanager
-def open_image(source, python_exec=sys.executable):
+def open_image(source):
     """The source as an object with ``size`` and ``data_blocks()``."""
     if source.chain:
         with chain.ChainImage(source.chain) as image:
@@ -149,8 +145,8 @@ def open_image(source, python_exec=sys.executable):
         with raw.RawImage(source.path) as image:
             yield image
     elif source.in_place:
-        with mapped.MappedImage(source, python_exec) as image:
+        with mapped.MappedImage(source) as image:
             yield image
     else:
-        with QemuImage(source, python_exec) as image:
+        with QemuImage(source) as image:
             yield image

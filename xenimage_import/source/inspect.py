@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import stat
-import sys
 import typing
 
 from oslo_utils.imageutils import format_inspector
@@ -65,7 +64,6 @@ class Policy(object):
     vmdk_allowed_types: tuple = vmdk.SINGLE_FILE_TYPES
     allow_iso: bool = False
     max_expansion_ratio: int = 400
-    python_exec: str = sys.executable
 
 
 @dataclasses.dataclass
@@ -131,7 +129,7 @@ def _inspector_size(inspector):
 def _qemu_img_info(path, qemu_format, policy):
     out, _err = qemu.run(('info', '-f', qemu_format, '--output=json', path),
                          [path], 'qemu-img cannot read the image as %s'
-                         % qemu_format, python_exec=policy.python_exec)
+                         % qemu_format)
     return json.loads(out)
 
 
@@ -146,7 +144,6 @@ def _qemu_img_check(path, source_format, policy):
     out, err = qemu.run(('check', '-f',
                          formats.FORMATS[source_format].qemu_name,
                          '--output=json', path), [path], error,
-                        python_exec=policy.python_exec,
                         check_exit_code=(0, 2, 3))
     try:
         result = json.loads(out)

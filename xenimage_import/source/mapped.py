@@ -47,10 +47,9 @@ _CHANGED = ('the %s image changed after it was inspected; upload it again')
 class MappedImage(blocks.BlockSource):
     """A stored-in-place source read as non-zero 2 MiB blocks."""
 
-    def __init__(self, source, python_exec):
+    def __init__(self, source):
         self.source = source
         self.size = source.virtual_size
-        self.python_exec = python_exec
         self._fd = os.open(source.path, os.O_RDONLY | os.O_CLOEXEC)
 
     def close(self):
@@ -78,7 +77,7 @@ class MappedImage(blocks.BlockSource):
         # Nothing compressed was found at inspection: no allowance for it.
         judge = budget.Budget(source.format, source.file_size, 0)
         extents = budget.qemu_extents(
-            source.path, source.qemu_format, self.python_exec,
+            source.path, source.qemu_format,
             'qemu-img could not map the %s image' % source.format)
         with tempfile.TemporaryFile() as spool:
             with contextlib.closing(extents):

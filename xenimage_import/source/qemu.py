@@ -70,7 +70,31 @@ def reason(stderr, paths=()):
     return line
 
 
-def command(args, limits, python_exec=None):
+@dataclasses.dataclass(frozen=True)
+class ChildContext(object):
+    """What every qemu-img child needs besides its arguments and limits.
+
+    :param python_exec: the Python that applies the limits where util-linux's
+        ``prlimit`` is missing (oslo.concurrency's wrapper). Inside Glance
+        it is ``[wsgi] python_interpreter``: under uWSGI the current
+        executable is not Python.
+    """
+
+    python_exec: str = sys.executable
+
+
+# Set once per process by the adapter that knows (the Glance plugin);
+# commands keep the default.
+_context = ChildContext()
+
+
+def set_context(context):
+    """Use ``context`` for every qemu-img child started from now on."""
+    global _context
+    _context = context
+
+
+def command(args, limits):
     """The argv that runs ``qemu-img *args`` under ``limits``.
 
     util-linux's ``prlimit`` applies the limits without starting a Python
@@ -83,7 +107,7 @@ def command(args, limits, python_exec=None):
                '--cpu=%d' % limits.cpu_time]
     if shutil.which('prlimit'):
         return ['prlimit'] + rlimits + ['--'] + argv
-    return ([python_exec or sys.executable, '-m',
+    return ([_context.python_exec, '-m',
              'oslo_concurrency.prlimit'] + rlimits + ['--'] + argv)
 
 
@@ -101,13 +125,13 @@ class Child(object):
     signal turned into one) kills the whole group if it still runs.
     """
 
-    def __init__(self, args, limits, python_exec=None, **popen):
+    def __init__(self, args, limits, **popen):
         _require_qemu_img()
         self.limits = limits
         self.timed_out = False
         try:
             self.proc = subprocess.Popen(
-                command(args, limits, python_exec), start_new_session=True,
+                command(args, limits), start_new_session=True,
                 stdin=subprocess.DEVNULL, text=True,
                 env=dict(os.environ, **_CHILD_ENV), **popen)
         except OSError as e:
@@ -158,8 +182,8 @@ class Child(object):
         self.close()
 
 
-def run(args, paths, error, limits=INSPECTION_LIMITS, python_exec=None,
-        check_exit_code=(0,), error_class=exception.InvalidImage):
+def run(args, paths, error, limits=INSPECTION_LIMITS, check_exit_code=(0,),
+        error_class=exception.InvalidImage):
     """Run ``qemu-img *args``; return (stdout, stderr).
 
     :param paths: file paths in ``args``, scrubbed from error messages.
@@ -169,7 +193,7 @@ def run(args, paths, error, limits=INSPECTION_LIMITS, python_exec=None,
     :param error_class: what a failure raises: InvalidImage while judging
         an upload, ConversionFailed while decoding one already judged.
     """
-    with Child(args, limits, python_exec, stdout=subprocess.PIPE,
+    with Child(args, limits, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE) as child:
         out, err = child.proc.communicate()
     child.check(err, paths, error, error_class, check_exit_code)

@@ -161,8 +161,7 @@ class _Transport(object):
         # unallocated and zero blocks are not sent at all.
         result = tapwrite.write(helpers.ConversionRequest(
             source=request.source, destination=self.path,
-            output=helpers.OUTPUT_VHD, work_prefix=request.work_prefix,
-            python_exec=request.python_exec))
+            output=helpers.OUTPUT_VHD, work_prefix=request.work_prefix))
         self.size = result.virtual_size
         self.guest = result.guest
 
