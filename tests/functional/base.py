@@ -34,6 +34,7 @@ import testtools
 
 from lab import glance_server
 from lab import images
+from lab import postgres_server
 
 
 def cli(name, *args):
@@ -198,6 +199,24 @@ class GlanceTestBase(testtools.TestCase):
         for d in (self.server.staging, self.server.store):
             found += [n for n in os.listdir(d) if n.startswith(image_id)]
         return found
+
+
+class PostgresMixin(object):
+    """Glance on PostgreSQL, for tests of concurrent imports."""
+
+    @classmethod
+    def _database_url(cls):
+        # NOTE: Glance on SQLite fails concurrent imports ("database is
+        # locked" on task heartbeats); a real deployment uses a server DB.
+        cls.postgres = postgres_server.PostgresServer().start()
+        return cls.postgres.url
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.postgres.stop()
 
 
 def _text(value):

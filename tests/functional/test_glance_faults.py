@@ -22,7 +22,6 @@ import time
 
 from lab import glance_server
 from lab import images
-from lab import postgres_server
 from tests.functional import base
 
 
@@ -208,25 +207,7 @@ class KilledWorkerTest(base.GlanceTestBase):
                          self.show(other_id)['checksum'])
 
 
-class PostgresMixin(object):
-    """Glance on PostgreSQL, for tests of concurrent imports."""
-
-    @classmethod
-    def _database_url(cls):
-        # NOTE: Glance on SQLite fails concurrent imports ("database is
-        # locked" on task heartbeats); a real deployment uses a server DB.
-        cls.postgres = postgres_server.PostgresServer().start()
-        return cls.postgres.url
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.postgres.stop()
-
-
-class LoadTest(PostgresMixin, base.GlanceTestBase):
+class LoadTest(base.PostgresMixin, base.GlanceTestBase):
     """Eight imports at once, two conversion slots, Glance on PostgreSQL."""
 
     # zlib-ng level 6 makes each conversion last long enough to overlap.

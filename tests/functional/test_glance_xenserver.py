@@ -25,7 +25,6 @@ import tempfile
 from lab import images
 from lab.xapisim import server
 from tests.functional import base
-from tests.functional import test_glance_faults
 
 MiB = images.MiB
 GiB = images.GiB
@@ -185,7 +184,7 @@ class GlanceXenServerPoolTest(_XenServerGlanceBase):
                       self.sim.redirects[-1])
 
 
-class GlanceXenServerLoadTest(test_glance_faults.PostgresMixin,
+class GlanceXenServerLoadTest(base.PostgresMixin,
                               _XenServerGlanceBase):
     """Imports at once through one host: a receiver and a VDI each."""
 
