@@ -18,9 +18,9 @@ import json
 import logging
 import os
 import sys
-import time
 
 from xenimage_import import exception
+from xenimage_import import progress
 
 
 def setup_logging(verbose):
@@ -83,29 +83,27 @@ def fail(error, code=1, as_json=False):
     return code
 
 
-class ProgressBar(object):
+class ProgressBar(progress.Progress):
     """A one-line progress bar on stderr, only when it is a terminal."""
 
     WIDTH = 30
-    INTERVAL = 0.2
+    interval = 0.2
+    show_final = True
 
     def __init__(self, stream=None):
+        super().__init__()
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
-        self._last = 0.0
-        self._start = time.monotonic()
+        self.last = 0.0             # the first state shows at once
         self._shown = False
 
-    def update(self, phase, done, total):
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last < self.INTERVAL and done < total:
-            return
-        self._last = now
+    def __call__(self, phase, done, total):
+        if self.enabled:
+            super().__call__(phase, done, total)
+
+    def show(self, phase, done, total, rate):
         frac = done / total if total else 1.0
         filled = int(frac * self.WIDTH)
-        rate = done / max(now - self._start, 1e-6)
         self.stream.write('\r%-5s [%s%s] %3d%% %s/s ' % (
             phase, '#' * filled, '.' * (self.WIDTH - filled), frac * 100,
             exception.human_size(rate)))

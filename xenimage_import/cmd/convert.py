@@ -162,7 +162,7 @@ def _request(args, conf, progress):
         threads=(group.compression_threads if args.threads is None
                  else args.threads),
         work_prefix=workfiles.destination_prefix(args.dest),
-        progress=progress.update if progress else None)
+        progress=progress)
 
 
 def _config(files):

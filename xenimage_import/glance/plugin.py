@@ -33,7 +33,6 @@ that cannot work fails the first task with the option to change.
 import functools
 import math
 import os
-import time
 
 from glance.common import exception as glance_exception
 from oslo_config import cfg
@@ -50,6 +49,7 @@ from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
 from xenimage_import import guest
 from xenimage_import import pipeline
+from xenimage_import import progress
 from xenimage_import.source import formats
 from xenimage_import.source import qemu
 from xenimage_import import workfiles
@@ -68,7 +68,6 @@ _INFERRED_PROPERTIES = ('os_type', 'auto_disk_config')
 _PROPERTY_MAX = 255
 # Nova's XenAPI driver accepts these spellings of vm_mode.
 _VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
-_PROGRESS_INTERVAL = 5.0
 # Properties _PublishImage may change, restored by its revert.
 _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
                          INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
@@ -188,20 +187,17 @@ class _InspectUpload(task.Task):
                  self.image_id)
 
 
-class _ProgressLog(object):
-    """Per-import progress at INFO: percentage and rate, every few s."""
+class _ProgressLog(progress.Progress):
+    """Per-import progress at INFO: percentage and rate, every few s.
+
+    Short conversions log nothing here; long ones every few seconds.
+    """
 
     def __init__(self, image_id):
+        super().__init__()
         self.image_id = image_id
-        self.start = self.last = time.monotonic()
 
-    def __call__(self, phase, done, total):
-        now = time.monotonic()
-        # Short conversions log nothing here; long ones every few seconds.
-        if now - self.last < _PROGRESS_INTERVAL:
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-6)
+    def show(self, phase, done, total, rate):
         LOG.info('Image %(id)s: %(phase)s %(pct)d%% (%(done)s of %(total)s, '
                  '%(rate)s/s)', {
                      'id': self.image_id, 'phase': phase,

@@ -78,27 +78,6 @@ class ConversionResult(object):
         return data
 
 
-class _Progress(object):
-    """Feed byte counts to a ``progress(phase, done, total)`` callback."""
-
-    def __init__(self, callback, phase, total):
-        self.callback = callback
-        self.phase = phase
-        self.total = total
-        self.done = 0
-        if callback:
-            callback(phase, 0, total)
-
-    def __call__(self, nbytes):
-        self.done += nbytes
-        self.callback(self.phase, self.done, self.total)
-
-
-def counter(callback, phase, total):
-    """A byte counter feeding ``callback``, or None without one."""
-    return _Progress(callback, phase, total) if callback else None
-
-
 CHECK_OK, CHECK_FAILED, CHECK_SKIPPED = 'ok', 'FAILED', 'skipped'
 # Worth reading, but does not stop conversions.
 CHECK_WARNING = 'warning'

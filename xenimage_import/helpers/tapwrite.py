@@ -30,6 +30,7 @@ from xenimage_import import exception
 from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
+from xenimage_import import progress as progress_mod
 from xenimage_import.source import decode
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import writer
@@ -69,8 +70,8 @@ def _write(request):
         plan = writer.TapVhdPlan(image.size)
         identity = writer.new_identity()
         inspector = guest.GuestInspector(image.size, L.BLOCK_SIZE)
-        progress = helpers.counter(request.progress, PHASE_CONVERT,
-                                   image.candidate_bytes())
+        progress = progress_mod.counter(request.progress, PHASE_CONVERT,
+                                        image.candidate_bytes())
         with pack.atomic_output(request.destination,
                                 prefix=request.work_prefix) as out:
             if tarball:

@@ -26,13 +26,13 @@ import time
 from oslo_utils import units
 
 from xenimage_import import exception
-from xenimage_import import helpers
 from xenimage_import.helpers.xenserver import dom0
 from xenimage_import.helpers.xenserver import endpoint
 from xenimage_import.helpers.xenserver import pool as pool_mod
 from xenimage_import.helpers.xenserver import received
 from xenimage_import.helpers.xenserver import vdi_import
 from xenimage_import.helpers.xenserver import xapi
+from xenimage_import import progress as progress_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -147,9 +147,9 @@ class VdiConversion(object):
                             'import_raw_vdi of %s' % os.path.basename(
                                 self.request.destination))
         try:
-            progress = helpers.counter(self.request.progress,
-                                       PHASE_IMPORT,
-                                       os.path.getsize(transport.path))
+            progress = progress_mod.counter(
+                self.request.progress, PHASE_IMPORT,
+                os.path.getsize(transport.path))
             try:
                 vdi_import.upload_vhd(session, vdi, task, transport.path,
                                       progress)
