@@ -95,6 +95,11 @@ class _NeighboursTest(base.GlanceTestBase):
         return rc, {c['name']: (c['status'], c['detail'])
                     for c in verdict['checks']}
 
+    def import_small(self, *extra):
+        """Import an 8 MiB qcow2 (below max_virtual_size); its image id."""
+        return self.import_file(self.qcow2('small', 8 * MiB), 'qcow2',
+                                *extra)[0]
+
     def refuse_big_image(self):
         image_id, _ = self.import_file(self.qcow2('big', 2 * GiB), 'qcow2')
         return image_id, self.assert_reverted(image_id, REFUSAL)
@@ -136,8 +141,7 @@ class ConversionBeforeTest(_NeighboursTest):
     plugins = ('image_conversion', 'xenimage_import')
 
     def test_converts_what_image_conversion_wrote(self):
-        image_id, _ = self.import_file(self.qcow2('small', 8 * MiB),
-                                       'qcow2')
+        image_id = self.import_small()
         image = self.wait_settled(image_id)
         self.assertEqual(('active', 'vhd', 'ovf', 'raw'), (
             image['status'], image['disk_format'], image['container_format'],
@@ -158,8 +162,7 @@ class ConversionAfterTest(_NeighboursTest):
     plugins = ('xenimage_import', 'image_conversion')
 
     def test_refused_with_the_option_to_change(self):
-        image_id, _ = self.import_file(self.qcow2('small', 8 * MiB),
-                                       'qcow2')
+        image_id = self.import_small()
         image = self.assert_reverted(
             image_id, 'image_conversion runs after xenimage_import')
         self.assertIn('image_import_plugins', self.tasks(image_id))
@@ -174,7 +177,7 @@ class ConversionAfterTest(_NeighboursTest):
         self.assertEqual(1, rc)
         status, detail = checks['plugin order']
         self.assertEqual('FAILED', status)
-        image_id, _ = self.import_file(self.qcow2('small', 8 * MiB), 'qcow2')
+        image_id = self.import_small()
         self.assert_reverted(image_id, 'xenimage_import: ' + detail)
 
 
@@ -197,8 +200,7 @@ class DecompressionAfterTest(_NeighboursTest):
     plugins = ('xenimage_import', 'image_decompression')
 
     def test_refused_with_the_option_to_change(self):
-        image_id, _ = self.import_file(self.qcow2('small', 8 * MiB),
-                                       'qcow2')
+        image_id = self.import_small()
         self.assert_reverted(
             image_id, 'image_decompression runs after xenimage_import')
 
@@ -228,8 +230,7 @@ class LaterPluginFailsTest(_NeighboursTest):
                 failing_plugin.register(os.path.join(base_dir, 'plugins'))]
 
     def test_conversion_is_undone(self):
-        image_id, _ = self.import_file(self.qcow2('small', 8 * MiB),
-                                       'qcow2', '--property', 'vm_mode=pv')
+        image_id = self.import_small('--property', 'vm_mode=pv')
         image = self.assert_reverted(image_id, failing_plugin.MESSAGE)
         self.assertEqual(('qcow2', 'bare', 'pv', '0'), (
             image['disk_format'], image['container_format'],
@@ -248,8 +249,7 @@ class FormatsNotAllowedTest(_NeighboursTest):
         'disk_formats': 'raw,qcow2,vmdk'})
 
     def test_refused_with_the_option_to_change(self):
-        image_id, _ = self.import_file(self.qcow2('small', 8 * MiB),
-                                       'qcow2')
+        image_id = self.import_small()
         image = self.assert_reverted(
             image_id, 'vhd is not among [image_format] disk_formats')
         self.assertEqual('qcow2', image['disk_format'])
