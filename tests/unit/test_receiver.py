@@ -58,10 +58,12 @@ class ReceiverTest(testtools.TestCase):
         self.addCleanup(conn.close)
         return conn
 
-    def put(self, body, token=None, chunked=False, path=None, method='PUT'):
-        conn = self.connect()
-        headers = {'Authorization': 'Bearer %s' % (token or self.rx.token)}
-        conn.request(method, path or self.rx.path, body=body,
+    def put(self, body, token=None, chunked=False, path=None, method='PUT',
+            rx=None):
+        rx = rx or self.rx
+        conn = self.connect(rx)
+        headers = {'Authorization': 'Bearer %s' % (token or rx.token)}
+        conn.request(method, path or rx.path, body=body,
                      headers=headers, encode_chunked=chunked)
         response = conn.getresponse()
         return response.status, response.read()
@@ -86,6 +88,27 @@ class ReceiverTest(testtools.TestCase):
             self.assertEqual(data, f.read())
         self.assertTrue(os.path.basename(self.rx.result.path).startswith(
             'image.'))
+
+    def test_a_port_serves_again_as_soon_as_its_receiver_closed(self):
+        # The receiver closes each connection first, so the port waits in
+        # TIME-WAIT for a minute after every upload: one port must still
+        # serve conversion after conversion, or the port range caps how
+        # many run per minute.
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        for _ in range(3):
+            rx = self.receiver(ports=(port, port))
+            status, _ = self.put(b'data', rx=rx)
+            self.assertEqual(201, status)
+            self.assertTrue(rx.wait(5))
+            rx.close()
+
+    def test_two_receivers_never_share_a_port(self):
+        port = int(self.rx.url.split(':')[2].split('/')[0])
+        error = self.assertRaises(exception.ConversionFailed, self.receiver,
+                                  ports=(port, port))
+        self.assertIn('no free port', str(error))
 
     def test_chunked_upload(self):
         data = [os.urandom(70000) for _ in range(5)]

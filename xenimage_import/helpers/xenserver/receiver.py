@@ -64,7 +64,11 @@ class _BodyTooLarge(Exception):
 class _Server(http.server.HTTPServer):
     """HTTPServer that speaks TLS, one request at a time."""
 
-    allow_reuse_address = False
+    # NOTE: the receiver closes each connection first, so every port it
+    # used sits in TIME-WAIT for a minute; without SO_REUSEADDR the port
+    # range would cap conversions per minute. On Linux the option never
+    # lets two listeners share a port (that is SO_REUSEPORT, not set).
+    allow_reuse_address = True
 
     def __init__(self, address, receiver):
         self.receiver = receiver
