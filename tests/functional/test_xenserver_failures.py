@@ -16,6 +16,7 @@ On the XAPI simulator (tests/functional/xenserver_base.py).
 """
 
 import os
+import socket
 import time
 
 from lab import images
@@ -153,6 +154,24 @@ class XenServerHelperFailureTest(xsbase.XenServerHelperBase):
                             'receiver_port_range')
         self.assertLess(time.monotonic() - start, 20)
         self.assertIn('host.call_plugin', self.sim.calls)
+        self.assertNotIn('VDI.create', self.sim.calls)
+
+    def test_a_silent_receiver_address_fails_on_the_probe_with_the_hint(self):
+        # As behind a firewall that drops dom0's packets: something at the
+        # advertised address takes the connection and never answers TLS.
+        # The probe must give up first, with what to change, not the XAPI
+        # call carrying it ("timed out").
+        for port in range(19690, 19692):
+            listener = socket.socket()
+            self.addCleanup(listener.close)
+            listener.bind(('127.0.0.3', port))
+            listener.listen(8)
+        start = time.monotonic()
+        self.assert_refused(self.convert(receiver_address='127.0.0.3',
+                                         receiver_port_range='19690:19691',
+                                         api_timeout=6),
+                            'cannot reach 127.0.0.3', 'dom0 must reach')
+        self.assertLess(time.monotonic() - start, 6 + 3)
         self.assertNotIn('VDI.create', self.sim.calls)
 
     def test_wrong_token_is_refused_by_the_receiver(self):

@@ -66,6 +66,20 @@ def receiver_certificate(group):
     return tls.ServerCertificate.ephemeral(advertised_address(group))
 
 
+# How long dom0 may take to open TLS to the receiver: a reachable node
+# answers in well under a second, while a firewall that drops packets makes
+# the connect wait the whole time. Always shorter than the XAPI call that
+# carries the probe, so the probe's own reason (and its hint) comes back,
+# not the call's timeout.
+PROBE_SECONDS = 15
+
+
+def probe_seconds(group):
+    """The probe's deadline: PROBE_SECONDS, within the XAPI call's."""
+    return max(1, min(PROBE_SECONDS, group.receiver_timeout,
+                      group.api_timeout * 2 // 3))
+
+
 def open_receiver(group, work_dir, prefix, max_bytes):
     """A one-shot receiver at the advertised address, on a free port."""
     return receiver_mod.OneShotReceiver(
@@ -86,7 +100,7 @@ def probe(session, pool, rx, group):
                      dom0.FN_PROBE, {
                          'url': rx.url,
                          'cert_sha256': rx.certificate.fingerprint,
-                         'timeout': str(group.receiver_timeout),
+                         'timeout': str(probe_seconds(group)),
                      })
     except xapi.XapiError as e:
         raise exception.ConversionFailed(
