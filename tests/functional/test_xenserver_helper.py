@@ -44,6 +44,16 @@ class XenServerHelperTest(xsbase.XenServerHelperBase):
         self.assertLess(calls.index('VDI.create'),
                         calls.index('Async.host.call_plugin'))
 
+    def test_more_conversions_in_a_row_than_receiver_ports(self):
+        # Each receiver port sits in TIME-WAIT after its upload; twelve
+        # conversions one after the other on ten ports all succeed.
+        for n in range(12):
+            rc, out, err = self.convert(dest='disk%d.tgz' % n,
+                                        receiver_port_range='19600:19609')
+            self.assertEqual(0, rc, 'conversion %d: %s' % (n, err))
+        self.assert_nothing_left(output=['disk%d.tgz' % n
+                                         for n in range(12)])
+
     def test_bare_vhd_output(self):
         rc, out, err = self.convert(source=self.raw, dest='disk.vhd')
         self.assertEqual(0, rc, err)
