@@ -45,7 +45,6 @@ PASS_THROUGH = 'pass-through'
 PACK = 'pack'
 CONVERT = 'convert'
 FLATTEN = 'flatten'
-ACTIONS = (PASS_THROUGH, PACK, CONVERT, FLATTEN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +157,7 @@ def _write(plan):
     fd, work = workfiles.create(directory, prefix, workfiles.PARTIAL)
     os.close(fd)
     try:
-        action, result = _write_work_file(request, found, work)
+        action, result = _write_work_file(request, found, work, prefix)
         outcome = Outcome(
             action, found.source_format, request.destination,
             os.path.getsize(work), check.written_virtual_size(work),
@@ -169,16 +168,18 @@ def _write(plan):
         cleanup.remove(work)
 
 
-def _write_work_file(request, found, work):
-    """Write the output into ``work``; return (action, helper result)."""
+def _write_work_file(request, found, work, prefix):
+    """Write the output into ``work``; return (action, helper result).
+
+    :param prefix: the work-file prefix every step of this request uses.
+    """
     if found.action in (upload.PASS_THROUGH, upload.PACK_VHD):
         if request.output == helpers.OUTPUT_TARBALL and \
                 found.action == upload.PACK_VHD:
             pack.pack_vhd_file(found.path, work, request.level,
-                               request.threads,
-                               work_prefix=request.work_prefix)
+                               request.threads, work_prefix=prefix)
         else:
-            with pack.atomic_output(work, prefix=request.work_prefix) as out, \
+            with pack.atomic_output(work, prefix=prefix) as out, \
                     open(found.path, 'rb') as src:
                 shutil.copyfileobj(src, out, 1024 * 1024)
         return (PASS_THROUGH if found.action == upload.PASS_THROUGH
@@ -187,7 +188,7 @@ def _write_work_file(request, found, work):
     result = helper.convert(helpers.ConversionRequest(
         source=found.source, destination=work, output=request.output,
         level=request.level, threads=request.threads,
-        work_prefix=request.work_prefix, progress=request.progress))
+        work_prefix=prefix, progress=request.progress))
     action = FLATTEN if found.source.chain else CONVERT
     return action, result
 

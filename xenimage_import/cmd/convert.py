@@ -40,7 +40,6 @@ from xenimage_import import pack
 from xenimage_import import pipeline
 from xenimage_import.source import formats
 from xenimage_import.vhd import layout as L
-from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
 _OUTPUTS = {'.tgz': helpers.OUTPUT_TARBALL, '.vhd': helpers.OUTPUT_VHD}
@@ -161,7 +160,6 @@ def _request(args, conf, progress):
         level=group.compression_level if args.level is None else args.level,
         threads=(group.compression_threads if args.threads is None
                  else args.threads),
-        work_prefix=workfiles.destination_prefix(args.dest),
         progress=progress)
 
 
