@@ -217,6 +217,17 @@ class PluginTaskTest(testtools.TestCase):
         self.assertEqual('xenimage_import: vhd is not among [image_format] '
                          'disk_formats', str(error))
 
+    def test_a_disk_format_it_cannot_convert_is_named(self):
+        task = plugin._InspectUpload(TASK, 'import',
+                                     self.wrapper(disk_format='ploop'),
+                                     ['file1'])
+        staged = os.path.join(self.dir, 'image-1')
+        open(staged, 'wb').close()
+        error = self.assertRaises(glance_exception.UploadException,
+                                  task.execute, 'file://' + staged)
+        self.assertEqual('xenimage_import: disk_format ploop cannot be '
+                         'converted to a XenServer VHD', str(error))
+
     def test_convert_revert_removes_its_output(self):
         _, outcome = self.converted()
         out = outcome.path

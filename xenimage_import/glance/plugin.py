@@ -149,8 +149,9 @@ class _InspectUpload(task.Task):
         # An ISO is raw data to qemu; inspection refuses it unless allowed.
         claimed = 'raw' if disk_format == 'iso' else disk_format
         if claimed not in formats.SOURCE_FORMATS:
-            _fail(self.image_id, 'disk_format %s cannot be converted to a '
-                  'XenServer VHD' % disk_format)
+            _fail(self.image_id, exception.UnsupportedFormat(
+                'disk_format %s cannot be converted to a XenServer VHD'
+                % disk_format))
         staging_dir = os.path.dirname(path)
         workfiles.sweep_stale(staging_dir, _lock_path(staging_dir))
         try:
