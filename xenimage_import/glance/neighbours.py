@@ -60,17 +60,25 @@ def _check(name, ok, detail_ok, detail_failed, failed=helpers.CHECK_FAILED):
                  detail_ok if ok else detail_failed)
 
 
+def _neighbours(conf):
+    """The plugins listed before and after this one, or None if absent."""
+    plugins = list(_option(conf, 'image_import_opts', 'image_import_plugins',
+                           []) or [])
+    if PLUGIN_NAME not in plugins:
+        return None
+    at = plugins.index(PLUGIN_NAME)
+    return plugins[:at], plugins[at + 1:]
+
+
 def configuration_checks(conf):
     """Check what this plugin needs of Glance's configuration.
 
     :param conf: the ConfigOpts Glance's options are registered in.
     :returns: a list of :class:`Check`, failures first.
     """
-    plugins = list(_option(conf, 'image_import_opts', 'image_import_plugins',
-                           []) or [])
-    if PLUGIN_NAME in plugins:
-        later = [p for p in plugins[plugins.index(PLUGIN_NAME) + 1:]
-                 if p in DATA_REWRITING_PLUGINS]
+    around = _neighbours(conf)
+    if around is not None:
+        later = [p for p in around[1] if p in DATA_REWRITING_PLUGINS]
         checks = [_check(
             'plugin order', not later,
             'no plugin after %s rewrites the data' % PLUGIN_NAME,
@@ -144,10 +152,7 @@ def status_reset_by_earlier_task(import_method, conf):
     if import_method in ('web-download', 'glance-download') \
             and _download_revert_resets_status():
         return 'the %s task' % import_method
-    plugins = list(_option(conf, 'image_import_opts', 'image_import_plugins',
-                           []) or [])
-    earlier = plugins[:plugins.index(PLUGIN_NAME)] \
-        if PLUGIN_NAME in plugins else []
+    earlier = (_neighbours(conf) or ([], []))[0]
     if 'image_conversion' in earlier and _conversion_revert_resets_status():
         return 'image_conversion'
     return None
