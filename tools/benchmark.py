@@ -155,7 +155,9 @@ def run_measured(cmd, cwd=None):
     stderr = proc.stderr.read().decode(errors='replace')
     proc.stdout.close()
     proc.stderr.close()
-    if os.waitstatus_to_exitcode(status):
+    # A wait status is 0 exactly when the command exited 0 (Python 3.8
+    # has no os.waitstatus_to_exitcode).
+    if status:
         raise RuntimeError('%s failed: %s' % (' '.join(cmd), stderr))
     try:
         core = float(json.loads(stdout)['seconds'])
