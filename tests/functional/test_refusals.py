@@ -17,10 +17,15 @@ import os
 import shutil
 import tempfile
 
+import fixtures
+from oslo_utils import units
 import testtools
 
 from tests.functional import base
 from tests import hostile
+from xenimage_import import exception
+from xenimage_import import pipeline
+from xenimage_import.source import inspect
 
 
 class RefusalTest(testtools.TestCase):
@@ -87,3 +92,32 @@ class NothingLeftOnFailureTest(testtools.TestCase):
         rc, _, stderr = base.cli('convert', '/dev/null', 'x.zip')
         self.assertEqual(1, rc)
         self.assertIn('.tgz or .vhd', stderr)
+
+
+class OwnReaderRefusalTest(testtools.TestCase):
+    """Without format_inspector (oslo.utils before 7.3) nothing gets in.
+
+    Glance releases before 29 bring such an oslo.utils: the project's own
+    header reader and format rules then decide alone, with the same
+    reasons.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MonkeyPatch(
+            'xenimage_import.source.inspect.format_inspector', None))
+        self.dir = tempfile.mkdtemp(prefix='xenimage-own-reader-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def assert_refused(self, name, claimed, builder, reason):
+        src = builder(self.dir)
+        request = pipeline.Request(
+            path=src, destination=os.path.join(self.dir, 'out.tgz'),
+            policy=inspect.Policy(max_virtual_size=units.Gi),
+            claimed=claimed)
+        e = self.assertRaises(exception.XenImageError, pipeline.run,
+                              request)
+        self.assertIn(reason, str(e))
+
+
+hostile.add_case_tests(OwnReaderRefusalTest, 'assert_refused')

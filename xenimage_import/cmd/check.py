@@ -20,11 +20,10 @@ import argparse
 import json
 import sys
 
-from oslo_utils.imageutils import format_inspector
-
 from xenimage_import import check
 from xenimage_import.cmd import common
 from xenimage_import import exception
+from xenimage_import.source import headers
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -35,8 +34,8 @@ EXIT_UNREADABLE = 3
 def _looks_like(path):
     """What a file that is no VHD is, for a message users can act on."""
     try:
-        name = format_inspector.detect_file_format(path).NAME
-    except Exception:
+        name = headers.sniff(path).name
+    except (OSError, exception.XenImageError):
         return None
     return None if name in ('raw', 'vhd') else name
 

@@ -13,12 +13,13 @@
 """Decide whether an uploaded file is safe to hand to qemu-img.
 
 The order matters and follows Glance's image_conversion plugin (the fix for
-the CVE-2024-32498 class): our own parsers look first
-(``oslo_utils.imageutils.format_inspector`` detection and ``safety_check``,
-plus our VHD footer reader), then ``qemu-img info`` runs with the format
-forced and under CPU and address-space limits, and its answer is checked
-again. Nothing inside the file (backing files, data files, vmdk extents,
-parent locators) is ever followed.
+the CVE-2024-32498 class): parsers that are not qemu look first (our own
+header reader and format rules, and, where the installed oslo.utils has
+it, ``imageutils.format_inspector`` as a second reader that must agree),
+then ``qemu-img info`` runs with the format forced and under CPU and
+address-space limits, and its answer is checked again. Nothing inside the
+file (backing files, data files, vmdk extents, parent locators) is ever
+followed.
 """
 
 import dataclasses
@@ -28,7 +29,6 @@ import os
 import stat
 import typing
 
-from oslo_utils.imageutils import format_inspector
 from oslo_utils import units
 
 from xenimage_import import archive
@@ -37,12 +37,19 @@ from xenimage_import.source import budget
 from xenimage_import.source import formats
 from xenimage_import.source.formats import vhd
 from xenimage_import.source.formats import vmdk
+from xenimage_import.source import headers
 from xenimage_import.source import qemu
 from xenimage_import.vhd import layout as L
 
+try:
+    from oslo_utils.imageutils import format_inspector
+except ImportError:
+    # oslo.utils before 7.3 (Glance before 29): our own reader alone.
+    format_inspector = None
+
 LOG = logging.getLogger(__name__)
 
-# format_inspector names that are plain raw disks to us.
+# Names of plain raw disks.
 _RAW_ALIASES = {'gpt': 'raw', 'mbr': 'raw'}
 _REFUSED = {
     'luks': 'encrypted (LUKS) images cannot be converted',
@@ -74,7 +81,7 @@ class SourceImage(object):
     format: str           # one of formats.SOURCE_FORMATS
     virtual_size: int
     file_size: int
-    detected: str         # format_inspector's name (e.g. 'gpt')
+    detected: str         # the header reader's name (e.g. 'gpt')
     # Indexes of the 2 MiB blocks holding data, within the expansion
     # budget (None for raw: read in place with SEEK_DATA).
     data_blocks: typing.Any = None
@@ -90,12 +97,21 @@ class SourceImage(object):
         return formats.FORMATS[self.format].qemu_name
 
 
-def _detect(path):
-    """format_inspector's detection and safety check, as one-line errors.
+def _family(name):
+    return 'raw' if name in headers.RAW_FAMILY else name
 
-    Its parsers can raise anything on a crafted header (a KeyError for a
-    text VMDK descriptor, struct errors): every failure is a refusal.
+
+def _detect(path):
+    """Name the format, by our reader and format_inspector if installed.
+
+    Where both read the file, they must name the same format, or tools
+    would disagree on what it is. format_inspector's parsers can raise
+    anything on a crafted header (a KeyError for a text VMDK descriptor,
+    struct errors): every failure is a refusal.
     """
+    sniffed = headers.sniff(path)
+    if format_inspector is None:
+        return sniffed
     try:
         inspector = format_inspector.detect_file_format(path)
     except format_inspector.ImageFormatError as e:
@@ -104,6 +120,10 @@ def _detect(path):
         raise exception.InvalidImage('image format detection failed: '
                                      'malformed header (%s)'
                                      % type(e).__name__)
+    if _family(inspector.NAME) != _family(sniffed.name):
+        raise exception.UnsafeImage(
+            'refusing a file read as %s by one format reader and as %s by '
+            'another' % (sniffed.name, inspector.NAME))
     try:
         inspector.safety_check()
     except format_inspector.SafetyCheckFailed as e:
@@ -114,16 +134,7 @@ def _detect(path):
         raise exception.InvalidImage('%s image is malformed: %s'
                                      % (inspector.NAME,
                                         str(e) or type(e).__name__))
-    return inspector
-
-
-def _inspector_size(inspector):
-    try:
-        return inspector.virtual_size
-    except Exception as e:
-        raise exception.InvalidImage('%s image is malformed: its header '
-                                     'gives no size (%s)'
-                                     % (inspector.NAME, type(e).__name__))
+    return sniffed
 
 
 def _qemu_img_info(path, qemu_format, policy):
@@ -193,24 +204,17 @@ def preinspect(path, claimed='auto', policy=None):
     if st.st_size == 0:
         raise exception.ImageTooSmall(0)
     with open(path, 'rb') as f:
-        head = f.read(len(vmdk.VMDK_DESCRIPTOR_MAGIC))
+        head = f.read(len(archive.GZIP_MAGIC))
     if head.startswith(archive.GZIP_MAGIC):
         raise exception.UnsupportedFormat(
             'the file is gzip-compressed; only XenServer image tarballs '
             '(claimed as vhd) and single disk image files are converted')
-    if head == vmdk.VMDK_DESCRIPTOR_MAGIC:
-        # format_inspector only knows some descriptor layouts; any of them
-        # names extent files on the host, so none is ever read, even as raw.
-        raise exception.UnsafeImage(
-            'refusing vmdk descriptor file: its extents are separate files')
-
-    inspector = _detect(path)
-    detected = inspector.NAME
+    sniffed = _detect(path)
+    detected = sniffed.name
     if detected == 'raw' and vhd.has_fixed_footer(path, st.st_size):
-        # format_inspector looks only at the start of a file; a fixed VHD
+        # Header readers look only at the start of a file; a fixed VHD
         # keeps its only footer at the end.
         detected = 'vhd'
-        inspector = None
     if detected in _REFUSED:
         raise exception.UnsupportedFormat(_REFUSED[detected])
     fmt = _RAW_ALIASES.get(detected, detected)
@@ -234,8 +238,8 @@ def preinspect(path, claimed='auto', policy=None):
     check_file = formats.FORMATS[fmt].check_file
     if check_file:
         check_file(path, st.st_size, policy)
-    if fmt != 'raw' and inspector is not None:
-        check_size(_inspector_size(inspector), policy)
+    if fmt != 'raw' and sniffed.virtual_size is not None:
+        check_size(sniffed.virtual_size, policy)
     return fmt, detected, st.st_size
 
 

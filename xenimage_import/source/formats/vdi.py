@@ -13,6 +13,15 @@
 """VirtualBox VDI: qemu-img decodes it; its blocks are read in place."""
 
 from xenimage_import.source.formats import base
+from xenimage_import import structs
+
+# VirtualBox's header: a text banner, then the signature 0xbeda107f
+# (little-endian) at 0x40; the disk size in bytes at 0x170.
+SIGNATURE_OFFSET = 0x40
+SIGNATURE = b'\x7f\x10\xda\xbe'
+DISK_SIZE_OFFSET = 0x170
+DISK_SIZE = structs.Layout('VdiDiskSize', [('size', 'Q')], 8, byte_order='<')
+HEADER_END = DISK_SIZE_OFFSET + DISK_SIZE.size
 
 FORMAT = base.SourceFormat(
     name='vdi',

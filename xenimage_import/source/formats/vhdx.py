@@ -24,6 +24,7 @@ from xenimage_import import exception
 from xenimage_import.source.formats import base
 from xenimage_import import structs
 
+FILE_SIGNATURE = b'vhdxfile'           # the file type identifier at 0
 REGION_TABLE_OFFSET = 192 * 1024
 REGION_TABLE_SIGNATURE = b'regi'
 METADATA_SIGNATURE = b'metadata'
