@@ -89,7 +89,11 @@ class GzipWriter(object):
         return self._raw.write(data)
 
     def close(self):
-        self._buffered.close()
+        # NOTE: the raw writer, not the buffered front: isal before 1.8
+        # ends the gzip member on flush() and starts another, and the
+        # front's close() flushes first. Once the raw writer is closed the
+        # front's close() does nothing.
+        self._raw.close()
 
 
 # A gzip header without name or mtime (RFC 1952): equal input, equal

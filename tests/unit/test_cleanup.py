@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import fixtures
 import testtools
@@ -65,10 +66,16 @@ class CleanupTest(testtools.TestCase):
         self.assertIn('interrupted by signal %d' % signal.SIGTERM, err)
         self.assertFalse(os.path.exists(work))
         # The child was killed (a zombie until its parent, gone, is reaped
-        # by init; either way it no longer runs sleep).
-        try:
-            with open('/proc/%d/stat' % child) as f:
-                state = f.read().split()[2]
-        except FileNotFoundError:
-            state = 'gone'
+        # by init; either way it no longer runs sleep). SIGKILL is acted
+        # on when the child is next scheduled: allow it a moment.
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with open('/proc/%d/stat' % child) as f:
+                    state = f.read().rsplit(')', 1)[1].split()[0]
+            except FileNotFoundError:
+                state = 'gone'
+            if state in ('gone', 'Z') or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertIn(state, ('gone', 'Z'))

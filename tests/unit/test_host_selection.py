@@ -12,7 +12,7 @@
 
 """Which XenServer host converts: the table, Nova's hypervisors, ranking.
 
-Nova and Keystone cannot run here, so keystoneauth1 and novaclient talk
+Nova and Keystone cannot run here, so keystoneauth1 talks
 real HTTP to a local stand-in that serves Keystone v3's token request
 (with a catalog naming the compute endpoint) and Nova's
 ``GET /os-hypervisors/detail`` in the 2.1 microversion's shape.

@@ -62,33 +62,39 @@ def configured_hosts(group):
 
 
 def nova_hypervisors(conf):
-    """Host names of the XenServer hypervisors Nova has up and enabled."""
+    """Host names of the XenServer hypervisors Nova has up and enabled.
+
+    One ``GET /os-hypervisors/detail`` through a keystoneauth1 session:
+    microversion 2.1 lists every hypervisor in one page and has answered
+    the same since Nova 14.
+    """
     from keystoneauth1 import loading
-    from novaclient import client
 
     group = xs_opts.NOVA_GROUP
     try:
         auth = loading.load_auth_from_conf_options(conf, group)
         sess = loading.load_session_from_conf_options(conf, group,
                                                       auth=auth)
-        nova = client.Client(NOVA_MICROVERSION, session=sess,
-                             region_name=conf[group].region_name,
-                             endpoint_type=conf[group].interface)
-        found = nova.hypervisors.list(detailed=True)
+        found = sess.get('/os-hypervisors/detail', endpoint_filter={
+            'service_type': 'compute', 'interface': conf[group].interface,
+            'region_name': conf[group].region_name}, headers={
+            'OpenStack-API-Version': 'compute %s' % NOVA_MICROVERSION,
+            'X-OpenStack-Nova-API-Version': NOVA_MICROVERSION,
+        }).json()['hypervisors']
     except Exception as e:
         raise NoHostAvailable('cannot list hypervisors from Nova: %s; check '
                               '[%s]' % (e, group))
     names = []
     for hv in found:
-        kind = (getattr(hv, 'hypervisor_type', '') or '').lower()
+        kind = (hv.get('hypervisor_type') or '').lower()
         if kind not in XENSERVER_TYPES:
             continue
-        if getattr(hv, 'state', '') != 'up' or \
-                getattr(hv, 'status', '') != 'enabled':
+        if hv.get('state') != 'up' or hv.get('status') != 'enabled':
             LOG.info('Nova hypervisor %s is %s/%s; not used',
-                     hv.hypervisor_hostname, hv.state, hv.status)
+                     hv.get('hypervisor_hostname'), hv.get('state'),
+                     hv.get('status'))
             continue
-        names.append(hv.hypervisor_hostname)
+        names.append(hv.get('hypervisor_hostname'))
     return names
 
 
