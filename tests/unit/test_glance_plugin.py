@@ -29,6 +29,7 @@ import testtools
 
 from tests.fixtures import glance_wrapper
 from xenimage_import import exception
+from xenimage_import.glance import image_edit
 from xenimage_import.glance import plugin
 from xenimage_import.glance import staging
 from xenimage_import import pipeline
@@ -69,10 +70,29 @@ class PluginTaskTest(testtools.TestCase):
         return task
 
     def test_the_wrapper_still_exposes_the_image(self):
-        # min_disk is set on the wrapped image: if Glance renames it, this
-        # fails before any user meets a silently unset min_disk.
-        with self.wrapper() as action:
-            self.assertIs(self.image, plugin._image(action))
+        # Every change goes to the wrapped domain image: if Glance renames
+        # it, this fails before any user meets an image left unpublished.
+        with image_edit.editing(self.wrapper()) as image:
+            self.assertEqual('qcow2', image.get('disk_format'))
+            image.set(min_disk=3)
+        self.assertEqual(3, self.image.min_disk)
+
+    def test_a_wrapper_is_built_where_glance_passes_none(self):
+        # Glance 20's flow arguments: repositories, image and task ids.
+        _, image, repo = glance_wrapper.wrapper()
+        built = image_edit.wrapper({'image_repo': repo, 'admin_repo': None,
+                                    'image_id': glance_wrapper.IMAGE,
+                                    'task_id': TASK})
+        self.publish(built)
+        self.assertEqual('vhd', image.disk_format)
+        # It checks the import lock as Glance's own tasks do.
+        image.extra_properties['os_glance_import_task'] = 'another-task'
+        self.assertRaises(glance_exception.TaskAbortedError,
+                          self.publish, built)
+
+    def test_only_the_published_attributes_can_be_set(self):
+        with image_edit.editing(self.wrapper()) as image:
+            self.assertRaises(ValueError, image.set, owner='someone')
 
     def test_publish_sets_formats_sizes_vm_mode_and_min_disk(self):
         self.publish(self.wrapper())

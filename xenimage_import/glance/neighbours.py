@@ -46,7 +46,7 @@ DATA_REWRITING_PLUGINS = ('image_conversion', 'image_decompression')
 Check = helpers.PreflightCheck
 
 
-def _option(conf, group, name, default=None):
+def glance_option(conf, group, name, default=None):
     """An option of Glance's, or ``default`` where it is not registered."""
     try:
         return getattr(getattr(conf, group) if group else conf, name)
@@ -62,8 +62,8 @@ def _check(name, ok, detail_ok, detail_failed, failed=helpers.CHECK_FAILED):
 
 def _neighbours(conf):
     """The plugins listed before and after this one, or None if absent."""
-    plugins = list(_option(conf, 'image_import_opts', 'image_import_plugins',
-                           []) or [])
+    plugins = list(glance_option(conf, 'image_import_opts',
+                                 'image_import_plugins', []) or [])
     if PLUGIN_NAME not in plugins:
         return None
     at = plugins.index(PLUGIN_NAME)
@@ -91,13 +91,13 @@ def configuration_checks(conf):
                          'image_import_plugins' % PLUGIN_NAME)]
     for option, value in (('disk_formats', DISK_FORMAT),
                           ('container_formats', CONTAINER_FORMAT)):
-        allowed = _option(conf, 'image_format', option)
+        allowed = glance_option(conf, 'image_format', option)
         if allowed is not None:
             checks.append(_check(
                 option, value in allowed, '%s is allowed' % value,
                 '%s is not among [image_format] %s: add it, or Glance '
                 'refuses the images this plugin makes' % (value, option)))
-    methods = _option(conf, None, 'enabled_import_methods')
+    methods = glance_option(conf, None, 'enabled_import_methods')
     if methods is not None:
         checks.append(_check(
             'import methods', 'glance-direct' in methods,

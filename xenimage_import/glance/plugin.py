@@ -33,6 +33,7 @@ that cannot work fails the first task with the option to change.
 import functools
 import math
 import os
+import sys
 
 from glance.common import exception as glance_exception
 from oslo_config import cfg
@@ -45,6 +46,7 @@ from xenimage_import import cleanup
 from xenimage_import import concurrency
 from xenimage_import import conf
 from xenimage_import import exception
+from xenimage_import.glance import image_edit
 from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
 from xenimage_import import guest
@@ -68,7 +70,9 @@ _INFERRED_PROPERTIES = ('os_type', 'auto_disk_config')
 _PROPERTY_MAX = 255
 # Nova's XenAPI driver accepts these spellings of vm_mode.
 _VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
-# Properties _PublishImage may change, restored by its revert.
+# What _PublishImage may change, restored by its revert.
+_PUBLISHED_ATTRIBUTES = ('disk_format', 'container_format', 'size',
+                         'virtual_size', 'min_disk')
 _PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
                          INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
 
@@ -140,9 +144,9 @@ class _InspectUpload(task.Task):
             path = staging.local_path(file_path)
         except exception.XenImageError as e:
             _fail(self.image_id, e)
-        with self.action_wrapper as action:
-            disk_format = action.image_disk_format
-            container_format = action.image_container_format
+        with image_edit.editing(self.action_wrapper) as image:
+            disk_format = image.get('disk_format')
+            container_format = image.get('container_format')
         LOG.info('Image %(id)s: inspecting staged %(disk)s/%(cont)s data',
                  {'id': self.image_id, 'disk': disk_format,
                   'cont': container_format})
@@ -168,16 +172,14 @@ class _InspectUpload(task.Task):
         # import lock is then never dropped). So the status is reset here
         # only when no one did before (a later task) and no one will
         # after (an earlier one: see neighbours).
-        with self.action_wrapper as action:
+        with image_edit.editing(self.action_wrapper) as image:
             if self.status_reset_by:
                 LOG.debug('Image %(id)s: %(by)s puts the image back to '
                           'queued', {'id': self.image_id,
                                      'by': self.status_reset_by})
-            elif action.image_status == 'importing':
-                action.set_image_attribute(status='queued')
-                if self.stores:
-                    action.remove_importing_stores(self.stores)
-                    action.add_failed_stores(self.stores)
+            elif image.get('status') == 'importing':
+                image.set(status='queued')
+                image.fail_stores(self.stores)
         # NOTE: as Glance's image_conversion does, the staged upload goes
         # too: a failed import leaves nothing behind and the user stages
         # the data again.
@@ -250,35 +252,27 @@ class _PublishImage(task.Task):
     def execute(self, file_path, xen_outcome, staged_uri):
         group = CONF.xenimage_import
         size = xen_outcome.size
-        with self.action_wrapper as action:
-            image = _image(action)
-            props = action.image_extra_properties
+        with image_edit.editing(self.action_wrapper) as image:
+            props = image.properties
             self.saved = {
-                'disk_format': action.image_disk_format,
-                'container_format': action.image_container_format,
-                'size': action.image_size,
-                'virtual_size': getattr(image, 'virtual_size', None),
-                'min_disk': getattr(image, 'min_disk', None),
+                'attributes': {name: image.get(name)
+                               for name in _PUBLISHED_ATTRIBUTES},
                 'properties': {k: props[k] for k in _PUBLISHED_PROPERTIES
                                if k in props},
             }
-            action.set_image_attribute(
+            image.set(
                 disk_format=DISK_FORMAT, container_format=CONTAINER_FORMAT,
                 size=size, virtual_size=xen_outcome.virtual_size)
             inferred = _inferred(props, xen_outcome.guest) \
                 if group.inspect_guest else {}
-            action.set_image_extra_properties(dict(
+            image.set_properties(dict(
                 inferred,
                 vm_mode=_vm_mode(dict(props, **inferred),
                                  group.default_vm_mode),
                 **{SOURCE_FORMAT_PROPERTY: xen_outcome.source_format}))
-            if group.set_min_disk and image is not None \
-                    and not image.min_disk:
-                # NOTE: min_disk is not among the attributes the action
-                # wrapper lets plugins set; the image it wraps is saved
-                # with it all the same when the context exits.
-                image.min_disk = int(math.ceil(xen_outcome.virtual_size
-                                               / units.Gi))
+            if group.set_min_disk and not image.get('min_disk'):
+                image.set(min_disk=int(math.ceil(xen_outcome.virtual_size
+                                                 / units.Gi)))
         LOG.info('Image %(id)s: published as vhd/ovf, %(size)d bytes, '
                  'virtual size %(vsize)d', {'id': self.image_id,
                                             'size': size,
@@ -291,26 +285,13 @@ class _PublishImage(task.Task):
         if self.saved is None:
             return
         saved = self.saved
-        with self.action_wrapper as action:
-            action.set_image_attribute(
-                disk_format=saved['disk_format'],
-                container_format=saved['container_format'],
-                size=saved['size'], virtual_size=saved['virtual_size'])
-            image = _image(action)
-            if image is not None:
-                image.min_disk = saved['min_disk']
+        with image_edit.editing(self.action_wrapper) as image:
+            image.set(**saved['attributes'])
             for key in _PUBLISHED_PROPERTIES:
                 if key in saved['properties']:
-                    action.set_image_extra_properties(
-                        {key: saved['properties'][key]})
+                    image.set_properties({key: saved['properties'][key]})
                 else:
-                    action.pop_extra_property(key)
-
-
-def _image(action):
-    # NOTE: the wrapper exposes no getter for min_disk/virtual_size; the
-    # wrapped domain image is the one Glance saves on exit.
-    return getattr(action, '_image', None)
+                    image.pop_property(key)
 
 
 def _inferred(props, report):
@@ -343,21 +324,26 @@ def get_flow(**kwargs):
 
     :param task_id: Task ID.
     :param task_type: Type of the task.
-    :param action_wrapper: An api_image_import.ImportActionWrapper.
+    :param action_wrapper: An api_image_import.ImportActionWrapper
+        (Glance 21 on; built from ``image_repo``, ``admin_repo`` and
+        ``image_id`` on Glance 20: see ``image_edit``).
     :param backend: the stores the image is being imported to.
     :param import_req: the import request (its method decides which of
         Glance's tasks reverts after this plugin).
     """
     task_id = kwargs.get('task_id')
     task_type = kwargs.get('task_type')
-    action_wrapper = kwargs.get('action_wrapper')
+    action_wrapper = image_edit.wrapper(kwargs)
     stores = kwargs.get('backend') or []
     image_id = action_wrapper.image_id
     method = ((kwargs.get('import_req') or {}).get('method') or {}).get(
         'name')
     # NOTE: under uWSGI sys.executable is not Python; qemu-img's limits
-    # wrapper (where prlimit is missing) runs with Glance's interpreter.
-    qemu.set_context(qemu.ChildContext(CONF.wsgi.python_interpreter))
+    # wrapper (where prlimit is missing) runs with Glance's interpreter,
+    # [wsgi] python_interpreter where the release has it. Glance 20
+    # serves from its own eventlet server, whose sys.executable is Python.
+    qemu.set_context(qemu.ChildContext(neighbours.glance_option(
+        CONF, 'wsgi', 'python_interpreter', sys.executable)))
     return lf.Flow(task_type).add(
         _InspectUpload(
             task_id, task_type, action_wrapper, stores,
