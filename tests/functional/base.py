@@ -13,9 +13,9 @@
 """What the functional tests share: the CLI runner and the Glance base.
 
 ``cli`` runs a console script of this package as a user would;
-:class:`GlanceTestBase` starts a real glance-api under uWSGI on 127.0.0.1
-(tests/fixtures/glance_server.py) per class and drives it with the real
-``glance`` client.
+:class:`GlanceTestBase` starts a real glance-api on 127.0.0.1
+(lab/glance_server.py) per class, of the release the class names, and
+drives it with that release's real ``glance`` client.
 """
 
 import concurrent.futures
@@ -25,10 +25,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
+import unittest
 
 import testtools
 
@@ -37,16 +37,23 @@ from lab import images
 from lab import postgres_server
 
 
-def cli(name, *args):
-    """Run a console script of this package; return (rc, stdout, stderr)."""
+def cli(name, *args, release=glance_server.NEWEST):
+    """Run a console script of this package; return (rc, stdout, stderr).
+
+    :param release: whose virtualenv runs it (``glance_server.RELEASES``).
+    """
+    python = os.path.join(release.venv, 'bin', 'python')
     proc = subprocess.run(
-        [sys.executable, '-m', 'xenimage_import.cmd.%s' % name] + list(args),
+        [python, '-m', 'xenimage_import.cmd.%s' % name] + list(args),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc.returncode, proc.stdout, proc.stderr
 
 
 class GlanceTestBase(testtools.TestCase):
     """One glance-api per test class."""
+
+    # Which Glance, served as deployed (glance_server.RELEASES).
+    release = glance_server.NEWEST
 
     # [image_import_opts] image_import_plugins, in flow order.
     plugins = ('xenimage_import',)
@@ -79,6 +86,11 @@ class GlanceTestBase(testtools.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        if not glance_server.installed(cls.release):
+            raise unittest.SkipTest(
+                '%s is not installed in %s (tools/bootstrap makes it where '
+                'a Python 3.8 is found)' % (cls.release.name,
+                                            cls.release.venv))
         cls.base = tempfile.mkdtemp(prefix='xenimage-glance-')
         cls.http = None
         ports = []
@@ -91,7 +103,7 @@ class GlanceTestBase(testtools.TestCase):
             python_paths=cls._python_paths(cls.base),
             allowed_ports=ports, threads=cls.threads,
             env=cls._server_env(cls.base), database_url=cls._database_url(),
-            multi_store=cls.multi_store)
+            multi_store=cls.multi_store, release=cls.release)
         try:
             cls._prepare(cls.server)
             cls.server.start()

@@ -42,8 +42,7 @@ class ImportConvertsTest(base.GlanceTestBase):
     http_dir = 'http'
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
+    def _prepare(cls, server):
         cls.src_dir = os.path.join(cls.base, 'sources')
         os.mkdir(cls.src_dir)
         cls.raw = images.make_ext4(os.path.join(cls.src_dir, 'disk.raw'),
