@@ -21,6 +21,7 @@ import fixtures
 from oslo_utils import units
 import testtools
 
+from xenimage_import import children
 from xenimage_import import exception
 from xenimage_import.source import qemu
 
@@ -34,8 +35,8 @@ class DeadlineTest(testtools.TestCase):
         self.addCleanup(shutil.rmtree, d, True)
         self.fifo = os.path.join(d, 'image')
         os.mkfifo(self.fifo)
-        self.limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
-                                  wall_time=1)
+        self.limits = children.Limits(cpu_time=30, address_space=units.Gi,
+                                      wall_time=1)
 
     def test_qemu_img_blocked_on_a_fifo_is_killed_with_its_group(self):
         start = time.monotonic()
@@ -48,8 +49,8 @@ class DeadlineTest(testtools.TestCase):
         self.assertRaises(ProcessLookupError, os.killpg, pid, 0)
 
     def test_limits_and_malloc_arenas_reach_qemu_img(self):
-        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
-                             wall_time=20)
+        limits = children.Limits(cpu_time=30, address_space=units.Gi,
+                                 wall_time=20)
         with qemu.Child(('info', '-f', 'raw', self.fifo), limits) as child:
             proc = '/proc/%d/' % child.proc.pid
             deadline = time.monotonic() + 10
@@ -75,8 +76,8 @@ class DeadlineTest(testtools.TestCase):
                          str(e))
 
     def test_child_killed_when_its_caller_fails(self):
-        limits = qemu.Limits(cpu_time=30, address_space=units.Gi,
-                             wall_time=60)
+        limits = children.Limits(cpu_time=30, address_space=units.Gi,
+                                 wall_time=60)
         try:
             with qemu.Child(('info', '-f', 'raw', self.fifo),
                             limits) as child:
@@ -129,8 +130,8 @@ class ChildContextTest(testtools.TestCase):
         # Glance's interpreter as the context every child uses.
         self.useFixture(fixtures.MockPatch('shutil.which',
                                            return_value=None))
-        self.addCleanup(qemu.set_context, qemu.ChildContext())
-        qemu.set_context(qemu.ChildContext('/opt/glance/bin/python3'))
+        self.addCleanup(children.set_context, children.ChildContext())
+        children.set_context(children.ChildContext('/opt/glance/bin/python3'))
         argv = qemu.command(('info', 'x'), qemu.INSPECTION_LIMITS)
         self.assertEqual(['/opt/glance/bin/python3', '-m',
                           'oslo_concurrency.prlimit'], argv[:3])

@@ -42,6 +42,7 @@ from oslo_utils import units
 from taskflow.patterns import linear_flow as lf
 from taskflow import task
 
+from xenimage_import import children
 from xenimage_import import cleanup
 from xenimage_import import concurrency
 from xenimage_import import conf
@@ -53,7 +54,6 @@ from xenimage_import import guest
 from xenimage_import import pipeline
 from xenimage_import import progress
 from xenimage_import.source import formats
-from xenimage_import.source import qemu
 from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
@@ -342,7 +342,7 @@ def get_flow(**kwargs):
     # wrapper (where prlimit is missing) runs with Glance's interpreter,
     # [wsgi] python_interpreter where the release has it. Glance 20
     # serves from its own eventlet server, whose sys.executable is Python.
-    qemu.set_context(qemu.ChildContext(neighbours.glance_option(
+    children.set_context(children.ChildContext(neighbours.glance_option(
         CONF, 'wsgi', 'python_interpreter', sys.executable)))
     return lf.Flow(task_type).add(
         _InspectUpload(

@@ -12,34 +12,20 @@
 
 """Run the real qemu-img under limits and turn failures into one-line reasons.
 
-Every qemu-img process gets a CPU-time and an address-space limit
-(util-linux ``prlimit``, or oslo.concurrency's wrapper where it is
-missing) and a wall-clock deadline: a file that makes qemu-img block (a
-FIFO named inside an upload blocks ``open(2)``, where no CPU limit fires)
-is killed with its whole process group when the deadline passes. Messages
-reach users (Glance task messages), so no server path survives in them.
+Every qemu-img process is a :class:`children.Child`: CPU-time and
+address-space limits and a wall-clock deadline (a file that makes
+qemu-img block, such as a FIFO named inside an upload, is killed with its
+whole process group when the deadline passes). Messages reach users
+(Glance task messages), so no server path survives in them.
 """
 
-import dataclasses
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import threading
 
 from oslo_utils import units
 
-from xenimage_import import cleanup
+from xenimage_import import children
 from xenimage_import import exception
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits(object):
-    cpu_time: int          # seconds of CPU
-    address_space: int     # bytes
-    wall_time: int         # seconds before the process group is killed
-
 
 # The address-space limit counts reservations, not use: glibc reserves a
 # 64 MiB malloc arena for each thread that allocates, and qemu's I/O
@@ -54,10 +40,10 @@ _CHILD_ENV = {'MALLOC_ARENA_MAX': '2'}
 # map). Decoding a 64 MiB window needs little CPU, but qemu-img convert's
 # worker threads each reserve a malloc arena and a stack: 1 GiB of address
 # space is too little for VHDX's 32 MiB blocks.
-INSPECTION_LIMITS = Limits(cpu_time=30, address_space=1 * units.Gi,
-                           wall_time=60)
-DECODE_LIMITS = Limits(cpu_time=60, address_space=4 * units.Gi,
-                       wall_time=120)
+INSPECTION_LIMITS = children.Limits(cpu_time=30, address_space=1 * units.Gi,
+                                    wall_time=60)
+DECODE_LIMITS = children.Limits(cpu_time=60, address_space=4 * units.Gi,
+                                wall_time=120)
 
 
 def reason(stderr, paths=()):
@@ -70,45 +56,9 @@ def reason(stderr, paths=()):
     return line
 
 
-@dataclasses.dataclass(frozen=True)
-class ChildContext(object):
-    """What every qemu-img child needs besides its arguments and limits.
-
-    :param python_exec: the Python that applies the limits where util-linux's
-        ``prlimit`` is missing (oslo.concurrency's wrapper). Inside Glance
-        it is ``[wsgi] python_interpreter``: under uWSGI the current
-        executable is not Python.
-    """
-
-    python_exec: str = sys.executable
-
-
-# Set once per process by the adapter that knows (the Glance plugin);
-# commands keep the default.
-_context = ChildContext()
-
-
-def set_context(context):
-    """Use ``context`` for every qemu-img child started from now on."""
-    global _context
-    _context = context
-
-
 def command(args, limits):
-    """The argv that runs ``qemu-img *args`` under ``limits``.
-
-    util-linux's ``prlimit`` applies the limits without starting a Python
-    interpreter; oslo.concurrency's wrapper (what Glance uses) is the
-    fallback where it is missing. ``--`` keeps a file name that starts
-    with ``-`` from being read as an option by either.
-    """
-    argv = ['qemu-img'] + list(args)
-    rlimits = ['--as=%d' % limits.address_space,
-               '--cpu=%d' % limits.cpu_time]
-    if shutil.which('prlimit'):
-        return ['prlimit'] + rlimits + ['--'] + argv
-    return ([_context.python_exec, '-m',
-             'oslo_concurrency.prlimit'] + rlimits + ['--'] + argv)
+    """The argv that runs ``qemu-img *args`` under ``limits``."""
+    return children.limited(['qemu-img'] + list(args), limits)
 
 
 def _require_qemu_img():
@@ -118,39 +68,18 @@ def _require_qemu_img():
             '(Debian/Ubuntu package qemu-utils)')
 
 
-class Child(object):
-    """A qemu-img process in a process group of its own, with a deadline.
-
-    Use as a context manager: leaving it (normally, on an exception or a
-    signal turned into one) kills the whole group if it still runs.
-    """
+class Child(children.Child):
+    """A qemu-img process (:class:`children.Child`)."""
 
     def __init__(self, args, limits, **popen):
         _require_qemu_img()
-        self.limits = limits
-        self.timed_out = False
         try:
-            self.proc = subprocess.Popen(
-                command(args, limits), start_new_session=True,
-                stdin=subprocess.DEVNULL, text=True,
-                env=dict(os.environ, **_CHILD_ENV), **popen)
+            super().__init__(['qemu-img'] + list(args), limits,
+                             env=_CHILD_ENV, stdin=subprocess.DEVNULL,
+                             text=True, **popen)
         except OSError as e:
             raise exception.ConversionFailed('cannot run qemu-img: %s'
                                              % e.strerror)
-        cleanup.add_group(self.proc.pid)
-        self._timer = threading.Timer(limits.wall_time, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _expire(self):
-        self.timed_out = True
-        self.kill()
-
-    def kill(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def check(self, stderr, paths, error, error_class, ok=(0,)):
         """Raise ``error_class`` unless it ended well, within its deadline.
@@ -164,22 +93,6 @@ class Child(object):
         if self.proc.returncode not in ok:
             raise error_class('%s: %s' % (
                 error, reason(stderr, paths) or 'qemu-img failed'))
-
-    def close(self):
-        self._timer.cancel()
-        if self.proc.poll() is None:
-            self.kill()
-        self.proc.wait()
-        cleanup.discard_group(self.proc.pid)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def run(args, paths, error, limits=INSPECTION_LIMITS, check_exit_code=(0,),

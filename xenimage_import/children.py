@@ -1,0 +1,133 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Every child process: resource limits, a group of its own, a deadline.
+
+A child gets a CPU-time and an address-space limit (util-linux ``prlimit``,
+or oslo.concurrency's wrapper where it is missing), runs in a process
+group of its own registered with :mod:`cleanup` (a signal to this process
+kills it), and is killed with its group when its wall-clock deadline
+passes: a child blocked in ``open(2)`` on a FIFO uses no CPU, so only the
+deadline ends it. qemu-img (:mod:`xenimage_import.source.qemu`) and the
+Glance plugin's conversion worker (:mod:`xenimage_import.glance.worker`)
+are started this way.
+"""
+
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+from xenimage_import import cleanup
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits(object):
+    cpu_time: int          # seconds of CPU
+    address_space: int     # bytes
+    wall_time: int         # seconds before the process group is killed
+
+
+@dataclasses.dataclass(frozen=True)
+class ChildContext(object):
+    """What every child needs besides its arguments and limits.
+
+    :param python_exec: the Python that runs Python children and applies
+        the limits where util-linux's ``prlimit`` is missing
+        (oslo.concurrency's wrapper). Inside Glance it is ``[wsgi]
+        python_interpreter`` where the release has it: under uWSGI the
+        current executable is not Python.
+    """
+
+    python_exec: str = sys.executable
+
+
+# Set once per process by the adapter that knows (the Glance plugin);
+# commands keep the default.
+_context = ChildContext()
+
+
+def set_context(context):
+    """Use ``context`` for every child started from now on."""
+    global _context
+    _context = context
+
+
+def context():
+    return _context
+
+
+def limited(argv, limits):
+    """``argv`` run under ``limits``.
+
+    ``prlimit`` applies them without starting a Python interpreter;
+    oslo.concurrency's wrapper (what Glance uses) is the fallback where it
+    is missing. Both exec the command, so it stays the caller's child.
+    ``--`` keeps a file name that starts with ``-`` from being read as an
+    option by either.
+    """
+    rlimits = ['--as=%d' % limits.address_space,
+               '--cpu=%d' % limits.cpu_time]
+    if shutil.which('prlimit'):
+        return ['prlimit'] + rlimits + ['--'] + list(argv)
+    return ([_context.python_exec, '-m',
+             'oslo_concurrency.prlimit'] + rlimits + ['--'] + list(argv))
+
+
+class Child(object):
+    """A limited process in a process group of its own, with a deadline.
+
+    Use as a context manager: leaving it (normally, on an exception or a
+    signal turned into one) kills the whole group if it still runs.
+
+    :raises OSError: the program cannot be started.
+    """
+
+    def __init__(self, argv, limits, env=None, **popen):
+        self.limits = limits
+        self.timed_out = False
+        self.proc = subprocess.Popen(
+            limited(argv, limits), start_new_session=True,
+            env=dict(os.environ, **(env or {})), **popen)
+        cleanup.add_group(self.proc.pid)
+        self._timer = threading.Timer(limits.wall_time, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self):
+        self.timed_out = True
+        self.kill()
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close(self):
+        self._timer.cancel()
+        if self.proc.poll() is None:
+            self.kill()
+        self.proc.wait()
+        cleanup.discard_group(self.proc.pid)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
