@@ -96,6 +96,21 @@ def create(directory, prefix, suffix):
     return fd, path
 
 
+def remove_all(directory, prefix):
+    """Remove every work file named with ``prefix`` in ``directory``.
+
+    For a conversion whose process has ended, however it ended: none of
+    them can still be in use.
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(_SWEPT_SUFFIXES):
+            cleanup.remove(os.path.join(directory, name))
+
+
 def sweep_stale(directory, lock_path):
     """Remove this node's work files of conversions that died."""
     removed = []

@@ -29,7 +29,6 @@ import sys
 import tempfile
 
 from glance.common import exception as glance_exception
-from oslo_config import cfg
 from oslo_config import fixture as cfg_fixture
 import testtools
 
@@ -38,7 +37,6 @@ from tests.fixtures import glance_wrapper
 from tests.functional import base
 from tests import hostile
 from tests import vhdchain
-from xenimage_import import conf as xconf
 from xenimage_import import exception
 from xenimage_import.glance import plugin
 
@@ -117,13 +115,10 @@ class VerdictsAgreeTest(testtools.TestCase):
         self.conf_file = os.path.join(self.dir, 'glance-image-import.conf')
         with open(self.conf_file, 'w') as f:
             f.write(CONF_TEXT)
-        parsed = cfg.ConfigOpts()
-        xconf.register_opts(parsed)
-        parsed(args=[], default_config_files=[self.conf_file])
+        # Glance's configuration read from the file, as glance-api reads
+        # it: the plugin's worker is given the same file.
         fixture = self.useFixture(cfg_fixture.Config(plugin.CONF))
-        for opt in xconf.opts:
-            fixture.config(group=xconf.GROUP, **{
-                opt.dest: parsed[xconf.GROUP][opt.dest]})
+        plugin.CONF(args=[], default_config_files=[self.conf_file])
         fixture.config(python_interpreter=sys.executable, group='wsgi')
         fixture.config(lock_path=os.path.join(self.dir, 'locks'),
                        group='oslo_concurrency')
@@ -143,13 +138,13 @@ class VerdictsAgreeTest(testtools.TestCase):
         staged = os.path.join(staging, glance_wrapper.IMAGE)
         shutil.copyfile(path, staged)
         wrapper, _image, _repo = glance_wrapper.wrapper(disk_format=claimed)
-        inspect = plugin._InspectUpload(glance_wrapper.TASK, 'import',
-                                        wrapper, ['file1'])
+        accept = plugin._AcceptUpload(glance_wrapper.TASK, 'import',
+                                      wrapper, ['file1'])
         convert = plugin._ConvertToTapVhd(glance_wrapper.TASK, 'import',
                                           glance_wrapper.IMAGE)
         try:
-            plan, uri = inspect.execute('file://' + staged)
-            _uri, outcome = convert.execute(uri, plan)
+            job, uri = accept.execute('file://' + staged)
+            _uri, outcome = convert.execute(uri, job)
         except glance_exception.UploadException as e:
             return 'refused', str(e)[len('xenimage_import: '):]
         return 'accepted', outcome.action, outcome.virtual_size

@@ -20,7 +20,6 @@ import stat
 import subprocess
 import time
 
-from lab import glance_server
 from lab import images
 from tests.functional import base
 
@@ -116,8 +115,7 @@ class BrokenQemuImgTest(base.GlanceTestBase):
     def _server_env(cls, base_dir):
         cls.fakebin = os.path.join(base_dir, 'fakebin')
         os.makedirs(cls.fakebin)
-        venv_bin = os.path.join(os.path.dirname(os.path.dirname(
-            glance_server._bin('python'))), 'bin')
+        venv_bin = os.path.join(cls.release.venv, 'bin')
         return {'PATH': '%s:%s' % (cls.fakebin, venv_bin)}
 
     def set_qemu_img(self, script):
@@ -181,12 +179,19 @@ class KilledWorkerTest(base.GlanceTestBase):
         self.assertTrue(workers)
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
-        # uWSGI's master respawns the worker.
+        # uWSGI's master respawns the worker. The conversion worker follows
+        # the API worker it served: it is gone, and so are its work files.
         self.server.wait_ready()
-        self.assertTrue([n for n in os.listdir(self.server.staging)
-                         if n.startswith(image_id + '.')])
+        deadline = time.monotonic() + 15
+        while _conversion_workers() or [
+                n for n in os.listdir(self.server.staging)
+                if n.startswith(image_id + '.')]:
+            self.assertLess(time.monotonic(), deadline,
+                            'the conversion outlived its API worker')
+            time.sleep(0.1)
 
-        # The next import on the node sweeps what the dead one left.
+        # The next import on the node works, and leaves nothing of the
+        # dead one.
         third = images.qemu_convert(
             images.make_sparse(os.path.join(self.dir, 't.raw'), 8 * MiB,
                                [(MiB, MiB)]),
@@ -205,6 +210,20 @@ class KilledWorkerTest(base.GlanceTestBase):
         self.assertEqual(0, rc, out + err)
         self.assertEqual(other_image['checksum'],
                          self.show(other_id)['checksum'])
+
+
+def _conversion_workers():
+    """PIDs of running conversion workers (plugin children)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                argv = f.read().split(b'\0')
+        except OSError:
+            continue
+        if b'xenimage_import.glance.worker' in argv:
+            found.append(int(pid))
+    return found
 
 
 class LoadTest(base.PostgresMixin, base.GlanceTestBase):

@@ -183,13 +183,13 @@ class PluginTaskTest(testtools.TestCase):
                           image.size, image.virtual_size, image.min_disk))
         self.assertEqual(props, image.extra_properties)
 
-    def test_inspect_revert_requeues_and_removes_the_staged_data(self):
+    def test_accept_revert_requeues_and_removes_the_staged_data(self):
         staged, _ = self.converted()
         wrapper = self.wrapper(extra_properties={
             'os_glance_import_task': TASK,
             'os_glance_importing_to_stores': 'file1,file2'})
-        task = plugin._InspectUpload(TASK, 'import', wrapper,
-                                     ['file1', 'file2'])
+        task = plugin._AcceptUpload(TASK, 'import', wrapper,
+                                    ['file1', 'file2'])
         task.staged_uri = 'file://' + staged
         task.revert()
         self.assertEqual('queued', self.image.status)
@@ -199,36 +199,36 @@ class PluginTaskTest(testtools.TestCase):
             props['os_glance_failed_import'].split(',')))
         self.assertFalse(os.path.exists(staged))
 
-    def inspect_reverted(self, status, status_reset_by=None):
-        """Revert _InspectUpload on an image in ``status``."""
+    def accept_reverted(self, status, status_reset_by=None):
+        """Revert _AcceptUpload on an image in ``status``."""
         staged, _ = self.converted()
         wrapper = self.wrapper(status=status, extra_properties={
             'os_glance_import_task': TASK,
             'os_glance_importing_to_stores': 'file1'})
-        task = plugin._InspectUpload(TASK, 'import', wrapper, ['file1'],
-                                     status_reset_by=status_reset_by)
+        task = plugin._AcceptUpload(TASK, 'import', wrapper, ['file1'],
+                                    status_reset_by=status_reset_by)
         task.staged_uri = 'file://' + staged
         task.revert()
         self.assertFalse(os.path.exists(staged))
         return self.image
 
-    def test_inspect_revert_leaves_a_status_a_later_task_reset(self):
+    def test_accept_revert_leaves_a_status_a_later_task_reset(self):
         # Glance refuses queued -> queued, and the error stops the revert.
-        image = self.inspect_reverted('queued')
+        image = self.accept_reverted('queued')
         self.assertEqual('queued', image.status)
         self.assertEqual('file1', image.extra_properties[
             'os_glance_importing_to_stores'])
         self.assertNotIn('os_glance_failed_import', image.extra_properties)
 
-    def test_inspect_revert_leaves_the_status_to_an_earlier_task(self):
-        image = self.inspect_reverted('importing',
-                                      status_reset_by='image_conversion')
+    def test_accept_revert_leaves_the_status_to_an_earlier_task(self):
+        image = self.accept_reverted('importing',
+                                     status_reset_by='image_conversion')
         self.assertEqual('importing', image.status)
         self.assertNotIn('os_glance_failed_import', image.extra_properties)
 
     def test_a_configuration_error_fails_before_reading_the_upload(self):
         wrapper = self.wrapper()
-        task = plugin._InspectUpload(
+        task = plugin._AcceptUpload(
             TASK, 'import', wrapper, ['file1'],
             config_error='vhd is not among [image_format] disk_formats')
         error = self.assertRaises(glance_exception.UploadException,
@@ -238,9 +238,9 @@ class PluginTaskTest(testtools.TestCase):
                          'disk_formats', str(error))
 
     def test_a_disk_format_it_cannot_convert_is_named(self):
-        task = plugin._InspectUpload(TASK, 'import',
-                                     self.wrapper(disk_format='ploop'),
-                                     ['file1'])
+        task = plugin._AcceptUpload(TASK, 'import',
+                                    self.wrapper(disk_format='ploop'),
+                                    ['file1'])
         staged = os.path.join(self.dir, 'image-1')
         open(staged, 'wb').close()
         error = self.assertRaises(glance_exception.UploadException,

@@ -16,9 +16,13 @@ Enabled with ``image_import_plugins = [xenimage_import]`` in
 glance-image-import.conf, after any plugin that rewrites the data (a
 data-rewriting plugin after it is refused: see ``neighbours``). The flow:
 
-``_InspectUpload``  refuse unsafe or mislabelled data, learn its format
-``_ConvertToTapVhd`` convert through the configured helper, or pass a valid
-                     tap tarball through unchanged
+``_AcceptUpload``   refuse what the configuration or the image record
+                     rules out before the data is read; own the revert
+                     that puts the image back to ``queued``
+``_ConvertToTapVhd`` run the pipeline in a worker process (``worker``):
+                     refuse unsafe or mislabelled data, convert through
+                     the configured helper, or pass a valid tap tarball
+                     through unchanged
 ``_PublishImage``   set formats, sizes, vm_mode and min_disk on the image,
                      and os_type/auto_disk_config from the guest inspection
                      where the user left them unset
@@ -30,7 +34,6 @@ that to plugins, unless another of Glance's tasks does it
 that cannot work fails the first task with the option to change.
 """
 
-import functools
 import math
 import os
 import sys
@@ -50,6 +53,7 @@ from xenimage_import import exception
 from xenimage_import.glance import image_edit
 from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
+from xenimage_import.glance import worker
 from xenimage_import import guest
 from xenimage_import import pipeline
 from xenimage_import import progress
@@ -87,20 +91,13 @@ def _lock_path(staging_dir):
     return CONF.oslo_concurrency.lock_path or staging_dir
 
 
-def _request(path, image_id, claimed):
-    """The pipeline request for the staged upload at ``path``."""
-    group = CONF.xenimage_import
+def _job(path, image_id, claimed):
+    """The worker's job for the staged upload at ``path``."""
     work_dir = os.path.dirname(path)
-    lock_path = _lock_path(work_dir)
-    slots = concurrency.ConversionSlots(lock_path,
-                                        group.max_concurrent_conversions)
-    return pipeline.Request(
+    return worker.Job(
         path=path, destination=os.path.join(work_dir, '%s.tgz' % image_id),
-        policy=_policy(), claimed=claimed, helper=group.helper, conf=CONF,
-        level=group.compression_level, threads=group.compression_threads,
-        work_prefix=workfiles.image_prefix(image_id, lock_path),
-        progress=_ProgressLog(image_id), keep_upload=True,
-        slot=functools.partial(slots.convert, image_id))
+        claimed=claimed,
+        work_prefix=workfiles.image_prefix(image_id, _lock_path(work_dir)))
 
 
 def _fail(image_id, error):
@@ -118,7 +115,7 @@ def _fail(image_id, error):
         'xenimage_import: %s' % pipeline.refuse(error))
 
 
-class _InspectUpload(task.Task):
+class _AcceptUpload(task.Task):
 
     def __init__(self, task_id, task_type, action_wrapper, stores,
                  config_error=None, status_reset_by=None):
@@ -131,9 +128,8 @@ class _InspectUpload(task.Task):
         # The task that reverts after this plugin and resets the status.
         self.status_reset_by = status_reset_by
         self.staged_uri = None
-        self.plan = None
-        super().__init__(name='%s-XenInspect-%s' % (task_type, task_id),
-                         provides=('xen_plan', 'staged_uri'))
+        super().__init__(name='%s-XenAccept-%s' % (task_type, task_id),
+                         provides=('xen_job', 'staged_uri'))
 
     def execute(self, file_path):
         self.staged_uri = file_path
@@ -147,7 +143,7 @@ class _InspectUpload(task.Task):
         with image_edit.editing(self.action_wrapper) as image:
             disk_format = image.get('disk_format')
             container_format = image.get('container_format')
-        LOG.info('Image %(id)s: inspecting staged %(disk)s/%(cont)s data',
+        LOG.info('Image %(id)s: converting staged %(disk)s/%(cont)s data',
                  {'id': self.image_id, 'disk': disk_format,
                   'cont': container_format})
         # An ISO is raw data to qemu; inspection refuses it unless allowed.
@@ -158,12 +154,7 @@ class _InspectUpload(task.Task):
                 % disk_format))
         staging_dir = os.path.dirname(path)
         workfiles.sweep_stale(staging_dir, _lock_path(staging_dir))
-        try:
-            self.plan = pipeline.examine(_request(path, self.image_id,
-                                                  claimed))
-        except Exception as e:
-            _fail(self.image_id, e)
-        return self.plan, file_path
+        return _job(path, self.image_id, claimed), file_path
 
     def revert(self, result=None, **kwargs):
         # NOTE: Glance leaves the image 'importing' with its stores in
@@ -183,8 +174,6 @@ class _InspectUpload(task.Task):
         # NOTE: as Glance's image_conversion does, the staged upload goes
         # too: a failed import leaves nothing behind and the user stages
         # the data again.
-        if self.plan is not None:
-            self.plan.cleanup()
         staging.delete(self.staged_uri)
         LOG.info('Image %s: import reverted, image is queued again',
                  self.image_id)
@@ -219,12 +208,18 @@ class _ConvertToTapVhd(task.Task):
         super().__init__(name='%s-XenConvert-%s' % (task_type, task_id),
                          provides=('file_path', 'xen_outcome'))
 
-    def execute(self, file_path, xen_plan):
+    def execute(self, file_path, xen_job):
+        group = CONF.xenimage_import
+        slots = concurrency.ConversionSlots(
+            _lock_path(os.path.dirname(xen_job.path)),
+            group.max_concurrent_conversions)
         try:
-            outcome = pipeline.execute(xen_plan)
+            with slots.convert(self.image_id):
+                outcome = worker.convert(xen_job, CONF, _policy(),
+                                         _ProgressLog(self.image_id))
         except Exception as e:
             _fail(self.image_id, e)
-        if outcome.path == xen_plan.request.path:
+        if outcome.path == xen_job.path:
             LOG.info('Image %s: already a valid tap VHD tarball, stored '
                      'unchanged', self.image_id)
             return file_path, outcome
@@ -345,7 +340,7 @@ def get_flow(**kwargs):
     children.set_context(children.ChildContext(neighbours.glance_option(
         CONF, 'wsgi', 'python_interpreter', sys.executable)))
     return lf.Flow(task_type).add(
-        _InspectUpload(
+        _AcceptUpload(
             task_id, task_type, action_wrapper, stores,
             config_error=neighbours.configuration_error(CONF),
             status_reset_by=neighbours.status_reset_by_earlier_task(
