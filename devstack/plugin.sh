@@ -115,9 +115,26 @@ function configure_xenimage_import_xenserver {
     fi
 }
 
+# Glance before 21 (Ussuri and older) runs import tasks only as its own
+# eventlet server: under uWSGI, devstack's default WSGI_MODE, an import
+# is accepted and never runs. Newer Glance runs them under both.
+function _xenimage_import_check_glance_server {
+    local major
+    [[ "${WSGI_MODE:-uwsgi}" == "uwsgi" ]] || return 0
+    major=$("${PYTHON:-python3}" -c 'from glance import version as v
+print(v.version_info.version_string())' 2>/dev/null) || return 0
+    major=${major%%.*}
+    if [[ "$major" =~ ^[0-9]+$ && "$major" -lt 21 ]]; then
+        die $LINENO "xenimage_import: Glance $major runs image imports" \
+            "only as its own server, not under uWSGI: set" \
+            "WSGI_MODE=mod_wsgi in local.conf"
+    fi
+}
+
 function configure_xenimage_import {
     local conf=$GLANCE_IMAGE_IMPORT_CONF
     local plugins
+    _xenimage_import_check_glance_server
     plugins=$(iniget "$conf" image_import_opts image_import_plugins)
     iniset "$conf" image_import_opts image_import_plugins \
         "$(_xenimage_import_plugin_list "$plugins")"

@@ -64,6 +64,12 @@ function plugin_requires {
     echo "plugin_requires $*" >> "$SHIM_CALLS"
 }
 
+function die {
+    shift
+    echo "[ERROR] $*" >&2
+    exit 1
+}
+
 function echo_summary {
     echo "$@"
 }

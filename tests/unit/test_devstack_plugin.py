@@ -24,6 +24,7 @@ import sys
 import fixtures
 import testtools
 
+from lab import glance_server
 from xenimage_import.helpers.xenserver import dom0
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -242,3 +243,83 @@ class DevstackPluginTest(testtools.TestCase):
         self.assertEqual('[image_conversion]', read_ini(
             self.import_conf).get('image_import_opts',
                                   'image_import_plugins'))
+
+
+class DevstackReleasesTest(testtools.TestCase):
+    """The plugin under both ends' devstack: Ussuri's and the newest.
+
+    Each case leaves Glance's files as that release's ``lib/glance`` does,
+    runs post-config with that release's Glance as ``$PYTHON``, and asks
+    that Glance's own options (``xenimage-convert --preflight`` run from
+    its virtualenv) whether the result can work.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.import_conf = os.path.join(self.dir, 'glance-image-import.conf')
+        self.api_conf = os.path.join(self.dir, 'glance-api.conf')
+
+    def post_config(self, release, **env):
+        python = os.path.join(release.venv, 'bin', 'python')
+        script = ('set -e; source "$SHIM"; source "$SETTINGS"; '
+                  'source "$PLUGIN" stack post-config')
+        environ = dict(os.environ, SHIM=SHIM, SETTINGS=SETTINGS,
+                       PLUGIN=PLUGIN, SHIM_CALLS=os.path.join(self.dir, 'c'),
+                       DEST='/opt/stack', ENABLED_SERVICES='g-api',
+                       GLANCE_IMAGE_IMPORT_CONF=self.import_conf,
+                       GLANCE_API_CONF=self.api_conf, PYTHON=python, **env)
+        return subprocess.run(['bash', '-c', script], env=environ,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    def preflight(self, release):
+        proc = subprocess.run(
+            [os.path.join(release.venv, 'bin', 'xenimage-convert'),
+             '--preflight', '--json', '--config-file', self.api_conf,
+             '--config-file', self.import_conf],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    def ussuri(self):
+        if not glance_server.installed(glance_server.USSURI):
+            self.skipTest('%s is not installed' % glance_server.USSURI.name)
+        # As Ussuri's lib/glance leaves them: no import methods or formats
+        # set (Glance's defaults apply), no plugin listed.
+        with open(self.import_conf, 'w') as f:
+            f.write('[image_import_opts]\nimage_import_plugins = []\n'
+                    '[inject_metadata_properties]\n'
+                    'ignore_user_roles = admin\ninject =\n')
+        with open(self.api_conf, 'w') as f:
+            f.write('[DEFAULT]\nbind_host = 127.0.0.1\nworkers = 2\n')
+        return glance_server.USSURI
+
+    def test_ussuri_with_glance_as_its_own_server(self):
+        release = self.ussuri()
+        proc = self.post_config(release, WSGI_MODE='mod_wsgi')
+        self.assertEqual(0, proc.returncode, proc.stdout)
+        self.assertEqual('[xenimage_import]', read_ini(
+            self.import_conf).get('image_import_opts',
+                                  'image_import_plugins'))
+        rc, out = self.preflight(release)
+        self.assertEqual(0, rc, out)
+
+    def test_ussuri_under_uwsgi_is_refused_with_the_fix(self):
+        proc = self.post_config(self.ussuri(), WSGI_MODE='uwsgi')
+        self.assertEqual(1, proc.returncode, proc.stdout)
+        self.assertIn('Glance 20 runs image imports only as its own server',
+                      proc.stdout)
+        self.assertIn('WSGI_MODE=mod_wsgi', proc.stdout)
+
+    def test_newest_under_uwsgi(self):
+        release = glance_server.NEWEST
+        with open(self.import_conf, 'w') as f:
+            f.write('[image_import_opts]\nimage_import_plugins = []\n')
+        with open(self.api_conf, 'w') as f:
+            f.write('[DEFAULT]\nenabled_import_methods = [glance-direct,'
+                    'copy-image]\n[image_format]\ndisk_formats = '
+                    'raw,qcow2\ncontainer_formats = bare\n')
+        proc = self.post_config(release, WSGI_MODE='uwsgi')
+        self.assertEqual(0, proc.returncode, proc.stdout)
+        rc, out = self.preflight(release)
+        self.assertEqual(0, rc, out)
