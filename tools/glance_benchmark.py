@@ -22,6 +22,14 @@ and no plugin (stored as uploaded). Per import: the staging upload
 own "converted" log line), Glance's copy and hash into the store (from
 there to ``active``), and the stored bytes.
 
+``--versus-cli``: the same image converted by ``xenimage-convert`` (a
+whole process, wall clock, on a fresh copy of the image as the plugin
+converts a fresh upload) and by the plugin inside a glance-api (from its
+"converting staged" log line to its "converted" one), alternated run by
+run, for each release given with ``--releases`` (``newest``: Glance 33
+under uWSGI; ``ussuri``: Glance 20 under its eventlet server, with that
+virtualenv's xenimage-convert).
+
 ``--load``: N imports at once (N = 1, 2, 4, 8) on one node for
 ``max_concurrent_conversions`` = 1, 2, 4, Glance on PostgreSQL: images
 per minute and the p50/p95 time from the start of the upload to
@@ -31,6 +39,7 @@ Not part of the test run. Build the images first with ``python -m
 tools.benchmark --cases fs`` (or pass ``--image``).
 
     python -m tools.glance_benchmark --compare --runs 3
+    python -m tools.glance_benchmark --versus-cli --releases newest,ussuri
     python -m tools.glance_benchmark --load
 """
 
@@ -48,6 +57,8 @@ from lab import glance_server
 from lab import postgres_server
 from tools import benchmark
 
+# The plugin's log lines that start and end its conversion.
+_PLUGIN_STARTS = r'Image %s: converting staged'
 # Log lines that end each plugin's conversion, per plugin set.
 _CONVERTED = {
     'xenimage': r'Image %s: \w+ image converted',
@@ -69,8 +80,8 @@ def _log_time(line):
         stamp, '%Y-%m-%d %H:%M:%S.%f').timestamp()
 
 
-def converted_at(server, image_id, kind):
-    pattern = _CONVERTED.get(kind)
+def logged_at(server, pattern, image_id):
+    """When glance-api first logged ``pattern`` for the image, or None."""
     if not pattern:
         return None
     with open(server.api_log) as f:
@@ -78,6 +89,10 @@ def converted_at(server, image_id, kind):
             if re.search(pattern % image_id, line):
                 return _log_time(line)
     return None
+
+
+def converted_at(server, image_id, kind):
+    return logged_at(server, _CONVERTED.get(kind), image_id)
 
 
 def one_import(server, path, kind):
@@ -92,8 +107,7 @@ def one_import(server, path, kind):
     server.glance('image-import', '--import-method', 'glance-direct',
                   image_id)
     while True:
-        image = glance_server.parse_table(
-            server.glance('image-show', image_id).stdout)
+        image = server.image(image_id)
         if image['status'] == 'active':
             break
         if image['status'] == 'queued' and time.time() - staged > 10:
@@ -135,6 +149,66 @@ def compare(work, image, runs):
             row[key] = round(statistics.median(r[key] for r in runs_), 2)
         rows.append(row)
     return rows
+
+
+def versus_cli(work, image, runs, release_names):
+    """The plugin's conversion against the command's, per release."""
+    rows = []
+    for name in release_names:
+        release = glance_server.RELEASES[name]
+        server = glance_server.GlanceServer(
+            os.path.join(work, 'versus-%s' % name), release=release,
+            multi_store=release is glance_server.NEWEST)
+        cli = os.path.join(release.venv, 'bin', 'xenimage-convert')
+        cli_s, plugin_s = [], []
+        try:
+            server.start()
+            for _ in range(runs):
+                # As inside Glance: the source was just written to disk
+                # (staged). A file's first read after it was written is
+                # slower here than later ones (0.5 s on fs.qcow2), so the
+                # command converts a fresh copy too.
+                fresh = os.path.join(work, 'versus.qcow2')
+                shutil.copyfile(image, fresh)
+                os.sync()
+                out = os.path.join(work, 'versus.tgz')
+                start = time.monotonic()
+                benchmark.run_measured([cli, '--json', fresh, out])
+                cli_s.append(time.monotonic() - start)
+                os.unlink(out)
+                os.unlink(fresh)
+                image_id = _import_only(server, image)
+                plugin_s.append(
+                    converted_at(server, image_id, 'xenimage')
+                    - logged_at(server, _PLUGIN_STARTS, image_id))
+                server.glance('image-delete', image_id)
+        finally:
+            server.stop()
+        cli_m, plugin_m = statistics.median(cli_s), statistics.median(
+            plugin_s)
+        rows.append({'release': release.name, 'server': release.server,
+                     'runs': runs,
+                     'cli_s': [round(x, 2) for x in cli_s],
+                     'plugin_s': [round(x, 2) for x in plugin_s],
+                     'cli_median_s': round(cli_m, 2),
+                     'plugin_median_s': round(plugin_m, 2),
+                     'plugin_vs_cli': round(plugin_m / cli_m, 2)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _import_only(server, path):
+    """Import ``path``; return the image id once it is active."""
+    proc = server.glance('image-create-via-import', '--disk-format', 'qcow2',
+                         '--container-format', 'bare', '--name',
+                         os.path.basename(path), '--file', path)
+    image_id = glance_server.image_id_of(proc)
+    deadline = time.monotonic() + 600
+    while server.image(image_id)['status'] != 'active':
+        if time.monotonic() > deadline:
+            raise RuntimeError('import of %s did not end' % image_id)
+        time.sleep(0.2)
+    return image_id
 
 
 def load(work, image, concurrencies, slot_counts):
@@ -187,6 +261,9 @@ def main():
                    help='qcow2 to import (default WORK/fs.qcow2)')
     p.add_argument('--compare', action='store_true')
     p.add_argument('--load', action='store_true')
+    p.add_argument('--versus-cli', action='store_true')
+    p.add_argument('--releases', default='newest',
+                   help='for --versus-cli: newest, ussuri or both')
     p.add_argument('--runs', type=int, default=3)
     p.add_argument('--concurrency', default='1,2,4,8')
     p.add_argument('--slots', default='1,2,4')
@@ -199,6 +276,10 @@ def main():
         if args.compare:
             result['compare'] = compare(scratch, image, args.runs)
             print(_table(result['compare']))
+        if args.versus_cli:
+            result['versus_cli'] = versus_cli(
+                scratch, image, args.runs, args.releases.split(','))
+            print(_table(result['versus_cli']))
         if args.load:
             result['load'] = load(
                 scratch, image,

@@ -27,7 +27,6 @@ import struct
 
 from isal import igzip_threaded
 from isal import isal_zlib
-from zlib_ng import gzip_ng_threaded
 
 from xenimage_import import archive
 from xenimage_import import cleanup
@@ -75,8 +74,12 @@ class GzipWriter(object):
             raise ValueError('compression level must be %d to %d'
                              % (MIN_LEVEL, MAX_LEVEL))
         threads = max(1, threads or default_threads())
-        library = igzip_threaded if level <= _ISAL_MAX_LEVEL \
-            else gzip_ng_threaded
+        if level <= _ISAL_MAX_LEVEL:
+            library = igzip_threaded
+        else:
+            # Imported only for the levels it serves: start-up counts
+            # for small images.
+            from zlib_ng import gzip_ng_threaded as library
         # NOTE: the library's buffered front copies every write once more
         # and flushes a small write as a job of its own; writing to its raw
         # writer directly avoids both. It stays referenced: closing it

@@ -154,8 +154,7 @@ def _write(plan):
     prefix = request.work_prefix or workfiles.destination_prefix(
         request.destination)
     found.unpack(request.policy, directory, prefix)
-    fd, work = workfiles.create(directory, prefix, workfiles.PARTIAL)
-    os.close(fd)
+    work = workfiles.reserve(directory, prefix, workfiles.PARTIAL)
     try:
         action, result = _write_work_file(request, found, work, prefix)
         outcome = Outcome(

@@ -96,6 +96,21 @@ def create(directory, prefix, suffix):
     return fd, path
 
 
+def reserve(directory, prefix, suffix):
+    """A new work-file name, registered with :mod:`cleanup`, no file.
+
+    For a work file another step creates by renaming its own output onto
+    it: on ext4 (``auto_da_alloc``) a rename over an existing file starts
+    writing the renamed file's data back at once, which cost a 1 GiB
+    conversion 0.4 s. The name comes from :func:`create`, so it is as
+    unpredictable; the file is removed at once.
+    """
+    fd, path = create(directory, prefix, suffix)
+    os.close(fd)
+    os.unlink(path)
+    return path
+
+
 def remove_all(directory, prefix):
     """Remove every work file named with ``prefix`` in ``directory``.
 

@@ -27,18 +27,17 @@ import os
 import sys
 import time
 
-from oslo_config import cfg
 from oslo_utils import units
 
 from xenimage_import import cleanup
 from xenimage_import.cmd import common
-from xenimage_import import conf as xconf
 from xenimage_import import exception
 from xenimage_import import guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import import pipeline
 from xenimage_import.source import formats
+from xenimage_import.source import inspect
 from xenimage_import.vhd import layout as L
 
 LOG = logging.getLogger(__name__)
@@ -146,28 +145,58 @@ def _as_dict(args, outcome, seconds):
     return data
 
 
-def _request(args, conf, progress):
-    """The pipeline request: the configuration, overridden by flags."""
-    group = conf.xenimage_import
-    policy = xconf.inspection_policy(group)
+def _request(args, progress):
+    """The pipeline request: the configuration files, overridden by flags.
+
+    Without files nothing is read and oslo.config is not even imported
+    (start-up counts for small images): the request keeps its own
+    defaults, which the options take theirs from (tests/unit/test_cli.py
+    holds the two equal).
+    """
+    settings = {'policy': inspect.Policy()}
+    if args.config_file:
+        conf = _config(args.config_file)
+        group = conf.xenimage_import
+        settings = dict(policy=_policy(group), helper=group.helper,
+                        conf=conf, level=group.compression_level,
+                        threads=group.compression_threads)
     if args.max_size is not None:
-        policy = dataclasses.replace(policy, max_virtual_size=min(
-            args.max_size * units.Gi, L.MAX_VHD_SIZE))
+        settings['policy'] = dataclasses.replace(
+            settings['policy'], max_virtual_size=min(
+                args.max_size * units.Gi, L.MAX_VHD_SIZE))
+    for name in ('helper', 'level', 'threads'):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
     return pipeline.Request(
-        path=args.source, destination=args.dest, policy=policy,
-        claimed=args.source_format, output=_OUTPUTS[args.dest[-4:].lower()],
-        helper=args.helper or group.helper, conf=conf,
-        level=group.compression_level if args.level is None else args.level,
-        threads=(group.compression_threads if args.threads is None
-                 else args.threads),
-        progress=progress)
+        path=args.source, destination=args.dest, claimed=args.source_format,
+        output=_OUTPUTS[args.dest[-4:].lower()], progress=progress,
+        **settings)
+
+
+def _policy(group):
+    from xenimage_import import conf as xconf
+    return xconf.inspection_policy(group)
 
 
 def _config(files):
+    """The options read from ``files`` (values are checked on use)."""
+    from oslo_config import cfg
+
+    from xenimage_import import conf as xconf
     conf = cfg.ConfigOpts()
     xconf.register_opts(conf)
     conf(args=[], project='xenimage_import', default_config_files=files)
     return conf
+
+
+def _errors():
+    """The errors reported as one line.
+
+    Verdicts, I/O errors and, once a configuration was read (oslo.config
+    is imported only then), its errors.
+    """
+    cfg = sys.modules.get('oslo_config.cfg')
+    return (exception.XenImageError, OSError) + ((cfg.Error,) if cfg else ())
 
 
 def _preflight_report(glance, verdicts):
@@ -213,7 +242,7 @@ def _preflight(args):
             if glance is None:
                 raise
             verdicts = []
-    except (exception.XenImageError, OSError, cfg.Error) as e:
+    except _errors() as e:
         return common.fail(e, as_json=args.json)
     if args.json:
         report = {'hosts': [v.as_dict() for v in verdicts]}
@@ -248,11 +277,10 @@ def main(argv=None):
     cleanup.exit_on_signal()
     start = time.monotonic()
     try:
-        outcome = pipeline.run(_request(args, _config(args.config_file),
-                                        progress))
+        outcome = pipeline.run(_request(args, progress))
     except exception.OutputFailed as e:
         return common.fail('%s: %s' % (args.dest, e), as_json=args.json)
-    except (exception.XenImageError, OSError, cfg.Error) as e:
+    except _errors() as e:
         return common.fail(e, as_json=args.json)
     except KeyboardInterrupt:
         return common.fail('interrupted', code=130, as_json=args.json)
