@@ -31,6 +31,7 @@ from lab import glance_server
 from lab import images
 from tests.functional import base
 from tests.functional import test_glance_import as newest
+from tests.functional import xenserver_base
 from tests import hostile
 
 MiB = images.MiB
@@ -129,6 +130,32 @@ class UssuriToolsTest(testtools.TestCase):
             self.assertEqual((1, True), (rc, reason in err), (name, err))
             self.assertFalse(os.path.exists(os.path.join(self.dir,
                                                          'out.tgz')))
+
+
+class UssuriXenServerHelperTest(xenserver_base.XenServerHelperBase):
+    """The xenserver helper on Python 3.8 with Ussuri's libraries.
+
+    Over HTTPS, as real hosts serve XAPI: certificate checks included.
+    """
+
+    release = USSURI
+    sim_options = {'tls': True}
+
+    def setUp(self):
+        if not glance_server.installed(USSURI):
+            self.skipTest('%s is not installed' % USSURI.name)
+        super().setUp()
+
+    def test_converts_on_the_simulated_host(self):
+        rc, out, err = self.convert(ca_file=self.sim.ca_file)
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
+        self.assert_nothing_left(output=['disk.tgz'])
+
+    def test_an_unknown_certificate_is_refused(self):
+        self.assert_refused(self.convert(),
+                            'XenServer host 127.0.0.1: its certificate is not '
+                            'trusted')
 
 
 def _pins(freeze):

@@ -25,6 +25,7 @@ import tempfile
 
 import testtools
 
+from lab import glance_server
 from lab import images
 from lab.xapisim import server
 from tests.functional import base
@@ -50,6 +51,8 @@ class XenServerHelperBase(testtools.TestCase):
 
     python = None
     sim_options = {}
+    # Whose xenimage-convert runs (glance_server.RELEASES).
+    release = glance_server.NEWEST
 
     @classmethod
     def setUpClass(cls):
@@ -87,7 +90,7 @@ class XenServerHelperBase(testtools.TestCase):
         self.dest = os.path.join(self.out_dir, dest)
         return base.cli('convert', '--helper', 'xenserver',
                         '--config-file', conf, *args, source or self.qcow2,
-                        self.dest)
+                        self.dest, release=self.release)
 
     def assert_nothing_left(self, sim=None, output=()):
         self.assertEqual([], (sim or self.sim).leftovers())

@@ -24,6 +24,7 @@ import os
 import ssl
 import tempfile
 
+from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import serialization
@@ -75,7 +76,10 @@ class ServerCertificate(object):
         :param addresses: IP addresses it is also valid for (subject
             alternative names, for clients that verify the host name).
         """
-        key = ec.generate_private_key(ec.SECP256R1())
+        # NOTE: the backend argument is required by cryptography before
+        # 3.1 (Ussuri ships 2.9) and ignored after.
+        backend = default_backend()
+        key = ec.generate_private_key(ec.SECP256R1(), backend)
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.datetime.now(datetime.timezone.utc)
         builder = (x509.CertificateBuilder()
@@ -88,7 +92,7 @@ class ServerCertificate(object):
             builder = builder.add_extension(x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address(a))
                  for a in addresses]), critical=False)
-        cert = builder.sign(key, hashes.SHA256())
+        cert = builder.sign(key, hashes.SHA256(), backend)
         return cls(cert.public_bytes(serialization.Encoding.PEM),
                    key.private_bytes(serialization.Encoding.PEM,
                                      serialization.PrivateFormat.PKCS8,
