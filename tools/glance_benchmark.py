@@ -17,10 +17,14 @@
 virtual, 1.3 GB of files) imported with ``glance-direct`` into Glances
 that differ only in their import plugins, alternated run by run:
 xenimage_import; Glance's own ``image_conversion`` to raw and to qcow2;
-and no plugin (stored as uploaded). Per import: the staging upload
-(``image-stage``), the conversion (from the import call to the plugin's
-own "converted" log line), Glance's copy and hash into the store (from
-there to ``active``), and the stored bytes.
+and no plugin (stored as uploaded). Per import, from glance-api's own log
+lines: the conversion (xenimage_import's "converting staged" to its
+"converted" line; for ``image_conversion`` the flow's start to Glance's
+"Got image data uri" line, where the store phase starts), the store phase
+(Glance's copy and hash, to the task's "success" line) and the whole flow;
+from the client: the staging upload (``image-stage``), import to
+``active`` (the image read over HTTP every 0.2 s, no client process per
+poll) and the total; and the stored bytes.
 
 ``--versus-cli``: the same image converted by ``xenimage-convert`` (a
 whole process, wall clock, on a fresh copy of the image as the plugin
@@ -95,13 +99,77 @@ def converted_at(server, image_id, kind):
     return logged_at(server, _CONVERTED.get(kind), image_id)
 
 
+def write_page(result, path):
+    """The figures as the RST fragment the docs include, dated."""
+    m = result['machine']
+    lines = ['Measured on %s with ``python -m tools.glance_benchmark %s'
+             '--runs %d`` on: %s cores (%s), %.0f GiB, Python %s; the image '
+             '%s.' % (result['date'][:10], ' '.join(
+                 '--' + k.replace('_', '-') for k in ('compare', 'versus_cli')
+                 if k in result) + ' ', result['runs'], m.get('cpus'),
+                 m.get('cpu', '?'), m.get('memory_kb', 0) / 1024 ** 2,
+                 m.get('python'), os.path.basename(result['image'])), '']
+    for key in ('compare', 'versus_cli'):
+        if key in result:
+            lines += ['::', '']
+            lines += ['    ' + line for line in _table(
+                result[key]).splitlines()]
+            lines.append('')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines))
+    print('page: %s' % path)
+
+
+def phases(server, image_id, kind):
+    """An import's phases from glance-api's own log lines, in seconds.
+
+    The task is found by the staged data's URI in Glance's "Got image
+    data uri" line (the store phase's start); the task's "processing"
+    line starts the flow and its "success" line ends it.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        # The task logs its success just after the image turned active.
+        with open(server.api_log) as f:
+            text = f.read()
+        found = re.search(r'Task ([0-9a-f-]{36}): Got image data uri '
+                          r'\S*%s' % image_id, text)
+        if found and 'Task [%s] status changing from processing to ' \
+                'success' % found.group(1) in text:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError('no end of task in the log for %s'
+                               % image_id)
+        time.sleep(0.2)
+    task = found.group(1)
+
+    def at(pattern):
+        match = re.search(r'^(\S+ \S+) .*%s' % pattern, text, re.M)
+        return _log_time(match.group(0)) if match else None
+
+    started = at(r'Task \[%s\] status changing from pending to '
+                 r'processing' % task)
+    stored_from = at(r'Task %s: Got image data uri' % task)
+    ended = at(r'Task \[%s\] status changing from processing to '
+               r'success' % task)
+    if kind == 'xenimage':
+        convert = (at(_CONVERTED['xenimage'] % image_id)
+                   - at(_PLUGIN_STARTS % image_id))
+    elif kind == 'image_conversion':
+        convert = stored_from - started
+    else:
+        convert = None
+    return {'convert_s': convert, 'store_s': ended - stored_from,
+            'flow_s': ended - started}
+
+
 def one_import(server, path, kind):
     """Stage, import, wait for active: the phases in seconds."""
-    start = time.time()
     proc = server.glance('image-create', '--disk-format', 'qcow2',
                          '--container-format', 'bare', '--name',
                          os.path.basename(path))
     image_id = glance_server.image_id_of(proc)
+    start = time.time()
     server.glance('image-stage', '--file', path, image_id)
     staged = time.time()
     server.glance('image-import', '--import-method', 'glance-direct',
@@ -115,14 +183,14 @@ def one_import(server, path, kind):
                 image_id, server.glance('image-tasks', image_id).stdout))
         time.sleep(0.2)
     active = time.time()
-    converted = converted_at(server, image_id, kind) or staged
+    result = phases(server, image_id, kind)
     server.glance('image-delete', image_id)
-    return {'upload_s': staged - start,
-            'convert_s': max(0.0, converted - staged),
-            'store_s': active - max(converted, staged),
-            'total_s': active - start,
-            'stored_bytes': int(image['size']),
-            'disk_format': image['disk_format']}
+    result.update(upload_s=staged - start,
+                  import_to_active_s=active - staged,
+                  total_s=active - start,
+                  stored_bytes=int(image['size']),
+                  disk_format=image['disk_format'])
+    return result
 
 
 def compare(work, image, runs):
@@ -145,8 +213,11 @@ def compare(work, image, runs):
         row = {'method': name, 'runs': len(runs_),
                'disk_format': runs_[0]['disk_format'],
                'stored_bytes': runs_[0]['stored_bytes']}
-        for key in ('upload_s', 'convert_s', 'store_s', 'total_s'):
-            row[key] = round(statistics.median(r[key] for r in runs_), 2)
+        for key in ('upload_s', 'convert_s', 'store_s', 'flow_s',
+                    'import_to_active_s', 'total_s'):
+            values = [r[key] for r in runs_ if r[key] is not None]
+            row[key] = round(statistics.median(values), 2) \
+                if values else None
         rows.append(row)
     return rows
 
@@ -243,7 +314,12 @@ def load(work, image, concurrencies, slot_counts):
     return rows
 
 
+def _cell(value):
+    return '-' if value is None else str(value)
+
+
 def _table(rows):
+    rows = [{k: _cell(v) for k, v in r.items()} for r in rows]
     keys = list(rows[0])
     widths = [max(len(str(k)), *(len(str(r[k])) for r in rows))
               for k in keys]
@@ -251,7 +327,7 @@ def _table(rows):
              '  '.join('-' * w for w in widths)]
     lines += ['  '.join(str(r[k]).ljust(w) for k, w in zip(keys, widths))
               for r in rows]
-    return '\n'.join(lines)
+    return '\n'.join(line.rstrip() for line in lines)
 
 
 def main():
@@ -268,10 +344,12 @@ def main():
     p.add_argument('--concurrency', default='1,2,4,8')
     p.add_argument('--slots', default='1,2,4')
     p.add_argument('--json', default=None)
+    p.add_argument('--page', default=None,
+                   help='also write the figures as an RST fragment here')
     args = p.parse_args()
     image = args.image or os.path.join(args.work, 'fs.qcow2')
     scratch = tempfile.mkdtemp(prefix='glance-bench-', dir=args.work)
-    result = {'image': image}
+    result = {'image': image, 'runs': args.runs}
     try:
         if args.compare:
             result['compare'] = compare(scratch, image, args.runs)
@@ -288,8 +366,10 @@ def main():
             print(_table(result['load']))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    benchmark.write_results(result, args.json or os.path.join(
+    result = benchmark.write_results(result, args.json or os.path.join(
         args.work, 'glance-results.json'))
+    if args.page:
+        write_page(result, args.page)
 
 
 if __name__ == '__main__':
