@@ -23,6 +23,7 @@ import testtools
 from lab import images
 from lab.xapisim import stunnel
 from tests.functional import xenserver_base as xsbase
+from xenimage_import.helpers.xenserver import trust
 
 MiB = images.MiB
 GiB = images.GiB
@@ -91,7 +92,7 @@ class XenServerHelperTlsTest(xsbase.XenServerHelperBase):
         self.assert_refused(
             self.convert(sim=pool, host_certificates=pins),
             'XenServer host %s: certificate sha256:%s is not the one pinned'
-            % (member.address, pool.fingerprints[member.address]),
+            % (member.address, trust.shown(pool.fingerprints[member.address])),
             sim=pool)
         self.assertEqual(1, len(pool.redirects))
 

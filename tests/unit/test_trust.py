@@ -12,12 +12,14 @@
 
 """Per-host trust of XAPI certificates, against real TLS servers."""
 
+import os
 import shutil
 import socket
 import ssl
 import tempfile
 import threading
 
+import fixtures
 import testtools
 
 from xenimage_import.helpers.xenserver import tls
@@ -62,6 +64,14 @@ class TrustTest(testtools.TestCase):
         sock = t.connect('127.0.0.1', self.server.port, 5)
         sock.close()
 
+    def other_ca(self):
+        """A CA file that vouches for another certificate, not this one."""
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        path = os.path.join(self.dir, 'other-ca.pem')
+        with open(path, 'wb') as f:
+            f.write(tls.ServerCertificate.ephemeral('xs2').cert_pem)
+        return path
+
     def test_pin_forms(self):
         fp = self.cert.fingerprint
         colons = ':'.join(fp[i:i + 2].upper() for i in range(0, 64, 2))
@@ -72,8 +82,23 @@ class TrustTest(testtools.TestCase):
         other = tls.ServerCertificate.ephemeral('xs2').fingerprint
         t = trust.Trust(per_host={'127.0.0.1': 'sha256:' + other})
         e = self.assertRaises(trust.UntrustedCertificate, self.connect, t)
+        # Shown as openssl x509 -fingerprint prints it, for comparing.
+        colons = ':'.join(self.cert.fingerprint[i:i + 2].upper()
+                          for i in range(0, 64, 2))
         self.assertIn('certificate sha256:%s is not the one pinned'
-                      % self.cert.fingerprint, str(e))
+                      % colons, str(e))
+
+    def test_an_untrusted_certificate_names_what_did_not_vouch(self):
+        for kwargs, source in (({}, "this node's system CAs"),
+                               ({'ca_file': self.other_ca()},
+                                '[xenimage_xenserver] ca_file'),
+                               ({'per_host': {'127.0.0.1': self.other_ca()}},
+                                'its host_certificates CA file')):
+            e = self.assertRaises(trust.UntrustedCertificate, self.connect,
+                                  trust.Trust(**kwargs))
+            self.assertIn('not trusted (self-signed certificate) by %s'
+                          % source, str(e))
+            self.assertNotIn(self.dir, str(e))
 
     def test_pin_is_per_address(self):
         # A pin for another address does not vouch for this one.

@@ -49,6 +49,15 @@ def parse_pin(value):
     return digits
 
 
+def shown(digits):
+    """A fingerprint as ``openssl x509 -fingerprint`` prints it.
+
+    ``AB:CD:...``: the form operators compare and paste (any form is
+    accepted back, see :func:`parse_pin`).
+    """
+    return ':'.join(digits[i:i + 2] for i in range(0, len(digits), 2)).upper()
+
+
 def client_context(ca_file=None, insecure=False):
     """A client context: verified by ``ca_file``/the system, or not."""
     if insecure:
@@ -68,6 +77,9 @@ class Trust(object):
 
     def __init__(self, ca_file=None, insecure=False, per_host=None):
         self._default = client_context(ca_file, insecure)
+        # What vouches for a host without an entry of its own, for messages.
+        self._default_source = ('[xenimage_xenserver] ca_file' if ca_file
+                                else "this node's system CAs")
         self._pins = {}
         self._contexts = {}
         for address, value in (per_host or {}).items():
@@ -106,16 +118,18 @@ class Trust(object):
             context = client_context(insecure=True)
         else:
             context = self._contexts.get(key, self._default)
+        source = ('its host_certificates CA file' if key in self._contexts
+                  else self._default_source)
         try:
             tls = context.wrap_socket(sock, server_hostname=address.strip(
                 '[]'))
         except ssl.SSLCertVerificationError as e:
             sock.close()
             raise UntrustedCertificate(
-                'XenServer host %s: its certificate is not trusted (%s); '
-                'pin it in [xenimage_xenserver] host_certificates as '
+                'XenServer host %s: its certificate is not trusted (%s) by '
+                '%s; pin it in [xenimage_xenserver] host_certificates as '
                 '%s:sha256:<its fingerprint>' % (
-                    address, e.verify_message or e.reason, address))
+                    address, e.verify_message or e.reason, source, address))
         if pin is not None:
             found = tls_mod.fingerprint(tls.getpeercert(binary_form=True))
             if found != pin:
@@ -123,7 +137,7 @@ class Trust(object):
                 raise UntrustedCertificate(
                     'XenServer host %s: certificate sha256:%s is not the one '
                     'pinned in host_certificates (sha256:%s); refused' % (
-                        address, found, pin))
+                        address, shown(found), shown(pin)))
         return tls
 
     def connect(self, host, port, timeout):
