@@ -91,6 +91,7 @@ def create(directory, prefix, suffix):
     """
     if suffix not in SUFFIXES:
         raise ValueError('unknown work file suffix %r' % suffix)
+    cleanup.add_prefix(directory, prefix, SUFFIXES)
     fd, path = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
     cleanup.add_path(path)
     return fd, path

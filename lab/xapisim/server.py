@@ -527,6 +527,8 @@ class XapiSimulator(object):
                           'virtual_size': str(size),
                           'type': record['type'],
                           'name_label': record['name_label'],
+                          'name_description': record.get(
+                              'name_description', ''),
                           'other_config': dict(record.get('other_config',
                                                           {})),
                           'sm_config': sm_config, 'in_use': False}
@@ -537,6 +539,14 @@ class XapiSimulator(object):
 
     def x_VDI__get_other_config(self, vdi):
         return dict(self._get(self.vdis, vdi, 'VDI')['other_config'])
+
+    def x_VDI__get_by_name_label(self, label):
+        with self.lock:
+            return [ref for ref, v in self.vdis.items()
+                    if v['name_label'] == label]
+
+    def x_VDI__get_name_description(self, vdi):
+        return self._get(self.vdis, vdi, 'VDI')['name_description']
 
     def x_VDI__get_uuid(self, vdi):
         return self._get(self.vdis, vdi, 'VDI')['uuid']
@@ -601,6 +611,14 @@ class XapiSimulator(object):
 
     def x_task__get_record(self, task):
         return dict(self._task(task).record)
+
+    def x_task__get_by_name_label(self, label):
+        with self.lock:
+            return [ref for ref, t in self.tasks.items()
+                    if t.record['name_label'] == label]
+
+    def x_task__get_name_description(self, task):
+        return self._task(task).record['name_description']
 
     def x_task__cancel(self, task):
         t = self._task(task)

@@ -79,3 +79,55 @@ class CleanupTest(testtools.TestCase):
                 break
             time.sleep(0.05)
         self.assertIn(state, ('gone', 'Z'))
+
+
+class UndoActionsTest(testtools.TestCase):
+    """What lives elsewhere is undone on a signal, within a bound."""
+
+    def run_script(self, body, *args):
+        script = textwrap.dedent('''
+            import os, signal, sys, time
+            from xenimage_import import cleanup
+            cleanup.exit_on_signal()
+        ''') + textwrap.dedent(body)
+        proc = subprocess.Popen([sys.executable, '-c', script] + list(args),
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        start = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        return proc.returncode, out, err, time.monotonic() - start
+
+    def test_actions_run_newest_first_then_the_process_exits(self):
+        rc, out, _err, _ = self.run_script('''
+            cleanup.add_action('session', lambda: print('logout'))
+            cleanup.add_action('vdi', lambda: print('destroy vdi'))
+            cleanup.add_action('gone', lambda: print('never'))
+            cleanup.discard_action('gone')
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        ''')
+        self.assertEqual(128 + signal.SIGTERM, rc)
+        self.assertEqual(['destroy vdi', 'logout'], out.split('\n')[:2])
+        self.assertNotIn('never', out)
+
+    def test_a_hung_action_is_given_up_after_its_bound(self):
+        rc, out, _err, seconds = self.run_script('''
+            cleanup.ACTION_SECONDS = 1
+            cleanup.add_action('hung', lambda: time.sleep(60))
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(60)
+        ''')
+        self.assertEqual(128 + signal.SIGHUP, rc)
+        self.assertLess(seconds, 20)
+
+    def test_a_signal_while_deferred_acts_once_the_undo_is_known(self):
+        rc, out, _err, _ = self.run_script('''
+            with cleanup.signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)
+                cleanup.add_action('made', lambda: print('undone'))
+                print('registered', flush=True)
+            time.sleep(30)
+        ''')
+        self.assertEqual(128 + signal.SIGTERM, rc)
+        self.assertEqual(['registered', 'undone'], out.split('\n')[:2])

@@ -150,8 +150,8 @@ class _Transport(object):
 
     def __init__(self, request, work_dir, prefix):
         self.request = request
-        fd, self.path = workfiles.create(work_dir, prefix, workfiles.VHD)
-        os.close(fd)
+        # A name only: the writer renames its output onto it.
+        self.path = workfiles.reserve(work_dir, prefix, workfiles.VHD)
         self.size = None
         self.guest = None
 

@@ -25,6 +25,7 @@ import time
 
 from oslo_utils import units
 
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.helpers.xenserver import dom0
 from xenimage_import.helpers.xenserver import endpoint
@@ -106,26 +107,35 @@ class VdiConversion(object):
             max_bytes=size + size // 64 + _RECEIVE_SLACK)
 
     def _create_vdi(self, size):
-        return self.session.call('VDI.create', {
-            'name_label': VDI_NAME,
-            'name_description': 'temporary: %s' % os.path.basename(
-                self.request.destination),
-            'SR': self.pool.sr,
-            'virtual_size': str(size),
-            'type': 'user',
-            'sharable': False,
-            'read_only': False,
-            'xenstore_data': {},
-            'other_config': {
-                pool_mod.OTHER_CONFIG_KEY: 'conversion',
-                pool_mod.OTHER_CONFIG_CREATED: str(int(time.time()))},
-            # NOTE: XCP-ng 8.3's sm may create a qcow2 VDI when the type
-            # is not given; dom0's plugin reads VHD files only.
-            'sm_config': {'type': 'vhd'},
-            'tags': [],
-        })
+        def record(description):
+            return ({
+                'name_label': VDI_NAME,
+                'name_description': description,
+                'SR': self.pool.sr,
+                'virtual_size': str(size),
+                'type': 'user',
+                'sharable': False,
+                'read_only': False,
+                'xenstore_data': {},
+                'other_config': {
+                    pool_mod.OTHER_CONFIG_KEY: 'conversion',
+                    pool_mod.OTHER_CONFIG_CREATED: str(int(time.time()))},
+                # NOTE: XCP-ng 8.3's sm may create a qcow2 VDI when the
+                # type is not given; dom0's plugin reads VHD files only.
+                'sm_config': {'type': 'vhd'},
+                'tags': [],
+            },)
+        return self.session.create(
+            'VDI', VDI_NAME, 'temporary: %s' % os.path.basename(
+                self.request.destination), record, 'destroy')
 
     def _destroy_vdi(self, vdi):
+        try:
+            self._destroy_vdi_now(vdi)
+        finally:
+            self.session.done(vdi)
+
+    def _destroy_vdi_now(self, vdi):
         for attempt in range(_DESTROY_ATTEMPTS):
             try:
                 self.session.call('VDI.destroy', vdi)
@@ -143,9 +153,9 @@ class VdiConversion(object):
 
     def _import(self, vdi, transport):
         session = self.session
-        task = session.call('task.create', 'xenimage_import upload',
-                            'import_raw_vdi of %s' % os.path.basename(
-                                self.request.destination))
+        task = session.create_task('xenimage_import upload',
+                                   'import_raw_vdi of %s' % os.path.basename(
+                                       self.request.destination))
         try:
             progress = progress_mod.counter(
                 self.request.progress, PHASE_IMPORT,
@@ -168,19 +178,12 @@ class VdiConversion(object):
 
     def _export(self, vdi, rx):
         session = self.session
-        group = self.group
         vdi_uuid = session.call('VDI.get_uuid', vdi)
-        task = session.call('Async.host.call_plugin', self.pool.host,
-                            dom0.PLUGIN_NAME, dom0.FN_EXPORT, {
-                                'sr_uuid': self.pool.sr_uuid,
-                                'vdi_uuid': vdi_uuid,
-                                'url': rx.url,
-                                'token': rx.token,
-                                'cert_sha256': rx.certificate.fingerprint,
-                                'timeout': str(group.export_timeout),
-                                'level': str(group.dom0_compression_level),
-                                'transfer': group.transfer_format,
-                            })
+        with cleanup.signals_deferred():
+            task = self._call_export(vdi_uuid, rx)
+            # NOTE: XAPI cannot cancel a plugin; it ends when the receiver,
+            # in this process, is gone.
+            session.undo_on_signal(task, 'task.cancel', 'task.destroy')
         try:
             summary = self._wait_export(task, rx)
         except xapi.XapiError as e:
@@ -192,6 +195,21 @@ class VdiConversion(object):
         finally:
             session.destroy_task(task)
         return received.verified(rx, summary, session.name)
+
+    def _call_export(self, vdi_uuid, rx):
+        group = self.group
+        return self.session.call(
+            'Async.host.call_plugin', self.pool.host, dom0.PLUGIN_NAME,
+            dom0.FN_EXPORT, {
+                'sr_uuid': self.pool.sr_uuid,
+                'vdi_uuid': vdi_uuid,
+                'url': rx.url,
+                'token': rx.token,
+                'cert_sha256': rx.certificate.fingerprint,
+                'timeout': str(group.export_timeout),
+                'level': str(group.dom0_compression_level),
+                'transfer': group.transfer_format,
+            })
 
     def _wait_export(self, task, rx):
         group = self.group

@@ -22,12 +22,15 @@ that cannot see the SR answers 302 to the one that can; that is followed
 once.
 """
 
+import contextlib
+import functools
 import os
 import select
 import socket
 import ssl
 import urllib.parse
 
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.helpers.xenserver import xapi
 
@@ -87,6 +90,11 @@ def _send_file(sock, path, progress):
                 progress(len(data))
 
 
+def _cut(sock):
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def upload_vhd(session, vdi, task, path, progress=None, redirects=1):
     """PUT the VHD at ``path`` into ``vdi``; the task tells the outcome."""
     base = session.url
@@ -103,6 +111,10 @@ def upload_vhd(session, vdi, task, path, progress=None, redirects=1):
             raise exception.ConversionFailed(
                 'XenServer (host %s): cannot connect for import_raw_vdi: '
                 '%s' % (session.name, xapi.connection_error(e)))
+        # A signal ends the upload first, so that xapi ends the import and
+        # frees the VDI the other undo actions destroy.
+        closer = ('import_raw_vdi', id(sock))
+        cleanup.add_action(closer, functools.partial(_cut, sock))
         try:
             request = ('PUT %s?%s HTTP/1.1\r\nHost: %s\r\n'
                        'Content-Type: application/octet-stream\r\n'
@@ -141,6 +153,7 @@ def upload_vhd(session, vdi, task, path, progress=None, redirects=1):
                 'XenServer (host %s): import_raw_vdi broke off: %s'
                 % (session.name, xapi.connection_error(e)))
         finally:
+            cleanup.discard_action(closer)
             sock.close()
     raise exception.ConversionFailed(
         'XenServer (host %s): import_raw_vdi redirected more than %d times'

@@ -19,8 +19,10 @@ are XAPI tasks, whose status is the only truth about their outcome
 (``import_raw_vdi`` answers 200 before it has read a byte).
 """
 
+import contextlib
 import http.client
 import logging
+import secrets
 import socket
 import time
 import urllib.parse
@@ -28,6 +30,7 @@ import xmlrpc.client
 
 import XenAPI
 
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.helpers.xenserver import trust as trust_mod
 
@@ -41,6 +44,10 @@ TASK_FAILURE = 'failure'
 TASK_CANCELLING = 'cancelling'
 _TASK_POLL = 0.2
 _CANCEL_WAIT = 10.0
+# Timeout of each call made over a fresh connection (logout, the undo
+# actions a signal runs): short, as they run against a deadline.
+LAST_WORD_TIMEOUT = 5
+_IN_USE_PATIENCE = 6
 
 # What an operator can do about the errors this driver meets most.
 _ADVICE = {
@@ -163,6 +170,7 @@ class XapiSession(object):
             try:
                 self._session = self._connect(url)
                 self.url = url
+                self.undo_on_signal(self.handle, 'session.logout')
                 return self
             except XenAPI.Failure as e:
                 details = e.details
@@ -181,13 +189,109 @@ class XapiSession(object):
                          'too'], self.name)
 
     def logout(self):
+        """End the session, over a connection of its own.
+
+        The connection the calls used may be in the middle of a request
+        that Ctrl-C interrupted; the logout must not depend on it.
+        """
         if self._session is None:
             return
+        cleanup.discard_action(self._action_key(self.handle))
         try:
-            self._session.xenapi.session.logout()
+            self.fresh_call('session.logout')
         except Exception as e:
             LOG.warning('XAPI logout from %s failed: %s', self.name, e)
         self._session = None
+
+    def fresh_call(self, method, *args):
+        """``method(session, *args)`` over a new connection.
+
+        With a short timeout, for the last word (a logout, what a signal
+        undoes) when the connection of the calls cannot be trusted.
+        :raises XapiError: XAPI refused; other errors as raised.
+        """
+        proxy = xmlrpc.client.ServerProxy(
+            self.url, allow_none=True, transport=_Transport(
+                min(self.timeout, LAST_WORD_TIMEOUT), self.trust,
+                self.url.startswith('https:')))
+        target = proxy
+        for part in method.split('.'):
+            target = getattr(target, part)
+        answer = target(self.handle, *args)
+        if answer.get('Status') != 'Success':
+            raise XapiError(answer.get('ErrorDescription') or [], self.name)
+        return answer.get('Value')
+
+    def _action_key(self, ref):
+        return ('xapi', self.url, ref)
+
+    def create(self, cls, label, description, arguments, *undo):
+        """``<cls>.create``, undone on a signal even before XAPI answered.
+
+        A signal can end the process after XAPI made the object and before
+        its reference came back: the undo finds it by its label and its
+        description, made unique here.
+
+        :param arguments: ``arguments(description)`` gives the create
+            call's arguments, carrying ``label`` and that description.
+        :param undo: the methods that undo it (``'destroy'``).
+        """
+        description = '%s [%s]' % (description, secrets.token_hex(6))
+
+        def undo_unknown():
+            for ref in self.fresh_call(cls + '.get_by_name_label', label):
+                if self.fresh_call(cls + '.get_name_description',
+                                   ref) == description:
+                    for method in undo:
+                        with contextlib.suppress(Exception):
+                            self.fresh_call('%s.%s' % (cls, method), ref)
+
+        key = ('xapi-create', self.url, cls, description)
+        cleanup.add_action(key, undo_unknown)
+        try:
+            ref = self.call(cls + '.create', *arguments(description))
+        finally:
+            cleanup.discard_action(key)
+        self.undo_on_signal(ref, *('%s.%s' % (cls, m) for m in undo))
+        return ref
+
+    def create_task(self, label, description):
+        """``task.create``, cancelled and destroyed on a signal."""
+        return self.create('task', label, description,
+                           lambda d: (label, d), 'cancel', 'destroy')
+
+    def undo_on_signal(self, ref, *methods):
+        """If a signal ends the process, call ``methods`` on ``ref``.
+
+        ``undo_on_signal(vdi, 'VDI.destroy')``, ``undo_on_signal(task,
+        'task.cancel', 'task.destroy')``: run over fresh connections,
+        newest resource first, each method tried whatever the one before
+        it answered; a VDI still in use (its import ending) is tried again
+        for a few seconds. :meth:`done` forgets it once undone here.
+        """
+        def undo():
+            for method in methods:
+                end = time.monotonic() + _IN_USE_PATIENCE
+                while True:
+                    try:
+                        self.fresh_call(method, ref)
+                        break
+                    except XapiError as e:
+                        if e.code != 'VDI_IN_USE' or \
+                                time.monotonic() > end:
+                            LOG.warning('%s of %s on %s failed: %s', method,
+                                        ref, self.name, e)
+                            break
+                        time.sleep(_TASK_POLL)
+                    except Exception as e:
+                        LOG.warning('%s of %s on %s failed: %s', method,
+                                    ref, self.name, e)
+                        break
+        cleanup.add_action(self._action_key(ref), undo)
+
+    def done(self, ref):
+        """``ref`` was undone (or kept) in order: no signal must."""
+        cleanup.discard_action(self._action_key(ref))
 
     def __enter__(self):
         return self.login()
@@ -278,6 +382,8 @@ class XapiSession(object):
             self.call('task.destroy', task)
         except exception.XenImageError as e:
             LOG.warning('task.destroy on %s failed: %s', self.name, e)
+        finally:
+            self.done(task)
 
 
 def task_value(result):
