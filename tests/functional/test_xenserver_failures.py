@@ -103,6 +103,15 @@ class XenServerHelperFailureTest(xsbase.XenServerHelperBase):
         self.assert_refused(self.convert(), 'xenimage_helper is not '
                             'installed', 'xenimage-dom0-plugin script')
 
+    def test_plugin_missing_on_the_member_holding_the_sr_is_named(self):
+        pool = self.simulator(members=1, sr_host=1)
+        master, member = pool.hosts
+        os.unlink(os.path.join(member.plugins_dir, dom0.PLUGIN_NAME))
+        self.assert_refused(
+            self.convert(sim=pool),
+            'XenServer host %s (it holds SR' % member.address,
+            'ssh root@%s sh' % member.address, sim=pool)
+
     def test_plugin_of_another_major_version(self):
         path = os.path.join(self.sim.master.plugins_dir, dom0.PLUGIN_NAME)
         with open(path) as f:

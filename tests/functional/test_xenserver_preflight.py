@@ -17,6 +17,7 @@ On the XAPI simulator (tests/functional/xenserver_base.py).
 
 import json
 import os
+import time
 
 from lab import images
 from tests.functional import base
@@ -100,7 +101,29 @@ class PreflightTest(xsbase.XenServerHelperBase):
             statuses['xs-sim']['space'], statuses['xs-sim']['plugin'],
             statuses['xs-sim']['receiver']))
         self.assertIn('512.0 MiB free', details['xs-sim']['space'])
+        # What to do about it: the SR's VDIs, another SR, or the margin.
+        for fix in ('xe vdi-list sr-uuid=', 'sr_uuid',
+                    'sr_free_space_margin'):
+            self.assertIn(fix, details['xs-sim']['space'])
         self.assertIn('not installed', details['xs-sim']['plugin'])
+
+    def test_sweeps_what_killed_conversions_left(self):
+        # The same sweep as a conversion's start: only VDIs of ours older
+        # than any conversion may last.
+        old = str(int(time.time()) - 3 * 24 * 3600)
+        orphan, _ = self.sim.add_vdi(4 * MiB, {
+            'xenimage_import': 'conversion',
+            'xenimage_import_created': old})
+        running, _ = self.sim.add_vdi(4 * MiB, {
+            'xenimage_import': 'conversion',
+            'xenimage_import_created': str(int(time.time()))})
+        other, _ = self.sim.add_vdi(4 * MiB, {})
+        rc, statuses, details = self.preflight(
+            host_certificates=self.pins(self.sim))
+        self.assertEqual(0, rc, details)
+        self.assertEqual({running, other}, set(self.sim.vdis))
+        self.assertIn('destroyed 1 VDI(s) left by conversions that were '
+                      'killed', details['xs-sim']['space'])
 
     def test_receiver_dom0_cannot_reach(self):
         rc, statuses, details = self.preflight(

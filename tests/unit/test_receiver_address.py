@@ -37,12 +37,20 @@ class AdvertisedAddressTest(testtools.TestCase):
         self.conf = cfg.ConfigOpts()
         xs_opts.register_opts(self.conf)
         self.conf([])
-        self.useFixture(fixtures.MonkeyPatch('socket.getfqdn',
-                                             lambda: 'glance-01.example'))
+        self.naming('glance-01', 'glance-01.example')
 
-    def resolving(self, *addresses):
-        self.useFixture(fixtures.MonkeyPatch('socket.getaddrinfo',
-                                             _addrinfo(*addresses)))
+    def naming(self, hostname, fqdn):
+        self.useFixture(fixtures.MonkeyPatch('socket.gethostname',
+                                             lambda: hostname))
+        self.useFixture(fixtures.MonkeyPatch('socket.getfqdn',
+                                             lambda name='': fqdn))
+
+    def resolving(self, *addresses, **per_name):
+        resolve = _addrinfo(*addresses)
+        self.useFixture(fixtures.MonkeyPatch(
+            'socket.getaddrinfo', lambda name, port, proto=0: (
+                _addrinfo(*per_name[name])(name, port, proto)
+                if name in per_name else resolve(name, port, proto))))
 
     def address(self, **options):
         for key, value in options.items():
@@ -69,3 +77,17 @@ class AdvertisedAddressTest(testtools.TestCase):
             self.assertIn('set [xenimage_xenserver] receiver_address',
                           str(error))
             self.assertIn('glance-01.example resolves to', str(error))
+
+    def test_a_host_name_behind_localhost_is_found_and_named(self):
+        # /etc/hosts mapping the host name to 127.0.1.1 makes getfqdn()
+        # answer "localhost": the host name itself is what dom0 is given,
+        # or named when it does not resolve either.
+        self.naming('glance-01', 'localhost')
+        self.resolving(localhost=('127.0.0.1',), **{'glance-01':
+                                                    ('10.0.0.7',)})
+        self.assertEqual('glance-01', self.address())
+        self.resolving(localhost=('127.0.0.1',), **{'glance-01':
+                                                    ('127.0.1.1',)})
+        error = self.assertRaises(exception.ConversionFailed, self.address)
+        self.assertIn('localhost resolves to 127.0.0.1; glance-01 resolves '
+                      'to 127.0.1.1', str(error))

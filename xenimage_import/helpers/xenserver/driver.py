@@ -55,9 +55,6 @@ from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
 
-# A VDI of ours older than the longest conversion plus this is orphaned.
-_ORPHAN_MARGIN = 600
-
 
 class XenServerHelper(helpers.Helper):
     """Convert on a XenServer host; options in ``[xenimage_xenserver]``."""
@@ -117,8 +114,7 @@ class XenServerHelper(helpers.Helper):
         with self.session(host) as session:
             pool = pool_mod.Pool(session, self.group.sr_uuid)
             pool.check_plugin()
-            pool.destroy_orphans(self.group.import_timeout +
-                                 self.group.export_timeout + _ORPHAN_MARGIN)
+            pool.destroy_orphans(self.group)
             transport = _Transport(request, work_dir, prefix)
             try:
                 transport.write()

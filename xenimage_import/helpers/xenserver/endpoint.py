@@ -42,20 +42,28 @@ def advertised_address(group):
         return group.receiver_address
     if group.receiver_bind_host not in ('0.0.0.0', '::', ''):
         return group.receiver_bind_host
-    name = socket.getfqdn()
-    try:
-        found = {info[4][0] for info in socket.getaddrinfo(
-            name, None, proto=socket.IPPROTO_TCP)}
-    except OSError:
-        found = set()
-    usable = {a for a in found if not ipaddress.ip_address(
-        a.split('%')[0]).is_loopback}
-    if len(usable) == 1:
-        return name
+    hostname = socket.gethostname()
+    resolved = {}
+    # NOTE: the fully qualified name first; where /etc/hosts maps the host
+    # name to a loopback address, getfqdn() answers "localhost", and the
+    # name the operator knows is the host name.
+    for name in dict.fromkeys((socket.getfqdn(hostname), hostname)):
+        try:
+            found = {info[4][0] for info in socket.getaddrinfo(
+                name, None, proto=socket.IPPROTO_TCP)}
+        except OSError:
+            found = set()
+        resolved[name] = found
+        usable = {a for a in found if not ipaddress.ip_address(
+            a.split('%')[0]).is_loopback}
+        if len(usable) == 1:
+            return name
     raise exception.ConversionFailed(
         'set [xenimage_xenserver] receiver_address to an address dom0 can '
-        'reach: this node\'s name %s resolves to %s' % (
-            name, ', '.join(sorted(found)) or 'nothing'))
+        'reach: this node\'s name %s' % '; '.join(
+            '%s resolves to %s' % (name, ', '.join(sorted(found))
+                                   or 'nothing')
+            for name, found in resolved.items()))
 
 
 def receiver_certificate(group):

@@ -23,6 +23,7 @@ import time
 
 from xenimage_import import exception
 from xenimage_import.helpers.xenserver import dom0
+from xenimage_import.helpers.xenserver import xapi
 
 LOG = logging.getLogger(__name__)
 
@@ -30,6 +31,14 @@ FILE_SR_TYPES = ('ext', 'nfs')
 # other_config of the VDIs this helper creates: the mark and its time.
 OTHER_CONFIG_KEY = 'xenimage_import'
 OTHER_CONFIG_CREATED = 'xenimage_import_created'
+# Past a conversion's longest life (its import and export timeouts), with
+# this margin, a marked VDI belongs to no running conversion.
+ORPHAN_MARGIN = 600
+
+
+def orphan_age(group):
+    """Seconds after which a conversion's VDI is an orphan."""
+    return group.import_timeout + group.export_timeout + ORPHAN_MARGIN
 
 
 class Pool(object):
@@ -78,10 +87,18 @@ class Pool(object):
         return int(self.record['physical_size']) - int(
             self.record['physical_utilisation'])
 
-    def destroy_orphans(self, max_age):
-        """Destroy VDIs of conversions whose process died (too old)."""
+    def destroy_orphans(self, group):
+        """Destroy VDIs of conversions whose process died; return them.
+
+        Only SIGKILL (or a host that stopped answering) leaves one: every
+        other exit destroys its VDI. A VDI counts as an orphan once it is
+        older than any conversion may last (:func:`orphan_age`). Run at the
+        start of every conversion and by the pre-flight.
+        """
         call = self.session.call
         now = time.time()
+        max_age = orphan_age(group)
+        destroyed = []
         for vdi in call('SR.get_VDIs', self.sr):
             try:
                 other = call('VDI.get_other_config', vdi)
@@ -91,14 +108,31 @@ class Pool(object):
                                 'conversion %d s ago', vdi,
                                 self.session.name, now - created)
                     call('VDI.destroy', vdi)
+                    destroyed.append(vdi)
             except (exception.XenImageError, ValueError) as e:
                 LOG.warning('could not check VDI %s on %s: %s', vdi,
                             self.session.name, e)
+        return destroyed
 
     def check_plugin(self):
-        """The dom0 plugin answers and speaks our version."""
-        answer = self.session.call('host.call_plugin', self.host,
-                                   dom0.PLUGIN_NAME, dom0.FN_VERSION, {})
+        """The dom0 plugin answers and speaks our version.
+
+        It runs on the host that holds the SR, which in a pool with a
+        local SR is a member, not the master the session is on: a missing
+        plugin is reported with that host's address.
+        """
+        try:
+            answer = self.session.call('host.call_plugin', self.host,
+                                       dom0.PLUGIN_NAME, dom0.FN_VERSION, {})
+        except xapi.XapiError as e:
+            if e.code != 'XENAPI_MISSING_PLUGIN':
+                raise
+            address = self.session.call('host.get_address', self.host)
+            raise exception.ConversionFailed(
+                'XenServer host %s (it holds SR %s): the dom0 plugin %s is '
+                'not installed; install it with: xenimage-dom0-plugin '
+                'script | ssh root@%s sh' % (address, self.sr_uuid,
+                                             dom0.PLUGIN_NAME, address))
         try:
             version = json.loads(answer)['version']
         except (ValueError, KeyError, TypeError):

@@ -88,12 +88,25 @@ def _checks(helper, session, record, skip_rest):
         pool.record.get('name_label'), pool.sr_uuid, pool.sr_type,
         call('host.get_hostname', pool.host)))
     record(*_trust(session, pool, master))
+    # The sweep a conversion runs at its start: what only a killed process
+    # leaves is gone before the space is judged.
+    swept = pool.destroy_orphans(group)
+    if swept:
+        pool.record = session.call('SR.get_record', pool.sr)
     margin = group.sr_free_space_margin * units.Mi
     free = pool.free_space()
-    record('space', OK if free > margin else FAILED,
-           '%s free, sr_free_space_margin %s; an image needs about its '
-           'VHD\'s size on top' % (exception.human_size(free),
-                                   exception.human_size(margin)))
+    if free > margin:
+        record('space', OK, '%s free, sr_free_space_margin %s; an image '
+               'needs about its VHD\'s size on top%s' % (
+                   exception.human_size(free), exception.human_size(margin),
+                   _swept(swept)))
+    else:
+        record('space', FAILED, '%s free, below sr_free_space_margin %s: '
+               'free space on SR %s (remove unused VDIs: xe vdi-list '
+               'sr-uuid=%s), point sr_uuid at a file SR with room, or '
+               'lower [xenimage_xenserver] sr_free_space_margin%s' % (
+                   exception.human_size(free), exception.human_size(margin),
+                   pool.sr_uuid, pool.sr_uuid, _swept(swept)))
     try:
         pool.check_plugin()
     except exception.XenImageError as e:
@@ -141,3 +154,10 @@ def _receiver(helper, session, pool):
     return 'receiver', OK, 'dom0 of %s reached %s and checked its ' \
         'certificate' % (session.call('host.get_hostname', pool.host),
                          rx.address)
+
+
+def _swept(vdis):
+    if not vdis:
+        return ''
+    return ('; destroyed %d VDI(s) left by conversions that were killed'
+            % len(vdis))
