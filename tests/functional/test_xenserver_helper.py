@@ -17,7 +17,6 @@ On the XAPI simulator (tests/functional/xenserver_base.py).
 
 import gzip
 import os
-import time
 
 from lab import images
 from lab import xapisim
@@ -116,17 +115,10 @@ class XenServerHelperTest(xsbase.XenServerHelperBase):
         self.assert_nothing_left(roomy, output=['disk.tgz'])
 
     def test_orphaned_vdis_of_dead_conversions_are_destroyed(self):
-        old = str(int(time.time()) - 3 * 24 * 3600)
-        orphan, _ = self.sim.add_vdi(4 * MiB, {
-            'xenimage_import': 'conversion',
-            'xenimage_import_created': old})
-        running, _ = self.sim.add_vdi(4 * MiB, {
-            'xenimage_import': 'conversion',
-            'xenimage_import_created': str(int(time.time()))})
-        other, _ = self.sim.add_vdi(4 * MiB, {})
+        kept = self.add_vdis_of_other_conversions()
         rc, out, err = self.convert()
         self.assertEqual(0, rc, err)
-        self.assertEqual({running, other}, set(self.sim.vdis))
+        self.assertEqual(kept, set(self.sim.vdis))
 
 
 class _InterpreterMixin(object):

@@ -17,7 +17,6 @@ On the XAPI simulator (tests/functional/xenserver_base.py).
 
 import json
 import os
-import time
 
 from lab import images
 from tests.functional import base
@@ -110,18 +109,11 @@ class PreflightTest(xsbase.XenServerHelperBase):
     def test_sweeps_what_killed_conversions_left(self):
         # The same sweep as a conversion's start: only VDIs of ours older
         # than any conversion may last.
-        old = str(int(time.time()) - 3 * 24 * 3600)
-        orphan, _ = self.sim.add_vdi(4 * MiB, {
-            'xenimage_import': 'conversion',
-            'xenimage_import_created': old})
-        running, _ = self.sim.add_vdi(4 * MiB, {
-            'xenimage_import': 'conversion',
-            'xenimage_import_created': str(int(time.time()))})
-        other, _ = self.sim.add_vdi(4 * MiB, {})
+        kept = self.add_vdis_of_other_conversions()
         rc, statuses, details = self.preflight(
             host_certificates=self.pins(self.sim))
         self.assertEqual(0, rc, details)
-        self.assertEqual({running, other}, set(self.sim.vdis))
+        self.assertEqual(kept, set(self.sim.vdis))
         self.assertIn('destroyed 1 VDI(s) left by conversions that were '
                       'killed', details['xs-sim']['space'])
 

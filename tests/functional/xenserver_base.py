@@ -22,6 +22,7 @@ task, VDI or staging directory on the host, no work file here.
 import os
 import shutil
 import tempfile
+import time
 
 import testtools
 
@@ -91,6 +92,20 @@ class XenServerHelperBase(testtools.TestCase):
         return base.cli('convert', '--helper', 'xenserver',
                         '--config-file', conf, *args, source or self.qcow2,
                         self.dest, release=self.release)
+
+    def add_vdis_of_other_conversions(self):
+        """Add three VDIs; return the two a sweep must keep.
+
+        An orphan (days old), a running conversion's VDI and one not ours.
+        """
+        old = str(int(time.time()) - 3 * 24 * 3600)
+        self.sim.add_vdi(4 * MiB, {'xenimage_import': 'conversion',
+                                   'xenimage_import_created': old})
+        running, _ = self.sim.add_vdi(4 * MiB, {
+            'xenimage_import': 'conversion',
+            'xenimage_import_created': str(int(time.time()))})
+        other, _ = self.sim.add_vdi(4 * MiB, {})
+        return {running, other}
 
     def assert_nothing_left(self, sim=None, output=()):
         self.assertEqual([], (sim or self.sim).leftovers())
