@@ -860,7 +860,12 @@ class _Server(socketserver.ThreadingMixIn, xmlrpc.server.SimpleXMLRPCServer):
 
     def _dispatch(self, method, params):
         if method == 'session.logout':
+            # session.logout(session): no other parameter, as every call.
+            if len(params) != 1:
+                return {'Status': 'Failure', 'ErrorDescription': [
+                    'MESSAGE_PARAMETER_COUNT_MISMATCH', method, '1',
+                    str(len(params))]}
             with self.sim.lock:
-                self.sim.sessions.discard(params[0] if params else None)
+                self.sim.sessions.discard(params[0])
             return {'Status': 'Success', 'Value': ''}
         return self.sim.dispatch(method, params, self.host)

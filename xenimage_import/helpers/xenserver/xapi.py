@@ -19,7 +19,7 @@ are XAPI tasks, whose status is the only truth about their outcome
 (``import_raw_vdi`` answers 200 before it has read a byte).
 """
 
-import contextlib
+import functools
 import http.client
 import logging
 import secrets
@@ -170,7 +170,9 @@ class XapiSession(object):
             try:
                 self._session = self._connect(url)
                 self.url = url
-                self.undo_on_signal(self.handle, 'session.logout')
+                # session.logout takes the session alone, no reference.
+                cleanup.add_action(self._action_key(self.handle),
+                                   self._logout_now)
                 return self
             except XenAPI.Failure as e:
                 details = e.details
@@ -196,12 +198,15 @@ class XapiSession(object):
         """
         if self._session is None:
             return
-        cleanup.discard_action(self._action_key(self.handle))
+        self.done(self.handle)
+        self._logout_now()
+        self._session = None
+
+    def _logout_now(self):
         try:
             self.fresh_call('session.logout')
         except Exception as e:
             LOG.warning('XAPI logout from %s failed: %s', self.name, e)
-        self._session = None
 
     def fresh_call(self, method, *args):
         """``method(session, *args)`` over a new connection.
@@ -238,13 +243,13 @@ class XapiSession(object):
         """
         description = '%s [%s]' % (description, secrets.token_hex(6))
 
+        methods = ['%s.%s' % (cls, m) for m in undo]
+
         def undo_unknown():
             for ref in self.fresh_call(cls + '.get_by_name_label', label):
                 if self.fresh_call(cls + '.get_name_description',
                                    ref) == description:
-                    for method in undo:
-                        with contextlib.suppress(Exception):
-                            self.fresh_call('%s.%s' % (cls, method), ref)
+                    self._undo(ref, methods)
 
         key = ('xapi-create', self.url, cls, description)
         cleanup.add_action(key, undo_unknown)
@@ -252,7 +257,7 @@ class XapiSession(object):
             ref = self.call(cls + '.create', *arguments(description))
         finally:
             cleanup.discard_action(key)
-        self.undo_on_signal(ref, *('%s.%s' % (cls, m) for m in undo))
+        self.undo_on_signal(ref, *methods)
         return ref
 
     def create_task(self, label, description):
@@ -269,25 +274,27 @@ class XapiSession(object):
         it answered; a VDI still in use (its import ending) is tried again
         for a few seconds. :meth:`done` forgets it once undone here.
         """
-        def undo():
-            for method in methods:
-                end = time.monotonic() + _IN_USE_PATIENCE
-                while True:
-                    try:
-                        self.fresh_call(method, ref)
+        cleanup.add_action(self._action_key(ref),
+                           functools.partial(self._undo, ref, methods))
+
+    def _undo(self, ref, methods):
+        """Call each of ``methods`` on ``ref`` over fresh connections."""
+        for method in methods:
+            end = time.monotonic() + _IN_USE_PATIENCE
+            while True:
+                try:
+                    self.fresh_call(method, ref)
+                    break
+                except XapiError as e:
+                    if e.code != 'VDI_IN_USE' or time.monotonic() > end:
+                        LOG.warning('%s of %s on %s failed: %s', method, ref,
+                                    self.name, e)
                         break
-                    except XapiError as e:
-                        if e.code != 'VDI_IN_USE' or \
-                                time.monotonic() > end:
-                            LOG.warning('%s of %s on %s failed: %s', method,
-                                        ref, self.name, e)
-                            break
-                        time.sleep(_TASK_POLL)
-                    except Exception as e:
-                        LOG.warning('%s of %s on %s failed: %s', method,
-                                    ref, self.name, e)
-                        break
-        cleanup.add_action(self._action_key(ref), undo)
+                    time.sleep(_TASK_POLL)
+                except Exception as e:
+                    LOG.warning('%s of %s on %s failed: %s', method, ref,
+                                self.name, e)
+                    break
 
     def done(self, ref):
         """``ref`` was undone (or kept) in order: no signal must."""
