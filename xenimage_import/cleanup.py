@@ -63,13 +63,22 @@ def add_prefix(directory, prefix, suffixes):
     _PREFIXES.add((directory, prefix, tuple(suffixes)))
 
 
-def _remove_prefixed():
-    for directory, prefix, suffixes in list(_PREFIXES):
-        with contextlib.suppress(OSError):
-            for name in os.listdir(directory):
-                if name.startswith(prefix) and name.endswith(suffixes):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(directory, name))
+def remove_prefixed(directory, prefix, suffixes):
+    """Remove every ``prefix...suffix`` file in ``directory``, and forget it.
+
+    Best effort, file by file: it runs on the way out (a signal, a
+    ``finally``), where an error would hide the one that matters.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(tuple(suffixes)):
+            path = os.path.join(directory, name)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            discard_path(path)
 
 
 def add_group(pgid):
@@ -142,7 +151,8 @@ def _exit_now(signum, frame):
     for path in list(_PATHS):
         with contextlib.suppress(OSError):
             os.unlink(path)
-    _remove_prefixed()
+    for registered in list(_PREFIXES):
+        remove_prefixed(*registered)
     if _ACTIONS:
         _run_actions()
     prog = os.path.basename(sys.argv[0]) or 'xenimage'

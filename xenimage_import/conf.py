@@ -185,3 +185,27 @@ def inspection_policy(group):
         vmdk_allowed_types=tuple(vmdk_types),
         allow_iso=group.allow_iso,
         max_expansion_ratio=group.max_expansion_ratio)
+
+
+def load(files=(), dirs=()):
+    """The options read from configuration ``files`` and ``dirs``.
+
+    Values are checked when first read (``cfg.Error`` then).
+    """
+    conf = cfg.ConfigOpts()
+    register_opts(conf)
+    conf(args=[], project='xenimage_import',
+         default_config_files=list(files), default_config_dirs=list(dirs))
+    return conf
+
+
+def request_settings(conf):
+    """What a pipeline request takes from ``[xenimage_import]``.
+
+    The command and the plugin's worker build their requests from these,
+    so both read the options the same way.
+    """
+    group = conf[GROUP]
+    return dict(policy=inspection_policy(group), helper=group.helper,
+                conf=conf, level=group.compression_level,
+                threads=group.compression_threads)

@@ -118,13 +118,7 @@ def remove_all(directory, prefix):
     For a conversion whose process has ended, however it ended: none of
     them can still be in use.
     """
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return
-    for name in names:
-        if name.startswith(prefix) and name.endswith(_SWEPT_SUFFIXES):
-            cleanup.remove(os.path.join(directory, name))
+    cleanup.remove_prefixed(directory, prefix, _SWEPT_SUFFIXES)
 
 
 def sweep_stale(directory, lock_path):

@@ -155,11 +155,8 @@ def _request(args, progress):
     """
     settings = {'policy': inspect.Policy()}
     if args.config_file:
-        conf = _config(args.config_file)
-        group = conf.xenimage_import
-        settings = dict(policy=_policy(group), helper=group.helper,
-                        conf=conf, level=group.compression_level,
-                        threads=group.compression_threads)
+        from xenimage_import import conf as xconf
+        settings = xconf.request_settings(xconf.load(args.config_file))
     if args.max_size is not None:
         settings['policy'] = dataclasses.replace(
             settings['policy'], max_virtual_size=min(
@@ -171,22 +168,6 @@ def _request(args, progress):
         path=args.source, destination=args.dest, claimed=args.source_format,
         output=_OUTPUTS[args.dest[-4:].lower()], progress=progress,
         **settings)
-
-
-def _policy(group):
-    from xenimage_import import conf as xconf
-    return xconf.inspection_policy(group)
-
-
-def _config(files):
-    """The options read from ``files`` (values are checked on use)."""
-    from oslo_config import cfg
-
-    from xenimage_import import conf as xconf
-    conf = cfg.ConfigOpts()
-    xconf.register_opts(conf)
-    conf(args=[], project='xenimage_import', default_config_files=files)
-    return conf
 
 
 def _errors():
@@ -232,7 +213,8 @@ def _glance_verdict(conf):
 
 def _preflight(args):
     try:
-        conf = _config(args.config_file)
+        from xenimage_import import conf as xconf
+        conf = xconf.load(args.config_file)
         glance = _glance_verdict(conf)
         helper = helpers.load(args.helper or conf.xenimage_import.helper,
                               conf=conf)

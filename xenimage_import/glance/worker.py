@@ -25,7 +25,7 @@ interpreter of its own, while the API process only waits for it.
 The parent writes one JSON job on the child's stdin; the child answers in
 JSON lines on stdout: ``{"progress": [phase, done, total]}`` and
 ``{"log": [level, logger, message]}`` as it goes, and last ``{"outcome":
-{...}}`` or ``{"refused": message, "verdict": bool}``. It exits if its
+{...}}`` or ``{"refused": message}``. It exits if its
 parent does (``PR_SET_PDEATHSIG``), removing its work files as on any
 signal.
 """
@@ -229,13 +229,10 @@ def _follow_parent(parent):
 
 
 def _request(job, conf, progress):
-    group = conf.xenimage_import
     return pipeline.Request(
-        path=job.path, destination=job.destination,
-        policy=xconf.inspection_policy(group), claimed=job.claimed,
-        helper=group.helper, conf=conf, level=group.compression_level,
-        threads=group.compression_threads, work_prefix=job.work_prefix,
-        progress=progress, keep_upload=True)
+        path=job.path, destination=job.destination, claimed=job.claimed,
+        work_prefix=job.work_prefix, progress=progress, keep_upload=True,
+        **xconf.request_settings(conf))
 
 
 def _outcome(outcome):
@@ -262,16 +259,12 @@ def main(argv=None):
     _follow_parent(message.pop('parent'))
     job = Job(**message)
     try:
-        conf = cfg.ConfigOpts()
-        xconf.register_opts(conf)
-        conf(args=[], project='glance', default_config_files=args.config_file,
-             default_config_dirs=args.config_dir)
+        conf = xconf.load(args.config_file, args.config_dir)
         outcome = pipeline.run(_request(job, conf, _ProgressRelay(write)))
     except Exception as e:
         if not isinstance(e, (exception.XenImageError, cfg.Error)):
             LOG.exception('conversion failed')
-        write(refused=pipeline.refuse(e),
-              verdict=isinstance(e, exception.XenImageError))
+        write(refused=pipeline.refuse(e))
         return 1
     write(outcome=_outcome(outcome))
     return 0
