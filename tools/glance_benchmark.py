@@ -63,11 +63,7 @@ from tools import benchmark
 
 # The plugin's log lines that start and end its conversion.
 _PLUGIN_STARTS = r'Image %s: converting staged'
-# Log lines that end each plugin's conversion, per plugin set.
-_CONVERTED = {
-    'xenimage': r'Image %s: \w+ image converted',
-    'image_conversion': r'Updated image %s size=',
-}
+_PLUGIN_ENDS = r'Image %s: \w+ image converted'
 COMPARED = {
     'xenimage': (('xenimage_import',), {}),
     'image_conversion-raw': (('image_conversion',),
@@ -82,21 +78,6 @@ def _log_time(line):
     stamp = ' '.join(line.split()[:2])
     return datetime.datetime.strptime(
         stamp, '%Y-%m-%d %H:%M:%S.%f').timestamp()
-
-
-def logged_at(server, pattern, image_id):
-    """When glance-api first logged ``pattern`` for the image, or None."""
-    if not pattern:
-        return None
-    with open(server.api_log) as f:
-        for line in f:
-            if re.search(pattern % image_id, line):
-                return _log_time(line)
-    return None
-
-
-def converted_at(server, image_id, kind):
-    return logged_at(server, _CONVERTED.get(kind), image_id)
 
 
 def write_page(result, path):
@@ -153,7 +134,7 @@ def phases(server, image_id, kind):
     ended = at(r'Task \[%s\] status changing from processing to '
                r'success' % task)
     if kind == 'xenimage':
-        convert = (at(_CONVERTED['xenimage'] % image_id)
+        convert = (at(_PLUGIN_ENDS % image_id)
                    - at(_PLUGIN_STARTS % image_id))
     elif kind == 'image_conversion':
         convert = stored_from - started
@@ -174,14 +155,7 @@ def one_import(server, path, kind):
     staged = time.time()
     server.glance('image-import', '--import-method', 'glance-direct',
                   image_id)
-    while True:
-        image = server.image(image_id)
-        if image['status'] == 'active':
-            break
-        if image['status'] == 'queued' and time.time() - staged > 10:
-            raise RuntimeError('import of %s failed: %s' % (
-                image_id, server.glance('image-tasks', image_id).stdout))
-        time.sleep(0.2)
+    image = wait_active(server, image_id)
     active = time.time()
     result = phases(server, image_id, kind)
     server.glance('image-delete', image_id)
@@ -235,10 +209,8 @@ def versus_cli(work, image, runs, release_names):
         try:
             server.start()
             for _ in range(runs):
-                # As inside Glance: the source was just written to disk
-                # (staged). A file's first read after it was written is
-                # slower here than later ones (0.5 s on fs.qcow2), so the
-                # command converts a fresh copy too.
+                # As inside Glance, where the source was just written to
+                # disk (staged), the command converts a fresh copy.
                 fresh = os.path.join(work, 'versus.qcow2')
                 shutil.copyfile(image, fresh)
                 os.sync()
@@ -250,8 +222,7 @@ def versus_cli(work, image, runs, release_names):
                 os.unlink(fresh)
                 image_id = _import_only(server, image)
                 plugin_s.append(
-                    converted_at(server, image_id, 'xenimage')
-                    - logged_at(server, _PLUGIN_STARTS, image_id))
+                    phases(server, image_id, 'xenimage')['convert_s'])
                 server.glance('image-delete', image_id)
         finally:
             server.stop()
@@ -274,12 +245,28 @@ def _import_only(server, path):
                          '--container-format', 'bare', '--name',
                          os.path.basename(path), '--file', path)
     image_id = glance_server.image_id_of(proc)
-    deadline = time.monotonic() + 600
-    while server.image(image_id)['status'] != 'active':
-        if time.monotonic() > deadline:
+    wait_active(server, image_id)
+    return image_id
+
+
+def wait_active(server, image_id, timeout=600):
+    """The image record once active; an import that failed raises.
+
+    Back to ``queued`` (after the first seconds, when it may not have
+    started yet) means the import failed.
+    """
+    start = time.monotonic()
+    while True:
+        image = server.image(image_id)
+        if image['status'] == 'active':
+            return image
+        waited = time.monotonic() - start
+        if image['status'] == 'queued' and waited > 10:
+            raise RuntimeError('import of %s failed: %s' % (
+                image_id, server.glance('image-tasks', image_id).stdout))
+        if waited > timeout:
             raise RuntimeError('import of %s did not end' % image_id)
         time.sleep(0.2)
-    return image_id
 
 
 def load(work, image, concurrencies, slot_counts):
