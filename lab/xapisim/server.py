@@ -580,6 +580,11 @@ class XapiSimulator(object):
                                       'other_config': other_config})
             return ref, self.vdis[ref]['uuid']
 
+    def sr_utilisation(self):
+        """What the SR's files hold on disk now (physical_utilisation)."""
+        with self.lock:
+            return self._utilisation()
+
     def vdi_by_ref_or_uuid(self, value):
         with self.lock:
             if value in self.vdis:

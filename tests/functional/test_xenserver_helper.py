@@ -17,6 +17,7 @@ On the XAPI simulator (tests/functional/xenserver_base.py).
 
 import gzip
 import os
+import time
 
 from lab import images
 from lab import xapisim
@@ -113,6 +114,20 @@ class XenServerHelperTest(xsbase.XenServerHelperBase):
         self.assertNotIn('VDI.create', self.sim.calls)
         self.assertEqual([], self.sim.leftovers())
         self.assert_nothing_left(roomy, output=['disk.tgz'])
+
+    def test_the_space_an_orphan_held_counts_once_it_is_swept(self):
+        old = str(int(time.time()) - 3 * 24 * 3600)
+        _, orphan = self.sim.add_vdi(4 * MiB, {
+            'xenimage_import': 'conversion',
+            'xenimage_import_created': old})
+        with open(os.path.join(self.sim.sr_dir, orphan + '.vhd'), 'ab') as f:
+            f.write(os.urandom(96 * MiB))
+        # Room for the image and the margin only without the orphan.
+        self.sim.sr['physical_size'] = str(self.sim.sr_utilisation()
+                                           + 8 * MiB)
+        rc, out, err = self.convert(sr_free_space_margin='16')
+        self.assertEqual(0, rc, err)
+        self.assert_converted()
 
     def test_orphaned_vdis_of_dead_conversions_are_destroyed(self):
         kept = self.add_vdis_of_other_conversions()

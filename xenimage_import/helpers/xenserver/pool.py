@@ -112,6 +112,9 @@ class Pool(object):
             except (exception.XenImageError, ValueError) as e:
                 LOG.warning('could not check VDI %s on %s: %s', vdi,
                             self.session.name, e)
+        if destroyed:
+            # The space they held is free now: judged from a fresh record.
+            self.record = call('SR.get_record', self.sr)
         return destroyed
 
     def check_plugin(self):

@@ -91,8 +91,6 @@ def _checks(helper, session, record, skip_rest):
     # The sweep a conversion runs at its start: what only a killed process
     # leaves is gone before the space is judged.
     swept = pool.destroy_orphans(group)
-    if swept:
-        pool.record = session.call('SR.get_record', pool.sr)
     margin = group.sr_free_space_margin * units.Mi
     free = pool.free_space()
     if free > margin:
