@@ -21,7 +21,7 @@ import time
 
 from lab import images
 from tests.functional import xenserver_base as xsbase
-from xenimage_import.cmd import convert as xconvert
+from xenimage_import import conf as xconf
 from xenimage_import import exception
 from xenimage_import import helpers
 from xenimage_import.helpers.xenserver import dom0
@@ -80,7 +80,7 @@ class XenServerHelperFailureTest(xsbase.XenServerHelperBase):
                             '.qcow2')
 
     def test_above_the_vhd_limit_refused_before_any_xapi_call(self):
-        conf = xconvert._config([xsbase.write_conf(
+        conf = xconf.load([xsbase.write_conf(
             os.path.join(self.dir, 'xenserver.conf'), self.sim)])
         source = inspect.SourceImage(
             path=self.qcow2, format='qcow2', virtual_size=L.MAX_VHD_SIZE + 1,
