@@ -23,6 +23,7 @@ import os
 
 from xenimage_import import archive
 from xenimage_import import exception
+from xenimage_import import regular
 from xenimage_import.vhd import chain
 from xenimage_import.vhd import layout as L
 from xenimage_import.vhd import reader
@@ -170,7 +171,7 @@ def check_path(path):
     :raises exception.Unreadable: the file cannot be read at all.
     """
     try:
-        with open(path, 'rb') as f:
+        with regular.open_file(path) as f:
             magic = f.read(2)
             f.seek(0)
             if magic == archive.GZIP_MAGIC:
@@ -187,5 +188,5 @@ def check_path(path):
         return check_vhd_file(path)
     except OSError as e:
         raise exception.Unreadable('%s: %s' % (path, e.strerror or e))
-    except exception.TruncatedVhd as e:
+    except (exception.TruncatedVhd, exception.InvalidImage) as e:
         raise exception.Unreadable('%s: %s' % (path, e))

@@ -40,9 +40,9 @@ RSS_LIMIT = 100 * MiB
 BOMB_SECONDS = 5
 
 
-def _rss_of(argv):
+def _rss_of(argv, timeout=300):
     """(rc, out, err, peak RSS bytes) of ``argv`` alone."""
-    return images.run_measured(argv, timeout=300)
+    return images.run_measured(argv, timeout=timeout)
 
 
 def cmd(name, *args):
@@ -147,14 +147,29 @@ class ChainMemoryTest(_Dir):
 
 class ProcessHygieneTest(_Dir):
 
-    def test_fifo_source_is_refused_at_once(self):
+    def _not_regular(self):
+        """A FIFO (blocks open), a directory and a device (never ends)."""
         fifo = os.path.join(self.dir, 'pipe.qcow2')
         os.mkfifo(fifo)
-        for fmt in ('auto', 'qcow2', 'raw'):
-            rc, out, err, _ = _rss_of(cmd('convert', '--source-format', fmt,
-                                          fifo, fifo + '.tgz'))
-            self.assertEqual(1, rc)
-            self.assertIn('not a regular file', err)
+        return [fifo, self.dir, '/dev/zero']
+
+    def test_convert_refuses_what_is_not_a_regular_file_at_once(self):
+        for path in self._not_regular():
+            for fmt in ('auto', 'qcow2', 'raw'):
+                rc, out, err, _ = _rss_of(cmd(
+                    'convert', '--source-format', fmt, path,
+                    os.path.join(self.dir, 'out.tgz')), timeout=10)
+                self.assertEqual(1, rc)
+                self.assertIn('not a regular file', err)
+                self.assertEqual(1, len(err.splitlines()), err)
+
+    def test_check_refuses_what_is_not_a_regular_file_at_once(self):
+        for path in self._not_regular():
+            for extra in ([], ['--json']):
+                rc, out, err, _ = _rss_of(cmd('check', *extra, path),
+                                          timeout=10)
+                self.assertEqual(3, rc, err)
+                self.assertIn('not a regular file', err)
 
     def _slow_conversion(self, signum):
         src = images.make_random(os.path.join(self.dir, 'r.raw'), 256 * MiB)

@@ -26,13 +26,13 @@ import dataclasses
 import json
 import logging
 import os
-import stat
 import typing
 
 from oslo_utils import units
 
 from xenimage_import import archive
 from xenimage_import import exception
+from xenimage_import import regular
 from xenimage_import.source import budget
 from xenimage_import.source import formats
 from xenimage_import.source.formats import vhd
@@ -197,14 +197,11 @@ def preinspect(path, claimed='auto', policy=None):
     This is the step the fuzzer (tests/fuzz) drives.
     """
     policy = policy or Policy()
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        # A FIFO or device would block or never end.
-        raise exception.InvalidImage('the image is not a regular file')
+    with regular.open_file(path) as f:
+        st = os.fstat(f.fileno())
+        head = f.read(len(archive.GZIP_MAGIC))
     if st.st_size == 0:
         raise exception.ImageTooSmall(0)
-    with open(path, 'rb') as f:
-        head = f.read(len(archive.GZIP_MAGIC))
     if head.startswith(archive.GZIP_MAGIC):
         raise exception.UnsupportedFormat(
             'the file is gzip-compressed; only XenServer image tarballs '

@@ -24,13 +24,13 @@ command line and the Glance plugin accept and refuse the same uploads:
 
 import dataclasses
 import os
-import stat
 import typing
 
 from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import import cleanup
 from xenimage_import import exception
+from xenimage_import import regular
 from xenimage_import.source import inspect
 from xenimage_import.source import tarball
 from xenimage_import.vhd import chain
@@ -93,10 +93,7 @@ class Upload(object):
 
 
 def _is_gzip(path):
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        # A FIFO or device would block open() or never end.
-        raise exception.InvalidImage('the image is not a regular file')
-    with open(path, 'rb') as f:
+    with regular.open_file(path) as f:
         return f.read(2) == archive.GZIP_MAGIC
 
 
