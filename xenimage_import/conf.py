@@ -208,4 +208,5 @@ def request_settings(conf):
     group = conf[GROUP]
     return dict(policy=inspection_policy(group), helper=group.helper,
                 conf=conf, level=group.compression_level,
-                threads=group.compression_threads)
+                threads=group.compression_threads,
+                inspect_guest=group.inspect_guest)

@@ -63,6 +63,11 @@ class Request(object):
         stores the staged file); otherwise it is copied to destination.
     :param slot: a context manager factory held around the work that
         costs (Glance's per-node conversion slots).
+    :param inspect_guest: read the guest disk's layout as it passes.
+    :param describe: ``describe(outcome)``, called once the output is
+        written and checked but before it is placed; what it returns is
+        ``Outcome.description``. A caller's report that fails thus leaves
+        no output behind.
     """
 
     path: str
@@ -78,6 +83,8 @@ class Request(object):
     progress: typing.Optional[typing.Callable] = None
     keep_upload: bool = False
     slot: typing.Callable = contextlib.nullcontext
+    inspect_guest: bool = True
+    describe: typing.Optional[typing.Callable] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +102,7 @@ class Outcome(object):
     virtual_size: int
     guest: typing.Optional[dict] = None
     result: typing.Optional[helpers.ConversionResult] = None
+    description: typing.Any = None
 
 
 @dataclasses.dataclass
@@ -134,9 +142,10 @@ def execute(plan):
     request, found = plan.request, plan.upload
     try:
         if found.action == upload.PASS_THROUGH and request.keep_upload:
-            return Outcome(PASS_THROUGH, found.source_format, request.path,
-                           os.path.getsize(request.path),
-                           found.report.vhd.virtual_size)
+            return _described(request, Outcome(
+                PASS_THROUGH, found.source_format, request.path,
+                os.path.getsize(request.path),
+                found.report.vhd.virtual_size))
         with request.slot():
             return _write(plan)
     finally:
@@ -161,10 +170,18 @@ def _write(plan):
             action, found.source_format, request.destination,
             os.path.getsize(work), check.written_virtual_size(work),
             guest=result.guest if result else None, result=result)
+        outcome = _described(request, outcome)
         os.replace(work, request.destination)
         return outcome
     finally:
         cleanup.remove(work)
+
+
+def _described(request, outcome):
+    if not request.describe:
+        return outcome
+    return dataclasses.replace(outcome,
+                               description=request.describe(outcome))
 
 
 def _write_work_file(request, found, work, prefix):
@@ -187,7 +204,8 @@ def _write_work_file(request, found, work, prefix):
     result = helper.convert(helpers.ConversionRequest(
         source=found.source, destination=work, output=request.output,
         level=request.level, threads=request.threads,
-        work_prefix=prefix, progress=request.progress))
+        work_prefix=prefix, progress=request.progress,
+        inspect_guest=request.inspect_guest))
     action = FLATTEN if found.source.chain else CONVERT
     return action, result
 

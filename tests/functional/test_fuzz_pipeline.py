@@ -48,7 +48,8 @@ class PipelineCorpusTest(testtools.TestCase):
     def test_corpus_covers_conversions_and_refusals(self):
         kinds = {name.split('.', 1)[1].rsplit('-', 1)[0]
                  for name in os.listdir(CORPUS)}
-        for seed in ('raw', 'qcow2', 'vhd', 'vmdk', 'vdi', 'vhdx', 'tgz'):
+        for seed in ('raw', 'qcow2', 'vhd', 'vmdk', 'vdi', 'vhdx', 'tgz',
+                     'disk'):
             self.assertIn(seed, kinds)
 
 

@@ -129,6 +129,31 @@ def _tap_tarball(scratch, vhd_data):
         return f.read()
 
 
+def _guest_disk(scratch):
+    """A raw disk with sfdisk's GPT and an ext4 head in its partition."""
+    path = os.path.join(scratch, 'seed.disk')
+    with open(path, 'wb') as f:
+        f.truncate(3 * MiB)
+    table = 'label: gpt\nstart=2048, size=2048, type=L\n'
+    subprocess.run(['sfdisk', '-q', '--no-reread', '--no-tell-kernel',
+                    path], input=table, text=True, check=True,
+                   capture_output=True)
+    with open(path, 'r+b') as f:
+        f.seek(MiB + 1024 + 56)
+        f.write(b'\x53\xef')
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def _guest_fields(data):
+    """MBR entries, both GPT headers and the first entries."""
+    end = len(data) - 512
+    return ([(o, 4) for o in range(446, 510, 4)]
+            + [(o, 4) for o in range(512, 604, 4)]
+            + [(o, 8) for o in range(1024, 1024 + 256, 8)]
+            + [(end + o, 4) for o in range(0, 92, 4)])
+
+
 def seeds(scratch):
     found = [Seed('raw', b'', [])]
     for name, fmt, options in (('qcow2', 'qcow2', ''),
@@ -144,6 +169,8 @@ def seeds(scratch):
     with open(os.path.join(scratch, 'seed.raw'), 'rb') as f:
         found[0].data = f.read()
     found.append(Seed('tgz', _tap_tarball(scratch, found[3].data), []))
+    disk = _guest_disk(scratch)
+    found.append(Seed('disk', disk, _guest_fields(disk)))
     return found
 
 
@@ -263,7 +290,7 @@ def judge(data, work):
         outcome = 'refused: ' + re.sub(r'[0-9]+', 'N', err.split(
             'error: ', 1)[-1])[:48]
     else:
-        outcome = 'converted'
+        outcome = 'converted' + _guest_kind(out)
         _same_disk(src, dest, work, out)
     crc, cout, cerr, crss = _run_rss(_cli('check', src))
     if 'Traceback' in cerr or crc not in (0, 1, 3) or crss > RSS_LIMIT:
@@ -277,6 +304,19 @@ def judge(data, work):
                                  % (members, trc))
     shutil.rmtree(work)
     return outcome
+
+
+def _guest_kind(summary):
+    """The guest verdict's kind; the inspection must always give one."""
+    guest = json.loads(summary).get('guest')
+    if guest is None:
+        return ''
+    if not (guest.get('unknown') or guest.get('os_type')
+            or guest.get('auto_disk_config')
+            or guest.get('partition_table') is None):
+        raise AssertionError('a guest report without a verdict: %s'
+                             % guest)
+    return ', guest %s' % ('unknown' if guest['unknown'] else 'known')
 
 
 def _same_disk(src, dest, work, summary):

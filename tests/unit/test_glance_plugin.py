@@ -28,6 +28,7 @@ from oslo_config import fixture as cfg_fixture
 import testtools
 
 from tests.fixtures import glance_wrapper
+from tests import partitiontables as pt
 from xenimage_import import exception
 from xenimage_import.glance import image_edit
 from xenimage_import.glance import plugin
@@ -129,13 +130,7 @@ class PluginTaskTest(testtools.TestCase):
         self.publish(self.wrapper())
         self.assertEqual(0, self.image.min_disk)
 
-    WINDOWS = {'partition_table': 'gpt', 'whole_disk_filesystem': None,
-               'partitions': [{'number': 1, 'start': 1048576,
-                               'size': 41943040, 'filesystem': 'vfat'},
-                              {'number': 2, 'start': 42991616,
-                               'size': 41943040, 'filesystem': 'ntfs'}],
-               'os_type': 'windows', 'auto_disk_config': 'Disabled',
-               'complete': True}
+    WINDOWS = pt.inspect(pt.windows_disk())
 
     def publish_inspected(self, wrapper, report):
         return self.publish(wrapper, guest=report)
@@ -145,9 +140,9 @@ class PluginTaskTest(testtools.TestCase):
         props = self.image.extra_properties
         self.assertEqual(('windows', 'Disabled', 'hvm'), (
             props['os_type'], props['auto_disk_config'], props['vm_mode']))
-        self.assertEqual('gpt [1:vfat, 2:ntfs]; os_type=windows; '
-                         'auto_disk_config=Disabled; set: auto_disk_config, '
-                         'os_type', props[plugin.INSPECTION_PROPERTY])
+        self.assertEqual('set: auto_disk_config, os_type; os_type=windows; '
+                         'auto_disk_config=Disabled; gpt [1:vfat, 2:ntfs]',
+                         props[plugin.INSPECTION_PROPERTY])
 
     def test_inspection_keeps_user_values_and_can_be_switched_off(self):
         self.conf.config(default_vm_mode='xen', group='xenimage_import')

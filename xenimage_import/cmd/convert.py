@@ -32,7 +32,7 @@ from oslo_utils import units
 from xenimage_import import cleanup
 from xenimage_import.cmd import common
 from xenimage_import import exception
-from xenimage_import import guest
+from xenimage_import.guest import inspector as guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import import pipeline
@@ -75,6 +75,12 @@ def _parser():
                    help='conversion helper driver: local or xenserver '
                         '(convert on a XenServer host; needs '
                         '--config-file) (default: helper, local)')
+    p.add_argument('--no-guest-inspection', dest='inspect_guest',
+                   action='store_false', default=None,
+                   help='do not read the partition table and filesystems '
+                        'while converting (the output is the same; only '
+                        'the report lacks the guest lines) (default: '
+                        'inspect_guest, on)')
     p.add_argument('--config-file', action='append', default=[],
                    metavar='FILE',
                    help='oslo.config file with the [xenimage_import] '
@@ -145,7 +151,17 @@ def _as_dict(args, outcome, seconds):
     return data
 
 
-def _request(args, progress):
+def _describe(args, start):
+    """What main prints, built before the output is placed."""
+    def describe(outcome):
+        seconds = time.monotonic() - start
+        if args.json:
+            return json.dumps(_as_dict(args, outcome, seconds), indent=2)
+        return _summary(args, outcome, seconds)
+    return describe
+
+
+def _request(args, progress, describe=None):
     """The pipeline request: the configuration files, overridden by flags.
 
     Without files nothing is read and oslo.config is not even imported
@@ -161,13 +177,13 @@ def _request(args, progress):
         settings['policy'] = dataclasses.replace(
             settings['policy'], max_virtual_size=min(
                 args.max_size * units.Gi, L.MAX_VHD_SIZE))
-    for name in ('helper', 'level', 'threads'):
+    for name in ('helper', 'level', 'threads', 'inspect_guest'):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
     return pipeline.Request(
         path=args.source, destination=args.dest, claimed=args.source_format,
         output=_OUTPUTS[args.dest[-4:].lower()], progress=progress,
-        **settings)
+        describe=describe, **settings)
 
 
 def _errors():
@@ -259,7 +275,8 @@ def main(argv=None):
     cleanup.exit_on_signal()
     start = time.monotonic()
     try:
-        outcome = pipeline.run(_request(args, progress))
+        outcome = pipeline.run(_request(args, progress,
+                                        _describe(args, start)))
     except exception.OutputFailed as e:
         return common.fail('%s: %s' % (args.dest, e), as_json=args.json)
     except _errors() as e:
@@ -275,11 +292,7 @@ def main(argv=None):
     finally:
         if progress:
             progress.close()
-    seconds = time.monotonic() - start
-    if args.json:
-        print(json.dumps(_as_dict(args, outcome, seconds), indent=2))
-    else:
-        print(_summary(args, outcome, seconds))
+    print(outcome.description)
     return 0
 
 

@@ -54,7 +54,7 @@ from xenimage_import.glance import image_edit
 from xenimage_import.glance import neighbours
 from xenimage_import.glance import staging
 from xenimage_import.glance import worker
-from xenimage_import import guest
+from xenimage_import.guest import inspector as guest
 from xenimage_import import pipeline
 from xenimage_import import progress
 from xenimage_import.source import formats
@@ -70,8 +70,6 @@ SOURCE_FORMAT_PROPERTY = 'xenimage_source_format'
 INSPECTION_PROPERTY = 'xenimage_inspection'
 # Set from the guest inspection when the user did not set them.
 _INFERRED_PROPERTIES = ('os_type', 'auto_disk_config')
-# Glance's limit on a property value.
-_PROPERTY_MAX = 255
 # Nova's XenAPI driver accepts these spellings of vm_mode.
 _VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
 # What _PublishImage may change, restored by its revert.
@@ -298,9 +296,7 @@ def _inferred(props, report):
         return {}
     found = {key: report[key] for key in _INFERRED_PROPERTIES
              if report.get(key) and not props.get(key)}
-    note = '%s; set: %s' % (guest.summary(report),
-                            ', '.join(sorted(found)) or 'nothing')
-    found[INSPECTION_PROPERTY] = note[:_PROPERTY_MAX]
+    found[INSPECTION_PROPERTY] = guest.property_text(report, found)
     return found
 
 

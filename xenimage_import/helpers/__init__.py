@@ -42,6 +42,8 @@ class ConversionRequest(object):
     :param output: ``tgz`` (the image tarball) or ``vhd`` (a bare VHD).
     :param work_prefix: name prefix of work files (``<image_id>.``).
     :param progress: ``progress(phase, done, total)`` callable, or None.
+    :param inspect_guest: whether the guest inspector reads the blocks
+        as they pass (advisory: the output is the same either way).
     """
 
     source: typing.Any
@@ -51,6 +53,7 @@ class ConversionRequest(object):
     threads: int = 0
     work_prefix: typing.Optional[str] = None
     progress: typing.Optional[typing.Callable] = None
+    inspect_guest: bool = True
 
 
 @dataclasses.dataclass
@@ -64,8 +67,8 @@ class ConversionResult(object):
     vhd_size: int
     output_size: int
     seconds: float
-    # What the disk holds (xenimage_import.guest report), learned during
-    # the conversion's pass; None where the helper did not read the disk.
+    # What the disk holds (xenimage_import.guest.inspector report),
+    # learned during the conversion's pass; None where it was not read.
     guest: dict = None
 
     @property

@@ -27,7 +27,7 @@ import time
 
 from xenimage_import import archive
 from xenimage_import import exception
-from xenimage_import import guest
+from xenimage_import.guest import inspector as guest
 from xenimage_import import helpers
 from xenimage_import import pack
 from xenimage_import import progress as progress_mod
@@ -69,7 +69,8 @@ def _write(request):
     with decode.open_image(request.source) as image:
         plan = writer.TapVhdPlan(image.size)
         identity = writer.new_identity()
-        inspector = guest.GuestInspector(image.size, L.BLOCK_SIZE)
+        inspector = guest.GuestInspector(image.size, L.BLOCK_SIZE) \
+            if request.inspect_guest else None
         progress = progress_mod.counter(request.progress, PHASE_CONVERT,
                                         image.candidate_bytes())
         with pack.atomic_output(request.destination,
@@ -82,7 +83,8 @@ def _write(request):
                 sink = pack.BareSink(out, plan.metadata_size)
             try:
                 for block, data in image.data_blocks(progress):
-                    inspector.feed(block, data)
+                    if inspector:
+                        inspector.feed(block, data)
                     sink.write_block(plan.add(block), data)
                 footer = plan.footer(*identity)
                 sink.write(footer)
@@ -96,4 +98,4 @@ def _write(request):
                 raise
     LOG.debug('%s: %d of %d blocks hold data', request.source.path,
               len(plan.blocks), plan.entries)
-    return plan, inspector.report()
+    return plan, inspector.report() if inspector else None

@@ -157,7 +157,8 @@ class _Transport(object):
         # unallocated and zero blocks are not sent at all.
         result = tapwrite.write(helpers.ConversionRequest(
             source=request.source, destination=self.path,
-            output=helpers.OUTPUT_VHD, work_prefix=request.work_prefix))
+            output=helpers.OUTPUT_VHD, work_prefix=request.work_prefix,
+            inspect_guest=request.inspect_guest))
         self.size = result.virtual_size
         self.guest = result.guest
 
