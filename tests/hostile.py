@@ -383,6 +383,28 @@ def _gnu_long_name_alias(d):
         vhd, name=b'something-else'))
 
 
+def pax_record(keyword, value):
+    """One ``"<len> keyword=value\\n"`` record, its length counted."""
+    body = b' %s=%s\n' % (keyword, value)
+    length = len(body) + 1
+    while len(b'%d' % length) + len(body) != length:
+        length += 1
+    return b'%d' % length + body
+
+
+def _pax(*records, typeflag=b'x', raw=None, **member):
+    """A pax header of ``records`` (or ``raw`` bytes) before 0.vhd."""
+    def build(d):
+        vhd = _tap_vhd_bytes()
+        data = raw if raw is not None else b''.join(
+            pax_record(k, v) for k, v in records)
+        head = _header(len(data), typeflag=typeflag, magic=b'ustar\0',
+                       version=b'00', name=b'./PaxHeaders/0.vhd')
+        return _gzip_file(d, 'pax.tgz', head + data + bytes(
+            -len(data) % TAR_BLOCK) + tar_bytes(vhd, **member))
+    return build
+
+
 def _huge_record(typeflag, size):
     """A header announcing ``size`` bytes of record, then zeros."""
     def build(d):
@@ -692,7 +714,23 @@ CASES = [
      _tar(lambda d: [_member('disk.raw', data=b'x' * 4096)]),
      'only 0.vhd at its root'),
     ('tar-gnu-sparse-member', 'vhd', _gnu_tar('--sparse'), 'GNU sparse'),
-    ('tar-pax-headers', 'vhd', _gnu_tar('--format=pax'), 'pax'),
+    ('tar-pax-sparse', 'vhd', _gnu_tar('--format=pax', '--sparse'),
+     'archived as a sparse file'),
+    ('tar-pax-path-differs', 'vhd', _pax((b'path', b'1.vhd')), 'differs'),
+    ('tar-pax-size-differs', 'vhd', _pax((b'size', b'512')), 'differs'),
+    ('tar-pax-linkpath', 'vhd', _pax((b'linkpath', b'/etc/passwd')),
+     'could change what is extracted'),
+    ('tar-pax-global-path', 'vhd', _pax((b'path', b'0.vhd'),
+                                        typeflag=b'g'),
+     'could change what is extracted'),
+    ('tar-pax-unknown-keyword', 'vhd', _pax((b'GNU.volume.label', b'x')),
+     'could change what is extracted'),
+    ('tar-pax-record-twice', 'vhd', _pax((b'mtime', b'1'), (b'mtime', b'2')),
+     'twice'),
+    ('tar-pax-bad-length', 'vhd', _pax(raw=b'07 a=b\n'), 'valid length'),
+    ('tar-pax-record-overruns', 'vhd', _pax(raw=b'90 mtime=1\n'),
+     'overruns'),
+    ('tar-pax-bad-time', 'vhd', _pax((b'mtime', b'1e9')), 'invalid value'),
     ('tar-damaged-header-hides-second', 'vhd', _damaged_header_hides_second,
      'damaged header'),
     ('tar-gnu-long-name-alias', 'vhd', _gnu_long_name_alias,

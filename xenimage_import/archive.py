@@ -26,6 +26,9 @@ writes for ``tar -czf x.tgz 0.vhd``:
 * one 512-byte header, magic ``ustar`` (POSIX or GNU), a valid unsigned
   checksum, type regular file, name ``0.vhd`` or ``./0.vhd``, no
   link name, no prefix, every other GNU extension field zero;
+* before it, at most a global and an extended pax header whose records
+  cannot change what is extracted (:mod:`xenimage_import.pax`): what
+  Python's ``tarfile``, ``tar --format=posix`` and bsdtar write;
 * numbers in plain octal digits (base-256 for sizes of 8 GiB and more,
   as GNU tar writes them), never negative;
 * the member's data, zero padding to 512 bytes, then only zero blocks
@@ -47,6 +50,7 @@ import time
 from isal import isal_zlib
 
 from xenimage_import import exception
+from xenimage_import import pax
 from xenimage_import import structs
 
 TAR_BLOCK = 512
@@ -98,8 +102,7 @@ AREGTYPE = b'\0'                     # pre-POSIX regular file
 _TYPE_NAMES = {
     b'1': 'a hard link', b'2': 'a symlink', b'3': 'a character device',
     b'4': 'a block device', b'5': 'a directory', b'6': 'a fifo',
-    b'7': 'a contiguous file', b'g': 'a pax global header',
-    b'x': 'a pax extended header', b'L': 'a GNU long name record',
+    b'7': 'a contiguous file', b'L': 'a GNU long name record',
     b'K': 'a GNU long link record', b'S': 'a GNU sparse file',
     b'M': 'a GNU multi-volume continuation', b'V': 'a GNU volume label',
     b'D': 'a GNU directory dump', b'N': 'a GNU old long name record',
@@ -195,9 +198,10 @@ def _refuse_name(name, expected):
     raise exception.ArchiveError('member %r: %s' % (shown, expected))
 
 
-def parse_header(block):
+def parse_header(block, records=None):
     """The size of the one ``0.vhd`` member from its 512-byte header.
 
+    :param records: the pax records that came before it, if any.
     :raises exception.ArchiveError: anything outside the accepted shape.
     """
     if len(block) == TAR_BLOCK and not any(block):
@@ -209,10 +213,43 @@ def parse_header(block):
     name = _text(header, 'name')
     if name not in MEMBER_NAMES:
         _refuse_name(name, ONE_VHD)
-    return _number(header, 'size', base256=True)
+    size = _number(header, 'size', base256=True)
+    pax.check_overrides(records or {}, name, size)
+    return size
 
 
-def parse_chain_header(block):
+def next_header(stream, what):
+    """``(block, pax records)``: the next header, past any pax headers.
+
+    The records are checked (:func:`pax.parse`) and bounded before they
+    are read; a zero block (the end of the archive) comes back as is.
+    """
+    records = {}
+    for _ in range(pax.MAX_HEADERS + 1):
+        block = read_exactly(stream, TAR_BLOCK, what)
+        if block[TAR_HEADER.offsets['typeflag']:][:1] not in pax.TYPES:
+            return block, records
+        header = _parse_common(block, 'a pax header')
+        if any(header.linkname):
+            raise exception.ArchiveError('a pax header carries a link name')
+        size = _number(header, 'size', base256=True)
+        if size > pax.MAX_RECORDS_BYTES:
+            raise exception.ArchiveError(
+                'a pax header of %d bytes (at most %d)'
+                % (size, pax.MAX_RECORDS_BYTES))
+        data = read_exactly(stream, size, 'a pax header')
+        read_exactly(stream, -size % TAR_BLOCK, 'a pax header')
+        for keyword, value in pax.parse(data, header.typeflag).items():
+            if keyword in records:
+                raise exception.ArchiveError(
+                    'pax record %s is set twice for one member'
+                    % keyword.decode('utf-8', 'replace')[:48])
+            records[keyword] = value
+    raise exception.ArchiveError('more than %d pax headers before a member'
+                                 % pax.MAX_HEADERS)
+
+
+def parse_chain_header(block, records=None):
     """``(name, size)`` of a member of a snapshot tarball.
 
     ``name`` is the VHD's name without ``./`` (``1.vhd``, ``snap.vhd``),
@@ -226,14 +263,15 @@ def parse_chain_header(block):
     if not root and header.typeflag not in (REGTYPE, AREGTYPE):
         _refuse_type(header, 'a regular .vhd file')
     _check_plain(header)
+    size = _number(header, 'size', base256=True)
+    pax.check_overrides(records or {}, name, size)
     if root:
         return None, 0
     match = CHAIN_MEMBER.match(name)
     if not match:
         _refuse_name(name, ONE_VHD + ' (or a snapshot chain: 0.vhd, 1.vhd, '
                      '...)')
-    return match.group(1).decode('ascii'), _number(header, 'size',
-                                                   base256=True)
+    return match.group(1).decode('ascii'), size
 
 
 def check_end(stream, size):
@@ -280,8 +318,10 @@ def read_chain(stream, max_total, max_member=None):
     total = members = 0
     last = None
     while True:
-        block = read_exactly(stream, TAR_BLOCK, 'a header')
+        block, records = next_header(stream, 'a header')
         if not any(block):
+            if records:
+                raise exception.ArchiveError('pax headers before no member')
             if not seen:
                 raise exception.ArchiveError('the archive holds no VHD')
             _check_zero_tail(stream, TAR_BLOCK, last)
@@ -290,7 +330,7 @@ def read_chain(stream, max_total, max_member=None):
         if members > MAX_CHAIN_MEMBERS:
             raise exception.ArchiveError('more than %d members'
                                          % MAX_CHAIN_MEMBERS)
-        name, size = parse_chain_header(block)
+        name, size = parse_chain_header(block, records)
         if name is None:
             if members != 1:
                 raise exception.ArchiveError(
@@ -326,7 +366,7 @@ def read_header(stream, max_size=None):
     :param max_size: refuse a ``0.vhd`` declared larger than this before
         anything of it is read (the caller's expansion budget).
     """
-    size = parse_header(read_exactly(stream, TAR_BLOCK, 'its first header'))
+    size = parse_header(*next_header(stream, 'its first header'))
     _check_size(VHD_MEMBER, size, max_size)
     return size
 

@@ -13,15 +13,18 @@
 """Every tarball the checker accepts extracts to the same 0.vhd everywhere.
 
 The readers are the real ones: GNU tar (what Nova's dom0 plugin runs),
-busybox tar and the project's own reader. Archives made by the project's
-writer and by GNU tar in its usual formats must be accepted and agree;
-the forged ones must be refused, and for the damaged-header case GNU tar
-is shown to extract a different disk than the first member.
+busybox tar, bsdtar and the project's own reader. Archives made by the
+project's writer, by GNU tar, bsdtar and Python's tarfile in each of
+their formats (pax headers included) must be accepted and agree; the
+forged ones must be refused, and for the damaged-header case GNU tar is
+shown to extract a different disk than the first member.
 """
 
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import testtools
@@ -35,7 +38,35 @@ from xenimage_import.source import tarball
 MiB = images.MiB
 
 
-READERS = {'gnu': ['tar'], 'busybox': ['busybox', 'tar']}
+READERS = {'gnu': ['tar'], 'busybox': ['busybox', 'tar'],
+           'bsdtar': ['bsdtar']}
+# Every format each writer offers, as its users would ask for it.
+WRITERS = {
+    'gnu-default': ['tar', '-czf', '{out}', '0.vhd'],
+    'gnu-gnu': ['tar', '-czf', '{out}', '--format=gnu', '0.vhd'],
+    'gnu-ustar': ['tar', '-czf', '{out}', '--format=ustar', '0.vhd'],
+    'gnu-posix': ['tar', '-czf', '{out}', '--format=posix', '0.vhd'],
+    'gnu-posix-xattrs': ['tar', '-czf', '{out}', '--format=posix',
+                         '--xattrs', '0.vhd'],
+    # bsdtar records a sparse file as GNU.sparse pax records (refused:
+    # busybox writes the map out as data); --no-read-sparse is the fix
+    # the refusal names.
+    'bsdtar-default': ['bsdtar', '-czf', '{out}', '--no-read-sparse',
+                       '0.vhd'],
+    'bsdtar-pax': ['bsdtar', '-czf', '{out}', '--format', 'pax',
+                   '--no-read-sparse', '0.vhd'],
+    'bsdtar-ustar': ['bsdtar', '-czf', '{out}', '--format', 'ustar',
+                     '0.vhd'],
+    'bsdtar-gnutar': ['bsdtar', '-czf', '{out}', '--format', 'gnutar',
+                      '0.vhd'],
+}
+_TARFILE = ('import sys, tarfile\n'
+            'with tarfile.open(sys.argv[1], "w:gz", format=getattr(\n'
+            '        tarfile, sys.argv[2])) as t:\n'
+            '    t.add("0.vhd")\n')
+for _fmt in ('PAX_FORMAT', 'GNU_FORMAT', 'USTAR_FORMAT'):
+    WRITERS['tarfile-' + _fmt] = [sys.executable, '-c', _TARFILE, '{out}',
+                                  _fmt]
 
 
 class TarReadersAgreeTest(testtools.TestCase):
@@ -44,8 +75,10 @@ class TarReadersAgreeTest(testtools.TestCase):
         super().setUp()
         self.dir = tempfile.mkdtemp(prefix='xenimage-tar-')
         self.addCleanup(shutil.rmtree, self.dir, True)
-        if not shutil.which('busybox'):
-            self.fail('busybox is missing (bindep.txt, profile functional)')
+        for tool in ('busybox', 'bsdtar'):
+            if not shutil.which(tool):
+                self.fail('%s is missing (bindep.txt, profile functional)'
+                          % tool)
 
     def _tap_vhd(self):
         work = os.path.join(self.dir, 'src')
@@ -101,6 +134,27 @@ class TarReadersAgreeTest(testtools.TestCase):
                 self.assertEqual(1, base.cli('check', out)[0])
                 continue
             self.assert_all_agree(out)
+
+    def test_what_real_writers_make(self):
+        # pax mtime/atime/ctime records and xattrs included: each archive
+        # is accepted, and every reader extracts the same 0.vhd.
+        vhd = self._tap_vhd()
+        os.setxattr(vhd, 'user.origin', b'test')
+        for name, argv in sorted(WRITERS.items()):
+            out = os.path.join(self.dir, name + '.tgz')
+            subprocess.run([a.format(out=out) for a in argv], check=True,
+                           cwd=os.path.dirname(vhd),
+                           stdout=subprocess.DEVNULL)
+            self.assert_all_agree(out)
+
+    def test_bsdtar_sparse_member_is_refused_with_the_fix(self):
+        vhd = self._tap_vhd()
+        out = os.path.join(self.dir, 'sparse.tgz')
+        subprocess.run(['bsdtar', '-czf', out, '0.vhd'], check=True,
+                       cwd=os.path.dirname(vhd))
+        rc, stdout, _ = base.cli('check', out)
+        self.assertEqual(1, rc)
+        self.assertIn('--no-read-sparse', stdout)
 
     def test_dot_slash_member(self):
         vhd = self._tap_vhd()
