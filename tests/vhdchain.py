@@ -131,6 +131,11 @@ def sample_chain(depth, size=16 * 1024 * 1024, seed=1, grain=1):
     return link(layers)
 
 
+def empty_chain(depth, size=L.MAX_VHD_SIZE):
+    """``depth`` layers each declaring ``size`` and holding nothing."""
+    return link([Layer(size, {}) for _ in range(depth)])
+
+
 def expected_disk(layers):
     """The leaf's view of the chain, from the layers' description."""
     size = layers[0].size

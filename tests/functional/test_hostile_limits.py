@@ -31,6 +31,7 @@ import testtools
 from lab import images
 from tests import hostile
 from tests import vhdchain
+from tools import metadata_costs
 from xenimage_import.vhd import layout as L
 
 MiB = images.MiB
@@ -137,12 +138,31 @@ class ChainMemoryTest(_Dir):
 
     def test_deep_chain_of_a_2_tib_disk(self):
         # Ten layers of the largest VHD, a few partial blocks each: memory
-        # is what a small chain costs plus the ten BATs (4 MiB each) and
-        # the output's, never the disk.
+        # is what a small chain costs plus the output's BAT (4 MiB); the
+        # layers' BATs cost their used entries, never the disk.
         small = self.flatten(10, 16 * MiB)
         large = self.flatten(10, L.MAX_VHD_SIZE)
-        bats = 11 * L.bat_bytes(L.MAX_BAT_ENTRIES)
-        self.assertLess(large - small, bats + 16 * MiB)
+        self.assertLess(large - small,
+                        2 * L.bat_bytes(L.MAX_BAT_ENTRIES) + 8 * MiB)
+
+
+class MetadataCostTest(_Dir):
+    """Headers that declare much cost what the upload holds (memory).
+
+    CPU is measured by ``python -m tools.metadata_costs``, not here.
+    """
+
+    def test_declared_sizes_cost_no_memory(self):
+        base = metadata_costs.measure_case(metadata_costs.CASES[0][1],
+                                           self.dir)
+        for name, build in metadata_costs.CASES[1:]:
+            row = metadata_costs.measure_case(build, self.dir)
+            for command in ('convert', 'check', 'worker'):
+                self.assertNotIn('Traceback', row[command]['error'])
+                self.assertLess(
+                    row[command]['rss'] - base[command]['rss'],
+                    metadata_costs.RSS_TARGET, (name, command, row))
+            self.assertEqual(0, row['convert']['exit'], (name, row))
 
 
 class ProcessHygieneTest(_Dir):

@@ -19,6 +19,7 @@ version >= 1.2); doc/source/reference/tap-vhd.rst states the facts.
 """
 
 import array
+import bisect
 import sys
 
 from xenimage_import import structs
@@ -161,6 +162,80 @@ def unpack_bat(raw):
     if sys.byteorder == 'little':
         table.byteswap()
     return table
+
+
+# Runs of unused BAT entries are skipped a chunk at a time, in C.
+_BAT_CHUNK = 4096
+_UNUSED_CHUNK = b'\xff' * _BAT_CHUNK
+
+
+def allocated_entries(raw):
+    """Yield ``(index, sector)`` of each used entry of the BAT ``raw``.
+
+    The cost follows the entries in use, not the table's length: a BAT
+    declared for a 2 TiB disk holding nothing is a thousand compares.
+    """
+    for start in range(0, len(raw), _BAT_CHUNK):
+        chunk = raw[start:start + _BAT_CHUNK]
+        if chunk == _UNUSED_CHUNK[:len(chunk)]:
+            continue
+        first = start // BAT_ENTRY_SIZE
+        for offset, entry in enumerate(unpack_bat(chunk)):
+            if entry != BAT_UNUSED:
+                yield first + offset, entry
+
+
+class UsedBat(object):
+    """The used entries of a BAT, 8 bytes each, in block order.
+
+    What a VHD's blocks cost to hold follows the blocks it stores, never
+    the entries its header declares.
+    """
+
+    def __init__(self, raw):
+        self.blocks = array.array('I')
+        self.sectors = array.array('I')
+        for index, sector in allocated_entries(raw):
+            self.blocks.append(index)
+            self.sectors.append(sector)
+
+    def __len__(self):
+        return len(self.blocks)
+
+    def _find(self, block):
+        at = bisect.bisect_left(self.blocks, block)
+        return at if at < len(self.blocks) and \
+            self.blocks[at] == block else None
+
+    def __contains__(self, block):
+        return self._find(block) is not None
+
+    def sector(self, block):
+        """The sector of ``block``; KeyError if it is not in use."""
+        at = self._find(block)
+        if at is None:
+            raise KeyError(block)
+        return self.sectors[at]
+
+    def items(self):
+        return zip(self.blocks, self.sectors)
+
+
+def set_bits(bitmap):
+    """Yield the index of each set bit of ``bitmap``, MSB first.
+
+    Zero runs are skipped a chunk at a time.
+    """
+    zero = bytes(_BAT_CHUNK)
+    for start in range(0, len(bitmap), _BAT_CHUNK):
+        chunk = bitmap[start:start + _BAT_CHUNK]
+        if chunk == zero[:len(chunk)]:
+            continue
+        for offset, byte in enumerate(chunk):
+            if byte:
+                for bit in range(8):
+                    if byte & (0x80 >> bit):
+                        yield (start + offset) * 8 + bit
 
 
 def pack_bat(table):

@@ -53,9 +53,11 @@ class VhdReport(object):
     virtual_size: int = 0
     blocks_total: int = 0
     blocks_allocated: int = 0
-    # The records read, for callers that link VHDs into a chain.
+    # The records read, for callers that link VHDs into a chain; ``bat``
+    # maps each used BAT entry's block to its sector.
     footer: typing.Any = None
     header: typing.Any = None
+    bat: typing.Any = dataclasses.field(default=None, repr=False)
 
     @property
     def valid(self):
@@ -149,6 +151,11 @@ def _check_footer(report, footer, raw, now, role=STANDALONE):
         elif footer.creator_version > L.TAP_CREATOR_VERSION:
             fail('footer.creator_version', 'tap creator version 0x%08x is '
                  'newer than 1.3' % footer.creator_version)
+    if footer.current_size % L.SECTOR_SIZE:
+        # tapdisk and vhd-util address the disk in whole sectors; the
+        # part-sector would be read by some and not by others.
+        fail('footer.current_size', 'disk size %d is not a whole number of '
+             '512-byte sectors' % footer.current_size)
     chs = L.geometry_sectors(L.chs_geometry(footer.current_size))
     if L.geometry_sectors(footer.disk_geometry) > chs:
         fail('footer.geometry', 'geometry too large (%d/%d/%d for %d bytes)'
@@ -225,9 +232,10 @@ def _check_header(report, header, raw, footer, file_size):
 def _check_bat(report, bat, header, metadata_end, file_size, footer):
     """Every allocated block inside the file, after the metadata, alone.
 
-    Memory stays bounded whatever the BAT says: one problem per kind of
-    fault (with a count), and the overlap test uses one slot per
-    block-sized stretch of the u32 sector space (at most 4 MiB).
+    ``bat`` holds the used entries (:class:`L.UsedBat`). Memory and
+    time follow the entries in use and the file: one problem per kind of
+    fault (with a count), and the overlap test keeps one slot per
+    block-sized stretch of the file.
     """
     if footer.current_size // header.block_size > header.max_table_entries:
         report.fail('bat.max_entries', 'fewer BAT entries than blocks')
@@ -236,12 +244,12 @@ def _check_bat(report, bat, header, metadata_end, file_size, footer):
     span_sectors = span // L.SECTOR_SIZE
     data_end = file_size - L.FOOTER_SIZE
     faults = {}
+    # One slot per block-sized stretch of the file: entries past its end
+    # are faults before any slot is looked at.
     slots = array.array('I', [L.BAT_UNUSED]) * (
-        (L.BAT_UNUSED // span_sectors) + 2)
-    used = array.array('I')
-    for index, entry in enumerate(bat):
-        if entry == L.BAT_UNUSED:
-            continue
+        data_end // span + 2 if data_end > 0 else 2)
+    used = 0
+    for index, entry in bat.items():
         offset = entry * L.SECTOR_SIZE
         if offset < metadata_end:
             fault = ('bat.entry', 'block %d at byte %d overlaps the metadata'
@@ -254,18 +262,20 @@ def _check_bat(report, bat, header, metadata_end, file_size, footer):
                      % index)
         else:
             slots[entry // span_sectors] = entry
-            used.append(entry)
+            used += 1
             continue
         faults.setdefault(fault[0], [fault[1], 0])[1] += 1
-    for entry in used:
-        after = slots[entry // span_sectors + 1]
+    for slot, entry in enumerate(slots[:-1]):
+        if entry == L.BAT_UNUSED:
+            continue
+        after = slots[slot + 1]
         if after != L.BAT_UNUSED and after - entry < span_sectors:
             faults.setdefault('bat.overlap', [
                 'block at sector %d overlaps the next one' % entry, 0])[1] += 1
     for check, (message, count) in faults.items():
         report.fail(check, message + (' (and %d more)' % (count - 1)
                                       if count > 1 else ''))
-    report.blocks_allocated = len(used)
+    report.blocks_allocated = used
 
 
 def _check_batmap(report, reader, header, bat, file_size):
@@ -310,9 +320,8 @@ def _check_batmap(report, reader, header, bat, file_size):
         bh.batmap_offset + bh.batmap_size * L.SECTOR_SIZE)
     if ~total & 0xFFFFFFFF != bh.checksum:
         fail('batmap.checksum', 'checksum mismatch')
-    for index in range(header.max_table_entries):
-        if bits[index // 8] & (0x80 >> (index % 8)) and \
-                bat[index] == L.BAT_UNUSED:
+    for index in L.set_bits(bits):
+        if index < header.max_table_entries and index not in bat:
             fail('batmap.bits', 'block %d is marked full in the batmap but '
                  'has no BAT entry' % index)
             break
@@ -369,7 +378,8 @@ def validate_vhd(stream, file_size, now=None, role=STANDALONE):
                                    role)
     bat_raw = reader.read_at(header.table_offset,
                              header.max_table_entries * L.BAT_ENTRY_SIZE)
-    bat = L.unpack_bat(bat_raw)
+    bat = report.bat = L.UsedBat(bat_raw)
+    del bat_raw
     metadata_end = reader.pos
     if copy.creator_application == L.CREATOR_TAP:
         metadata_end = _check_batmap(report, reader, header, bat, file_size)
