@@ -187,11 +187,11 @@ class VdiConversion(object):
         try:
             summary = self._wait_export(task, rx)
         except xapi.XapiError as e:
-            if not rx.bad_requests:
+            if not rx.failure:
                 raise
             # What dom0 saw (a broken connection) and why, seen here.
             raise exception.ConversionFailed('%s (receiver: %s)' % (
-                e, rx.bad_requests[-1][1]))
+                e, rx.failure))
         finally:
             session.destroy_task(task)
         return received.verified(rx, summary, session.name)
@@ -222,9 +222,9 @@ class VdiConversion(object):
                         'can reach this address (receiver_address, '
                         'receiver_port_range)' % (rx.address,
                                                   group.receiver_timeout))
-            if rx.bad_requests and rx.finished and rx.result is None:
+            if rx.failure:
                 return 'upload was refused by the receiver (%s)' % (
-                    rx.bad_requests[-1][1])
+                    rx.failure)
             return None
 
         # NOTE: task.cancel does not stop a plugin: closing the receiver
