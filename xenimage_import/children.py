@@ -17,9 +17,11 @@ or oslo.concurrency's wrapper where it is missing), runs in a process
 group of its own registered with :mod:`cleanup` (a signal to this process
 kills it), and is killed with its group when its wall-clock deadline
 passes: a child blocked in ``open(2)`` on a FIFO uses no CPU, so only the
-deadline ends it. qemu-img (:mod:`xenimage_import.source.qemu`) and the
-Glance plugin's conversion worker (:mod:`xenimage_import.glance.worker`)
-are started this way.
+deadline ends it. Given a :class:`sandbox.Policy`, it is also confined to
+its input and output, without network (:mod:`xenimage_import.sandbox`).
+qemu-img (:mod:`xenimage_import.source.qemu`) and the Glance plugin's
+conversion worker (:mod:`xenimage_import.glance.worker`) are started this
+way.
 """
 
 import dataclasses
@@ -31,6 +33,7 @@ import sys
 import threading
 
 from xenimage_import import cleanup
+from xenimage_import import sandbox as sandbox_
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,21 +89,44 @@ def limited(argv, limits):
              'oslo_concurrency.prlimit'] + rlimits + ['--'] + list(argv))
 
 
+def python_paths():
+    """What a Python child runs and reads: this Python's own paths."""
+    return tuple({sys.prefix, sys.base_prefix, sys.exec_prefix,
+                  os.path.dirname(os.path.realpath(_context.python_exec))}
+                 | {p for p in sys.path if p})
+
+
 class Child(object):
     """A limited process in a process group of its own, with a deadline.
 
     Use as a context manager: leaving it (normally, on an exception or a
     signal turned into one) kills the whole group if it still runs.
 
+    :param sandbox: a :class:`sandbox.Policy` confining the child to the
+        paths it names (and the system's programs), without network.
     :raises OSError: the program cannot be started.
     """
 
-    def __init__(self, argv, limits, env=None, **popen):
+    def __init__(self, argv, limits, env=None, sandbox=None, **popen):
         self.limits = limits
         self.timed_out = False
-        self.proc = subprocess.Popen(
-            limited(argv, limits), start_new_session=True,
-            env=dict(os.environ, **(env or {})), **popen)
+        command = limited(argv, limits)
+        confine = None
+        if sandbox is not None:
+            if command[0] != 'prlimit':
+                # oslo.concurrency's wrapper is Python: it runs and reads
+                # its own.
+                python = python_paths()
+                sandbox = dataclasses.replace(
+                    sandbox, read=sandbox.read + python,
+                    execute=sandbox.execute + python)
+            confine = sandbox_.prepare(sandbox)
+        try:
+            self.proc = subprocess.Popen(
+                command, start_new_session=True, preexec_fn=confine,
+                env=dict(os.environ, **(env or {})), **popen)
+        finally:
+            sandbox_.release(confine)
         cleanup.add_group(self.proc.pid)
         self._timer = threading.Timer(limits.wall_time, self._expire)
         self._timer.daemon = True

@@ -41,7 +41,7 @@ class DeadlineTest(testtools.TestCase):
     def test_qemu_img_blocked_on_a_fifo_is_killed_with_its_group(self):
         start = time.monotonic()
         with qemu.Child(('info', '-f', 'raw', self.fifo),
-                        self.limits) as child:
+                        self.limits, reads=[self.fifo]) as child:
             pid = child.proc.pid
             child.proc.wait()
         self.assertTrue(child.timed_out)
@@ -51,7 +51,8 @@ class DeadlineTest(testtools.TestCase):
     def test_limits_and_malloc_arenas_reach_qemu_img(self):
         limits = children.Limits(cpu_time=30, address_space=units.Gi,
                                  wall_time=20)
-        with qemu.Child(('info', '-f', 'raw', self.fifo), limits) as child:
+        with qemu.Child(('info', '-f', 'raw', self.fifo), limits,
+                        reads=[self.fifo]) as child:
             proc = '/proc/%d/' % child.proc.pid
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:

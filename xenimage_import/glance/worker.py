@@ -40,6 +40,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 from oslo_config import cfg
@@ -51,6 +52,9 @@ from xenimage_import import conf as xconf
 from xenimage_import import exception
 from xenimage_import import pipeline
 from xenimage_import import progress as progress_
+from xenimage_import import sandbox
+from xenimage_import.source import decode
+from xenimage_import.source import qemu
 from xenimage_import import workfiles
 
 LOG = logging.getLogger(__name__)
@@ -228,6 +232,24 @@ def _follow_parent(parent):
         sys.exit(128 + signal.SIGTERM)
 
 
+def _policy(job):
+    """What the worker may touch once its configuration is read.
+
+    Its upload, its own Python, and its staging directory (work files,
+    the output), /dev/shm (decoded windows) and the temporary directory
+    (spooled maps; chosen here, before it cannot be probed) to make files
+    in; no network. Only the local helper's worker is confined: the
+    xenserver helper's talks to XAPI and reads its certificates (its
+    qemu-img children are confined all the same).
+    """
+    python = children.python_paths()
+    return sandbox.Policy(
+        read=(job.path,) + python, execute=python + qemu.programs(),
+        make=(os.path.dirname(os.path.abspath(job.destination)),
+              decode.SHM, tempfile.gettempdir()),
+        write=qemu.DEVICES)
+
+
 def _request(job, conf, progress):
     return pipeline.Request(
         path=job.path, destination=job.destination, claimed=job.claimed,
@@ -260,6 +282,9 @@ def main(argv=None):
     job = Job(**message)
     try:
         conf = xconf.load(args.config_file, args.config_dir)
+        if conf[xconf.GROUP].helper == 'local':
+            LOG.debug('worker confined by %s',
+                      sandbox.confine_self(_policy(job)))
         outcome = pipeline.run(_request(job, conf, _ProgressRelay(write)))
     except Exception as e:
         if not isinstance(e, (exception.XenImageError, cfg.Error)):

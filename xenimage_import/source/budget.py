@@ -147,7 +147,7 @@ def qemu_extents(path, qemu_format, error):
     it streams; closing the generator kills qemu-img.
     """
     with qemu.Child(('map', '-f', qemu_format, '--output=json', path),
-                    qemu.INSPECTION_LIMITS,
+                    qemu.INSPECTION_LIMITS, reads=[path],
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE) as child:
         for line in child.proc.stdout:

@@ -18,7 +18,11 @@ qcow2, VMDK, VHD, VDI). Every other image (compressed extents, VHDX) is
 decoded by the real ``qemu-img``, window by window: the map inspection made
 (:mod:`xenimage_import.source.budget`) lists where data lives, and
 ``qemu-img convert`` writes each window holding data into
-a small in-memory file (memfd) that is read back by block. qemu-img cannot
+a small in-memory file that is read back by block: a named file in a
+private directory on ``/dev/shm`` (tmpfs), so that the confined qemu-img
+may write that file and nothing else (:mod:`xenimage_import.sandbox`), or
+where ``/dev/shm`` is missing or small an unnamed memfd, which Landlock
+cannot name (that qemu-img's writes then go unconfined). qemu-img cannot
 write raw to a pipe; a full-size raw work file would cost a disk write of
 the whole image (and, on filesystems mounted with ``discard``, a discard
 of it afterwards), while the windows keep memory bounded by
@@ -30,7 +34,9 @@ map says hold data are read.
 import contextlib
 import os
 import subprocess
+import tempfile
 
+from xenimage_import import cleanup
 from xenimage_import import exception
 from xenimage_import.source import blocks
 from xenimage_import.source import mapped
@@ -52,12 +58,36 @@ def _image_opts(source, offset, size):
             % (offset, size, source.qemu_format, path))
 
 
-class _Window(object):
-    """A memfd holding one decoded window, filled by a qemu-img process."""
+# A tmpfs for the windows, with room for both and more.
+SHM = '/dev/shm'
+_SHM_ROOM = 4 * WINDOW
 
-    def __init__(self):
-        self.fd = os.memfd_create('xenimage-window', os.MFD_CLOEXEC)
-        self.path = '/proc/%d/fd/%d' % (os.getpid(), self.fd)
+
+def _shm_directory():
+    """A private directory for windows on /dev/shm, or None."""
+    try:
+        st = os.statvfs(SHM)
+        if st.f_bavail * st.f_frsize < _SHM_ROOM:
+            return None
+        return tempfile.mkdtemp(prefix='xenimage-windows-', dir=SHM)
+    except OSError:
+        return None
+
+
+class _Window(object):
+    """One decoded window, written by a confined qemu-img process."""
+
+    def __init__(self, directory, name):
+        if directory:
+            self.path = os.path.join(directory, name)
+            cleanup.add_path(self.path)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT
+                              | os.O_CLOEXEC, 0o600)
+            self.writes = (self.path,)
+        else:
+            self.fd = os.memfd_create('xenimage-window', os.MFD_CLOEXEC)
+            self.path = '/proc/%d/fd/%d' % (os.getpid(), self.fd)
+            self.writes = ()            # Landlock cannot name a memfd
         self.index = None
         self.source = None
         self.child = None
@@ -74,8 +104,9 @@ class _Window(object):
         self.child = qemu.Child(
             ('convert', '-q', '-n', '--image-opts',
              _image_opts(source, offset, length), '-O', 'raw', self.path),
-            qemu.DECODE_LIMITS, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
+            qemu.DECODE_LIMITS, reads=[source.path], writes=self.writes,
+            confine_writes=bool(self.writes),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait(self):
         child, self.child = self.child, None
@@ -90,6 +121,8 @@ class _Window(object):
             self.child.close()
             self.child = None
         os.close(self.fd)
+        if self.writes:
+            cleanup.remove(self.path)
 
 
 class QemuImage(blocks.BlockSource):
@@ -98,11 +131,22 @@ class QemuImage(blocks.BlockSource):
     def __init__(self, source):
         self.source = source
         self.size = source.virtual_size
-        self._windows = [_Window(), _Window()]
+        self._directory = _shm_directory()
+        if self._directory:
+            cleanup.add_action(self._directory, self._remove_directory)
+        self._windows = [_Window(self._directory, 'a'),
+                         _Window(self._directory, 'b')]
+
+    def _remove_directory(self):
+        with contextlib.suppress(OSError):
+            os.rmdir(self._directory)
 
     def close(self):
         for window in self._windows:
             window.close()
+        if self._directory:
+            self._remove_directory()
+            cleanup.discard_action(self._directory)
 
     def candidate_bytes(self):
         return len(self.source.data_blocks) * L.BLOCK_SIZE

@@ -19,6 +19,7 @@ whole process group when the deadline passes). Messages reach users
 (Glance task messages), so no server path survives in them.
 """
 
+import os
 import shutil
 import subprocess
 
@@ -26,6 +27,7 @@ from oslo_utils import units
 
 from xenimage_import import children
 from xenimage_import import exception
+from xenimage_import import sandbox
 
 # The address-space limit counts reservations, not use: glibc reserves a
 # 64 MiB malloc arena for each thread that allocates, and qemu's I/O
@@ -44,6 +46,16 @@ INSPECTION_LIMITS = children.Limits(cpu_time=30, address_space=1 * units.Gi,
                                     wall_time=60)
 DECODE_LIMITS = children.Limits(cpu_time=60, address_space=4 * units.Gi,
                                 wall_time=120)
+
+
+# qemu-img opens /dev/null to probe for OFD locks.
+DEVICES = ('/dev/null',)
+
+
+def programs():
+    """The programs a qemu-img child runs, wherever PATH finds them."""
+    return tuple(os.path.realpath(found) for found in (
+        shutil.which('qemu-img'), shutil.which('prlimit')) if found)
 
 
 def reason(stderr, paths=()):
@@ -69,14 +81,25 @@ def _require_qemu_img():
 
 
 class Child(children.Child):
-    """A qemu-img process (:class:`children.Child`)."""
+    """A qemu-img process (:class:`children.Child`), confined.
 
-    def __init__(self, args, limits, **popen):
+    :param reads: the files it reads (the upload); ``writes``: the one it
+        writes, if any. It may touch nothing else, and has no network.
+    :param confine_writes: False where its output cannot be named (a
+        memfd): it may then write files it could open anyway.
+    """
+
+    def __init__(self, args, limits, reads=(), writes=(),
+                 confine_writes=True, **popen):
         _require_qemu_img()
+        policy = sandbox.Policy(read=tuple(reads),
+                                write=tuple(writes) + DEVICES,
+                                execute=programs(),
+                                confine_writes=confine_writes)
         try:
             super().__init__(['qemu-img'] + list(args), limits,
                              env=_CHILD_ENV, stdin=subprocess.DEVNULL,
-                             text=True, **popen)
+                             text=True, sandbox=policy, **popen)
         except OSError as e:
             raise exception.ConversionFailed('cannot run qemu-img: %s'
                                              % e.strerror)
@@ -99,14 +122,15 @@ def run(args, paths, error, limits=INSPECTION_LIMITS, check_exit_code=(0,),
         error_class=exception.InvalidImage):
     """Run ``qemu-img *args``; return (stdout, stderr).
 
-    :param paths: file paths in ``args``, scrubbed from error messages.
+    :param paths: file paths in ``args``: all it may read; scrubbed from
+        error messages.
     :param error: message prefix for a failure, e.g. "cannot read the
         qcow2 image".
     :param check_exit_code: the exit codes that are not failures.
     :param error_class: what a failure raises: InvalidImage while judging
         an upload, ConversionFailed while decoding one already judged.
     """
-    with Child(args, limits, stdout=subprocess.PIPE,
+    with Child(args, limits, reads=paths, stdout=subprocess.PIPE,
                stderr=subprocess.PIPE) as child:
         out, err = child.proc.communicate()
     child.check(err, paths, error, error_class, check_exit_code)
