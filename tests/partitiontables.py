@@ -20,7 +20,9 @@ past the disk. Each returns a whole disk image as a bytearray.
 import json
 import os
 import random
+import shutil
 import subprocess
+import tempfile
 import uuid
 import zlib
 
@@ -434,13 +436,27 @@ def _dos_mutant(disk, rnd, ebrs):
         disk[at:at + 16] = tables.MBR_ENTRY.pack(entry)
 
 
+_BASES = {}
+
+
+def _base(name):
+    """A tool-made corpus disk's bytes, made once per process."""
+    if name not in _BASES:
+        directory = tempfile.mkdtemp(prefix='xenimage-tables-')
+        try:
+            with open(make(directory, name), 'rb') as f:
+                _BASES[name] = f.read()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    return _BASES[name]
+
+
 def make_mutant(directory, seed):
     """A seeded odd table derived from a tool-made one; its path."""
     rnd = random.Random(seed)
-    base = make(directory, _MUTANT_BASES[seed % len(_MUTANT_BASES)])
-    with open(base, 'rb') as f:
-        disk = bytearray(f.read())
-    if base.endswith(('gpt_sfdisk.img', 'gpt_sgdisk_hybrid.img')):
+    base = _MUTANT_BASES[seed % len(_MUTANT_BASES)]
+    disk = bytearray(_base(base))
+    if base.startswith('gpt_'):
         _gpt_mutant(disk, rnd)
     else:
         _dos_mutant(disk, rnd, [8192, 14336, 20480])

@@ -167,7 +167,8 @@ class GuestInspector(object):
 
     def _fail(self, error):
         LOG.warning('guest inspection gave up: %s: %s',
-                    type(error).__name__, error, exc_info=True)
+                    type(error).__name__, error)
+        LOG.debug('guest inspection error', exc_info=True)
         self.failed = 'inspection error: %s' % type(error).__name__
         self._pending = []
 
