@@ -315,10 +315,7 @@ class GuestInspector(object):
         if fdisk_on:
             self.fdisk.label = 'gpt'
         if not (linux_on or fdisk_on):
-            if primary:
-                self.doubts.append('the primary GPT is damaged: Linux '
-                                   'reads no partitions')
-            return
+            return                      # _gpt and _first_sectors doubt it
         linux, fdisk, more = tables.gpt_slots(header, array, self.sectors,
                                               MAX_PARTITIONS)
         if more:
