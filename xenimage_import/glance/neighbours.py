@@ -34,10 +34,11 @@ import importlib
 import warnings
 
 from xenimage_import import helpers
+from xenimage_import import publish
 
 PLUGIN_NAME = 'xenimage_import'
-DISK_FORMAT = 'vhd'
-CONTAINER_FORMAT = 'ovf'
+DISK_FORMAT = publish.DISK_FORMAT
+CONTAINER_FORMAT = publish.CONTAINER_FORMAT
 
 # Glance's plugins that replace the staged data; after this plugin they
 # would rewrite (or refuse) the tarball it made.

@@ -57,6 +57,7 @@ from xenimage_import.glance import worker
 from xenimage_import.guest import inspector as guest
 from xenimage_import import pipeline
 from xenimage_import import progress
+from xenimage_import import publish
 from xenimage_import.source import formats
 from xenimage_import import workfiles
 
@@ -64,14 +65,12 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 conf.register_opts(CONF)
 
-DISK_FORMAT = neighbours.DISK_FORMAT
-CONTAINER_FORMAT = neighbours.CONTAINER_FORMAT
-SOURCE_FORMAT_PROPERTY = 'xenimage_source_format'
-INSPECTION_PROPERTY = 'xenimage_inspection'
+DISK_FORMAT = publish.DISK_FORMAT
+CONTAINER_FORMAT = publish.CONTAINER_FORMAT
+SOURCE_FORMAT_PROPERTY = publish.SOURCE_FORMAT_PROPERTY
+INSPECTION_PROPERTY = publish.INSPECTION_PROPERTY
 # Set from the guest inspection when the user did not set them.
 _INFERRED_PROPERTIES = ('os_type', 'auto_disk_config')
-# Nova's XenAPI driver accepts these spellings of vm_mode.
-_VM_MODE_ALIASES = {'hvm': 'hvm', 'hv': 'hvm', 'xen': 'xen', 'pv': 'xen'}
 # What _PublishImage may change, restored by its revert.
 _PUBLISHED_ATTRIBUTES = ('disk_format', 'container_format', 'size',
                          'virtual_size', 'min_disk')
@@ -260,8 +259,8 @@ class _PublishImage(task.Task):
                 if group.inspect_guest else {}
             image.set_properties(dict(
                 inferred,
-                vm_mode=_vm_mode(dict(props, **inferred),
-                                 group.default_vm_mode),
+                vm_mode=publish.vm_mode(dict(props, **inferred),
+                                        group.default_vm_mode),
                 **{SOURCE_FORMAT_PROPERTY: xen_outcome.source_format}))
             if group.set_min_disk and not image.get('min_disk'):
                 image.set(min_disk=int(math.ceil(xen_outcome.virtual_size
@@ -298,16 +297,6 @@ def _inferred(props, report):
              if report.get(key) and not props.get(key)}
     found[INSPECTION_PROPERTY] = guest.property_text(report, found)
     return found
-
-
-def _vm_mode(props, default):
-    """vm_mode to publish: the user's (canonical), else hvm or default."""
-    user = (props.get('vm_mode') or '').strip().lower()
-    if user in _VM_MODE_ALIASES:
-        return _VM_MODE_ALIASES[user]
-    if (props.get('os_type') or '').lower() == 'windows':
-        return 'hvm'
-    return default
 
 
 def get_flow(**kwargs):
