@@ -34,7 +34,11 @@ import testtools
 
 from lab import glance_server
 from lab import images
+from lab import keystone_server
 from lab import postgres_server
+
+# Glance's own user in Keystone (keystonemiddleware logs in as it).
+GLANCE_SERVICE_PASSWORD = 'glance-service-pass'
 
 
 def cli(name, *args, release=glance_server.NEWEST):
@@ -63,6 +67,9 @@ class GlanceTestBase(testtools.TestCase):
     # enabled_backends (staging through os_glance_staging_store), or
     # Glance's single-store options (node_staging_uri).
     multi_store = True
+    # A real Keystone in front of Glance, with Glance in its catalogue:
+    # for clients that log in as operators do (clouds.yaml, OS_*).
+    keystone = False
 
     @classmethod
     def _server_env(cls, base_dir):
@@ -93,6 +100,7 @@ class GlanceTestBase(testtools.TestCase):
                                             cls.release.venv))
         cls.base = tempfile.mkdtemp(prefix='xenimage-glance-')
         cls.http = None
+        cls.identity = None
         ports = []
         if cls.http_dir:
             cls.http = _HttpServer(os.path.join(cls.base, 'http'))
@@ -105,15 +113,35 @@ class GlanceTestBase(testtools.TestCase):
             env=cls._server_env(cls.base), database_url=cls._database_url(),
             multi_store=cls.multi_store, release=cls.release)
         try:
+            if cls.keystone:
+                cls._start_keystone()
             cls._prepare(cls.server)
             cls.server.start()
         except Exception:
+            if cls.identity:
+                cls.identity.stop()
             shutil.rmtree(cls.base, ignore_errors=True)
             raise
 
     @classmethod
+    def _start_keystone(cls):
+        if not os.path.isdir(keystone_server.VENV):
+            raise RuntimeError('%s missing: run tools/bootstrap'
+                               % keystone_server.VENV)
+        cls.identity = keystone_server.KeystoneServer(
+            os.path.join(cls.base, 'keystone'), keystone_server.VENV)
+        cls.identity.start()
+        cls.identity.add_service_user('glance', GLANCE_SERVICE_PASSWORD)
+        cls.identity.add_endpoint('image', 'glance', cls.server.url)
+        cls.server.keystone = {'auth_url': cls.identity.url,
+                               'password': GLANCE_SERVICE_PASSWORD,
+                               'client_env': cls.identity.client_env()}
+
+    @classmethod
     def tearDownClass(cls):
         cls.server.stop()
+        if cls.identity:
+            cls.identity.stop()
         if cls.http:
             cls.http.stop()
         shutil.rmtree(cls.base, ignore_errors=True)

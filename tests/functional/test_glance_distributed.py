@@ -37,7 +37,6 @@ from lab import postgres_server
 from tests.functional import base
 
 MiB = images.MiB
-GLANCE_PASSWORD = 'glance-service-pass'
 
 
 @testtools.skipUnless(postgres_server.available(),
@@ -57,9 +56,10 @@ class DistributedImportTest(testtools.TestCase):
         cls.nodes = []
         try:
             cls.keystone.start()
-            cls.keystone.add_service_user('glance', GLANCE_PASSWORD)
+            cls.keystone.add_service_user('glance',
+                                          base.GLANCE_SERVICE_PASSWORD)
             auth = {'auth_url': cls.keystone.url,
-                    'password': GLANCE_PASSWORD,
+                    'password': base.GLANCE_SERVICE_PASSWORD,
                     'client_env': cls.keystone.client_env()}
             store = os.path.join(cls.base, 'store')
             for name in ('node-a', 'node-b'):

@@ -41,10 +41,14 @@ INCOMPAT_DATA_FILE = 1 << 2
 def check_file(path, size, policy=None):
     """Refuse a header that names another file, or that is unknown."""
     with open(path, 'rb') as f:
-        raw = f.read(HEADER.size)
+        check_header(f.read(HEADER.size))
+
+
+def check_header(raw):
+    """:func:`check_file` on the file's first bytes (at least 104)."""
     if len(raw) < V2_HEADER_SIZE:
         raise exception.InvalidImage('qcow2 image is truncated')
-    header = HEADER.unpack(raw.ljust(HEADER.size, b'\0'))
+    header = HEADER.unpack(raw[:HEADER.size].ljust(HEADER.size, b'\0'))
     if header.version not in VERSIONS:
         raise exception.InvalidImage('qcow2 version %d is unknown'
                                      % header.version)
