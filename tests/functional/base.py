@@ -53,6 +53,32 @@ def cli(name, *args, release=glance_server.NEWEST):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def catalogue(clouds_yaml, *args, cloud='lab', popen=False):
+    """Run ``xenimage-catalogue`` as an operator does, with clouds.yaml.
+
+    :param popen: return the running process (to signal it) instead of
+        a finished one.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith('OS_')}
+    env['OS_CLIENT_CONFIG_FILE'] = clouds_yaml
+    argv = [os.path.join(glance_server.NEWEST.venv, 'bin',
+                         'xenimage-catalogue'), '--os-cloud', cloud]
+    argv += list(args)
+    if popen:
+        return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    return subprocess.run(argv, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=600)
+
+
+def fixed_identity_clouds_yaml(path, server):
+    """clouds.yaml for a Glance without Keystone (the fixed identity)."""
+    with open(path, 'w') as f:
+        f.write('clouds:\n  lab:\n    auth_type: none\n'
+                '    image_endpoint_override: %s\n' % server.url)
+    return path
+
+
 class GlanceTestBase(testtools.TestCase):
     """One glance-api per test class."""
 

@@ -20,8 +20,8 @@ and finds Glance in Keystone's catalogue, as any OpenStack client does.
 
 import json
 import os
+import re
 import signal
-import subprocess
 import time
 import uuid
 
@@ -51,6 +51,9 @@ class CatalogueTest(base.GlanceTestBase):
                                admin['OS_PROJECT_NAME'])})
         cls.member_project = cls.identity.add_project_user(
             'consumers', 'consumer', 'consumer-pass')
+        cls.member = dict(admin, OS_USERNAME='consumer',
+                          OS_PASSWORD='consumer-pass',
+                          OS_PROJECT_NAME='consumers')
         cls.seeds = cls._seed(os.path.join(cls.base, 'seeds'))
 
     @classmethod
@@ -111,20 +114,8 @@ class CatalogueTest(base.GlanceTestBase):
         return glance_server.parse_table(
             cls.server.glance('image-show', image_id).stdout)
 
-    def catalogue(self, *args, cloud=CLOUD, popen=False):
-        """Run xenimage-catalogue as an operator does."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith('OS_')}
-        env['OS_CLIENT_CONFIG_FILE'] = self.clouds
-        argv = [os.path.join(glance_server.NEWEST.venv, 'bin',
-                             'xenimage-catalogue'), '--os-cloud', cloud]
-        argv += list(args)
-        if popen:
-            return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-        return subprocess.run(argv, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True,
-                              timeout=600)
+    def catalogue(self, *args, **kwargs):
+        return base.catalogue(self.clouds, *args, **kwargs)
 
     def audit(self, *args):
         proc = self.catalogue('audit', '-f', 'json', *args)
@@ -303,6 +294,42 @@ class CatalogueTest(base.GlanceTestBase):
         # Hidden images are still audited.
         _, rows = self.audit('--name', 'hidden')
         self.assertEqual('repaired', rows[image_id]['verdict'])
+
+    def preflight_says(self):
+        etc = self.server.etc
+        rc, out, err = base.cli(
+            'convert', '--preflight', '--config-file',
+            os.path.join(etc, 'glance-api.conf'), '--config-file',
+            os.path.join(etc, 'glance-image-import.conf'))
+        self.assertEqual(0, rc, err)
+        return re.search(r'^  classic upload\s+(\w+)', out, re.M).group(1)
+
+    def member_uploads(self, name):
+        """Whether Glance takes a project member's classic upload."""
+        path = images.make_random(os.path.join(self.dir, name), MiB)
+        proc = self.glance('image-create', '--name', name, '--disk-format',
+                           'raw', '--container-format', 'bare', '--file',
+                           path, check=False, credentials=self.member)
+        image_id = glance_server.image_id_of(proc)
+        return self.glance('image-show', image_id, credentials=self.member
+                           ).stdout, proc.returncode
+
+    def test_preflight_warns_while_members_may_upload_around_import(self):
+        self.assertEqual('warning', self.preflight_says())
+        shown, rc = self.member_uploads('side-door-open')
+        self.assertEqual(0, rc)
+        self.assertRegex(shown, r'\|\s+status\s+\|\s+active')
+
+        # As the docs say: upload_image for admins only, in Glance's own
+        # policy file (found beside glance-api.conf, read when it changes).
+        policy = os.path.join(self.server.etc, 'policy.yaml')
+        with open(policy, 'w') as f:
+            f.write('"upload_image": "role:admin"\n')
+        self.addCleanup(os.unlink, policy)
+        self.assertEqual('ok', self.preflight_says())
+        shown, rc = self.member_uploads('side-door-shut')
+        self.assertNotEqual(0, rc)
+        self.assertRegex(shown, r'\|\s+status\s+\|\s+queued')
 
     def test_wrong_credentials_are_one_line(self):
         proc = self.catalogue('audit', cloud='wrong-password')

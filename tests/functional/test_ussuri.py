@@ -21,6 +21,7 @@ snapshot chain and the guest properties, plus the command-line tools on
 that Python and what installing the plugin did to Glance's libraries.
 """
 
+import json
 import os
 import subprocess
 
@@ -70,6 +71,26 @@ class UssuriImportTest(base.GlanceTestBase):
     def test_backing_file_refused_and_reverted(self):
         self.assert_refused(hostile.build('qcow2-backing-absolute',
                                           self.dir), 'qcow2', 'backing file')
+
+    def test_catalogue_repairs_a_classic_upload(self):
+        # Glance 20 has no image tasks API and serves ranges by eventlet.
+        clouds = base.fixed_identity_clouds_yaml(
+            os.path.join(self.dir, 'clouds.yaml'), self.server)
+        image_id = glance_server.image_id_of(self.glance(
+            'image-create', '--name', 'classic', '--disk-format', 'qcow2',
+            '--container-format', 'bare', '--file', self.source('qcow2')))
+        proc = base.catalogue(clouds, 'audit', '-f', 'json', image_id)
+        self.assertEqual('fixable', json.loads(proc.stdout)[0]['verdict'])
+        proc = base.catalogue(clouds, 'repair', '-f', 'json', image_id)
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        row = json.loads(proc.stdout)[0]
+        self.assertEqual('repaired', row['action'], row)
+        copy = self.show(row['copy'])
+        self.assertEqual(('active', 'vhd', 'ovf'), (
+            copy['status'], copy['disk_format'], copy['container_format']))
+        proc = base.catalogue(clouds, 'repair', '-f', 'json', image_id)
+        self.assertEqual('already-repaired',
+                         json.loads(proc.stdout)[0]['action'])
 
     def test_vmdk_text_descriptor_refused_without_format_inspector(self):
         # Ussuri's oslo.utils has no format_inspector: the project's own
