@@ -72,7 +72,7 @@ class Result(object):
         return dataclasses.asdict(self)
 
 
-def copy_fields(image, found):
+def copy_fields(image):
     """The new image's record: the original's, corrected where judged."""
     fields = {k: v for k, v in image.items()
               if k not in _NOT_CARRIED and v is not None
@@ -122,10 +122,12 @@ class Repairer(object):
             result.detail = '%s: %s' % (found.verdict,
                                         '; '.join(found.reasons))
             return result
-        fields = copy_fields(image, found)
+        fields = copy_fields(image)
         if self.dry_run:
             result.action = WOULD
-            result.detail = self._plan(image, found)
+            result.detail = '; '.join(
+                [d for d in (result.detail,) if d]
+                + self._plan(image, fields) + found.reasons)
             return result
         return self._make(image, fields, result)
 
@@ -168,16 +170,14 @@ class Repairer(object):
         tasks = self.glance.import_tasks(copy['id']) or ()
         return any(t.get('status') in _UNFINISHED_TASKS for t in tasks)
 
-    def _plan(self, image, found):
-        steps = ['copy as %s/%s through glance-direct (the plugin '
-                 'converts it)' % (image['disk_format'],
-                                   copy_fields(image, found)[
-                                       'container_format'])]
+    def _plan(self, image, fields):
+        """What a real run would do, step by step."""
+        steps = ['copy as %s/%s through glance-direct (the plugin converts '
+                 'it)' % (fields['disk_format'], fields['container_format'])]
         members = self._members(image)
         if members:
             steps.append('with its %d member(s)' % len(members))
-        steps.extend(self._original_steps())
-        return '; '.join(steps + [r for r in found.reasons])
+        return steps + self._original_steps()
 
     def _members(self, image):
         if image.get('visibility') != 'shared':
