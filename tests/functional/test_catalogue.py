@@ -186,7 +186,8 @@ class CatalogueTest(base.GlanceTestBase):
 
     def test_table_output_is_what_an_operator_reads(self):
         proc = self.catalogue('audit', self.seeds['iso'])
-        self.assertEqual(1, proc.returncode, proc.stderr)
+        # Nothing a repair could do: not a failure.
+        self.assertEqual(0, proc.returncode, proc.stderr)
         lines = proc.stdout.splitlines()
         self.assertRegex(lines[1], r'^\| id +\| name +\| verdict +\| '
                                    r'reasons +\|$')

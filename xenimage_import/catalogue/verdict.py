@@ -54,8 +54,8 @@ HEAD_SIZES = (64 * 1024, 1024 * 1024)
 _VHD_HEAD = L.FOOTER_SIZE
 _CHUNK = 1024 * 1024
 _NOT_DISKS = {
-    'iso': 'an ISO is installation media, not a disk: Nova attaches it '
-           'as it is',
+    'iso': 'an ISO is installation media, not a disk: it stays as it '
+           'is',
     'aki': 'an EC2 kernel image holds no disk',
     'ari': 'an EC2 ramdisk image holds no disk',
     'ami': 'an EC2 machine image needs its kernel and ramdisk beside it',

@@ -18,9 +18,10 @@ a corrected copy of each fixable one through the import API. Both log in
 as every OpenStack client does (``--os-cloud`` and clouds.yaml, or the
 ``OS_*`` variables).
 
-Exit status: 0 nothing to do (audit) or nothing failed (repair); 1 some
-image needs attention or failed; 2 usage error; 3 Glance or Keystone
-could not be used; 130 interrupted (a rerun resumes).
+Exit status: 0 nothing left to repair (audit) or nothing failed
+(repair); 1 fixable images remain, or a repair failed; 2 usage error;
+3 Glance or Keystone could not be used; 130 interrupted (a rerun
+resumes).
 """
 
 import argparse
@@ -37,6 +38,7 @@ from xenimage_import.catalogue import repair
 from xenimage_import.catalogue import verdict as V
 from xenimage_import.cmd import common
 
+# Fixable images remain (audit), or a repair failed.
 EXIT_ATTENTION = 1
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
@@ -148,8 +150,7 @@ def _audit(glance, args):
               for v in V.VERDICTS}
     print(', '.join('%d %s' % (n, v) for v, n in counts.items() if n)
           or 'no images', file=sys.stderr)
-    attention = counts[V.FIXABLE] + counts[V.NOT_CONVERTIBLE]
-    return EXIT_ATTENTION if attention else 0
+    return EXIT_ATTENTION if counts[V.FIXABLE] else 0
 
 
 def _repair(glance, args):
