@@ -177,6 +177,12 @@ class CatalogueTest(base.GlanceTestBase):
         self.assertIn('flatten', chain['reasons'][0])
         self.assertEqual('fixable', qemu['verdict'])
 
+    def test_every_page_is_walked(self):
+        _, whole = self.audit()
+        _, paged = self.audit('--page-size', '2')
+        self.assertGreater(len(whole), 2 * 2)
+        self.assertEqual(sorted(whole), sorted(paged))
+
     def test_filters_select_images(self):
         proc, rows = self.audit('--name', 'good')
         self.assertEqual([self.seeds['good']], list(rows))

@@ -20,6 +20,8 @@ import, members, JSON-patch updates.
 
 import json
 
+# Images per listing request; Glance caps it at its api_limit_max (1000
+# by default).
 PAGE_SIZE = 100
 CHUNK = 1024 * 1024
 _PATCH_TYPE = 'application/openstack-images-v2.1-json-patch'
@@ -48,8 +50,9 @@ class GlanceError(Exception):
 class Glance(object):
     """Glance's image API at ``endpoint``, through ``session``."""
 
-    def __init__(self, session, endpoint):
+    def __init__(self, session, endpoint, page_size=PAGE_SIZE):
         self.session = session
+        self.page_size = page_size
         endpoint = endpoint.rstrip('/')
         if endpoint.endswith('/v2'):
             endpoint = endpoint[:-len('/v2')]
@@ -68,7 +71,7 @@ class Glance(object):
     def images(self, **filters):
         """Every image the filters select, hidden ones included."""
         for hidden in _HIDDEN_LISTINGS:
-            params = dict(filters, limit=PAGE_SIZE, os_hidden=hidden)
+            params = dict(filters, limit=self.page_size, os_hidden=hidden)
             path = '/v2/images'
             while path:
                 page = self._call('GET', path, params=params).json()

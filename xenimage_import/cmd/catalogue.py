@@ -76,6 +76,10 @@ def _parser(argv):
         sub.add_argument('--status', help='only images in this status')
         sub.add_argument('--concurrency', type=common.count(1), default=4,
                          help='images read at once (default: 4)')
+        sub.add_argument('--page-size', type=common.count(1),
+                         default=api.PAGE_SIZE,
+                         help='images per listing request (default: %d)'
+                              % api.PAGE_SIZE)
         sub.add_argument('-f', '--format', choices=FORMATS,
                          default='table', help='output format')
     audit_p = commands.choices['audit']
@@ -102,7 +106,7 @@ def _glance(cloud_config, args):
     cloud = cloud_config.get_one(argparse=args)
     session = cloud.get_session()
     endpoint = cloud.get_session_endpoint('image')
-    return api.Glance(session, endpoint)
+    return api.Glance(session, endpoint, page_size=args.page_size)
 
 
 def _images(glance, args):
@@ -130,6 +134,11 @@ class _Deep(object):
             self.done += nbytes
             self.bar('read', self.done, max(self.total, self.done))
 
+    def close(self):
+        """Show the end: images judged from their record read nothing."""
+        self.bar('read', self.done, self.done)
+        self.bar.close()
+
 
 def _audit(glance, args):
     deep = _Deep() if args.deep else None
@@ -142,7 +151,7 @@ def _audit(glance, args):
     rows = list(audit.audit(glance, listed(), deep=args.deep,
                             concurrency=args.concurrency, counted=deep))
     if deep:
-        deep.bar.close()
+        deep.close()
     _print([dict(r.as_dict(), reasons='; '.join(r.verdict.reasons))
             for r in rows], AUDIT_COLUMNS, args.format,
            [r.as_dict() for r in rows])
