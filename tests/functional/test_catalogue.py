@@ -213,7 +213,8 @@ class CatalogueTest(base.GlanceTestBase):
     def test_repair_carries_the_record_and_a_rerun_does_nothing(self):
         image_id = self.fresh_qcow2(
             'shared-qcow2', '--visibility', 'shared', '--min-ram', '256',
-            '--property', 'os_distro=cirros', '--property', 'hw_vendor=acme')
+            '--protected', 'True', '--property', 'os_distro=cirros',
+            '--property', 'hw_vendor=acme')
         self.glance('image-tag-update', image_id, 'golden')
         self.glance('member-create', image_id, self.member_project)
         self.glance('member-update', image_id, self.member_project,
@@ -229,7 +230,7 @@ class CatalogueTest(base.GlanceTestBase):
                           copy['container_format'], copy['vm_mode'],
                           copy['xenimage_source_format']))
         for key in ('name', 'visibility', 'min_ram', 'os_distro',
-                    'hw_vendor', 'tags', 'owner'):
+                    'hw_vendor', 'tags', 'owner', 'protected'):
             self.assertEqual(original[key], copy[key], key)
         self.assertEqual(image_id, copy['xenimage_repaired_from'])
         members = self.glance('member-list', '--image-id',
@@ -338,6 +339,14 @@ class CatalogueTest(base.GlanceTestBase):
         self.assertNotEqual(0, rc)
         self.assertRegex(shown, r'\|\s+status\s+\|\s+queued')
 
+    def test_deactivate_original_once_its_copy_is_active(self):
+        image_id = self.fresh_qcow2('deactivated')
+        _, rows = self.repair('--deactivate-original', image_id)
+        self.assertEqual('repaired', rows[image_id]['action'])
+        self.assertEqual('deactivated', self.record(image_id)['status'])
+        _, rows = self.audit(image_id)
+        self.assertEqual('repaired', rows[image_id]['verdict'])
+
     def test_wrong_credentials_are_one_line(self):
         proc = self.catalogue('audit', cloud='wrong-password')
         self.assertEqual(3, proc.returncode)
@@ -346,3 +355,17 @@ class CatalogueTest(base.GlanceTestBase):
         self.assertIn('xenimage-catalogue: error: The request you have '
                       'made requires authentication. (HTTP 401)',
                       proc.stderr)
+
+    def test_an_unknown_cloud_is_a_usage_error(self):
+        proc = self.catalogue('audit', cloud='no-such-cloud')
+        self.assertEqual((2, 'xenimage-catalogue: error: Cloud '
+                             'no-such-cloud was not found.'),
+                         (proc.returncode, proc.stderr.strip()))
+
+    def test_a_missing_image_is_named_in_one_plain_line(self):
+        missing = str(uuid.uuid4())
+        proc = self.catalogue('audit', missing)
+        self.assertEqual(3, proc.returncode)
+        self.assertEqual('xenimage-catalogue: error: Glance refused GET '
+                         '/v2/images/%s: HTTP 404 No image found with ID %s'
+                         % (missing, missing), proc.stderr.strip())

@@ -19,6 +19,7 @@ import, members, JSON-patch updates.
 """
 
 import json
+import re
 
 # Images per listing request; Glance caps it at its api_limit_max (1000
 # by default).
@@ -37,12 +38,22 @@ _ATTRIBUTES = frozenset(('name', 'visibility', 'protected', 'os_hidden',
                          'min_disk', 'min_ram', 'tags'))
 
 
+def _plain(body):
+    """Glance's error page as one short line: its message, no markup.
+
+    Glance answers errors with webob's HTML page (a title and a heading
+    that repeat the status, then the message) or with JSON.
+    """
+    text = re.sub(r'<(title|h1)>.*?</\1>|<[^>]*>', ' ', body, flags=re.S)
+    return ' '.join(text.split())[:200]
+
+
 class GlanceError(Exception):
     """Glance answered with an error; one line for the operator."""
 
     def __init__(self, method, path, response):
         self.status = response.status_code
-        detail = ' '.join((response.text or '').split())[:200]
+        detail = _plain(response.text or '')
         super().__init__('Glance refused %s %s: HTTP %d %s'
                          % (method, path, self.status, detail))
 

@@ -40,6 +40,7 @@ from xenimage_import.cmd import common
 
 # Fixable images remain (audit), or a repair failed.
 EXIT_ATTENTION = 1
+EXIT_USAGE = 2          # argparse's own
 EXIT_UNREACHABLE = 3
 EXIT_INTERRUPTED = 130
 FORMATS = ('table', 'json', 'csv', 'value')
@@ -174,7 +175,9 @@ def _repair(glance, args):
             results.append(repairer.repair(row.image, row.verdict))
     except KeyboardInterrupt:
         repairer.abandon()
-        _print([r.as_dict() for r in results], REPAIR_COLUMNS, args.format)
+        if results:
+            _print([r.as_dict() for r in results], REPAIR_COLUMNS,
+                   args.format)
         return common.fail('interrupted: run the same command again to '
                            'resume', EXIT_INTERRUPTED)
     _print([r.as_dict() for r in results], REPAIR_COLUMNS, args.format)
@@ -219,7 +222,12 @@ def _interrupt(signum, frame):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser, cloud_config = _parser(argv)
+    from openstack import exceptions as sdk_exceptions
+    try:
+        parser, cloud_config = _parser(argv)
+    except sdk_exceptions.ConfigException as e:
+        # --os-cloud names no cloud of clouds.yaml, or it cannot be read.
+        return common.fail(e, EXIT_USAGE)
     args = parser.parse_args(argv)
     common.setup_logging(False)
     if args.verbose:
@@ -228,7 +236,6 @@ def main(argv=None):
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     from keystoneauth1 import exceptions as ks_exceptions
-    from openstack import exceptions as sdk_exceptions
     try:
         glance = _glance(cloud_config, args)
         run = _audit if args.command == 'audit' else _repair
