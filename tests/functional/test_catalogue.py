@@ -247,6 +247,11 @@ class CatalogueTest(base.GlanceTestBase):
         self.assertEqual('repaired', rows[image_id]['verdict'])
         self.assertEqual(row['copy'], rows[image_id]['repaired_by'])
 
+        _, rows = self.repair('--dry-run', '--hide-original', image_id)
+        self.assertIn('would have the original hidden',
+                      rows[image_id]['detail'])
+        self.assertEqual(original, self.record(image_id))
+
     def test_repair_killed_midway_resumes_on_rerun(self):
         image_id = self.fresh_qcow2('killed')
         proc = self.catalogue('-v', 'repair', image_id, popen=True)

@@ -40,7 +40,6 @@ ALREADY = 'already-repaired'
 WOULD = 'would-repair'
 FAILED = 'failed'
 SKIPPED = 'skipped'
-ACTIONS = (REPAIRED, ALREADY, WOULD, FAILED, SKIPPED)
 
 CHUNK = 1024 * 1024
 # A copy's statuses from the import call until it is active or failed
@@ -88,10 +87,6 @@ def copy_fields(image):
     return fields
 
 
-class Interrupted(Exception):
-    """A signal stopped the repair; what it made is cleaned up."""
-
-
 class Repairer(object):
     """Repair images one at a time.
 
@@ -137,7 +132,11 @@ class Repairer(object):
         for copy in audit.copies_of(self.glance, image['id']):
             if copy['status'] == 'active':
                 result.action, result.copy = ALREADY, copy['id']
-            elif self._importing(copy) and not self.dry_run:
+            elif self._importing(copy):
+                if self.dry_run:
+                    notes.append('copy %s is importing: a run waits for it'
+                                 % copy['id'])
+                    continue
                 LOG.info('Image %s: waiting for the import of copy %s '
                          'that an earlier run started', image['id'],
                          copy['id'])
@@ -235,13 +234,18 @@ class Repairer(object):
         return result
 
     def _finish_original(self, image, result):
+        """Hide or deactivate the original, as asked, once (dry: say so)."""
         done = []
         if self.hide and not image.get('os_hidden'):
-            self.glance.update(image['id'], {'os_hidden': True})
+            if not self.dry_run:
+                self.glance.update(image['id'], {'os_hidden': True})
             done.append('original hidden')
         if self.deactivate and image.get('status') == 'active':
-            self.glance.deactivate(image['id'])
+            if not self.dry_run:
+                self.glance.deactivate(image['id'])
             done.append('original deactivated')
+        if self.dry_run:
+            done = ['would have the %s' % d for d in done]
         result.detail = '; '.join([d for d in (result.detail,) if d] + done)
 
     def _remove(self, copy):
