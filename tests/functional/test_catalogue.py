@@ -252,17 +252,23 @@ class CatalogueTest(base.GlanceTestBase):
                       rows[image_id]['detail'])
         self.assertEqual(original, self.record(image_id))
 
-    def test_repair_killed_midway_resumes_on_rerun(self):
-        image_id = self.fresh_qcow2('killed')
+    def interrupted_repair(self, image_id, signum):
+        """Repair, signalled once the copy exists: (exit status, stderr)."""
         proc = self.catalogue('-v', 'repair', image_id, popen=True)
         for line in proc.stderr:
             if 'created copy' in line:
-                proc.send_signal(signal.SIGKILL)
+                proc.send_signal(signum)
                 break
+        err = proc.stderr.read()
         proc.wait(60)
         proc.stdout.close()
         proc.stderr.close()
-        self.assertEqual(-signal.SIGKILL, proc.returncode)
+        return proc.returncode, err
+
+    def test_repair_killed_midway_resumes_on_rerun(self):
+        image_id = self.fresh_qcow2('killed')
+        rc, _ = self.interrupted_repair(image_id, signal.SIGKILL)
+        self.assertEqual(-signal.SIGKILL, rc)
         left = self.copies(image_id)
         self.assertEqual(1, len(left))
         self.assertNotEqual('active', self.record(left[0])['status'])
@@ -275,16 +281,8 @@ class CatalogueTest(base.GlanceTestBase):
 
     def test_repair_stopped_by_sigterm_leaves_nothing_behind(self):
         image_id = self.fresh_qcow2('terminated')
-        proc = self.catalogue('-v', 'repair', image_id, popen=True)
-        for line in proc.stderr:
-            if 'created copy' in line:
-                proc.send_signal(signal.SIGTERM)
-                break
-        err = proc.stderr.read()
-        proc.wait(60)
-        proc.stdout.close()
-        proc.stderr.close()
-        self.assertEqual(130, proc.returncode)
+        rc, err = self.interrupted_repair(image_id, signal.SIGTERM)
+        self.assertEqual(130, rc)
         self.assertIn('interrupted: run the same command again to resume',
                       err)
         self.assertEqual([], self.copies(image_id))
