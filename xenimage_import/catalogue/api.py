@@ -128,11 +128,15 @@ class Glance(object):
         return self._call('POST', '/v2/images', expect=(201,),
                           json=fields).json()
 
-    def stage(self, image_id, chunks):
-        """Upload ``chunks`` (an iterable of bytes) to the staging area."""
-        self._call('PUT', '/v2/images/%s/stage' % image_id, expect=(204,),
-                   data=chunks,
-                   headers={'Content-Type': 'application/octet-stream'})
+    def stage_from(self, image_id, source_id):
+        """Stage ``source_id``'s data for ``image_id``, streamed through.
+
+        Read and sent a chunk at a time: nothing is kept here.
+        """
+        with self.data(source_id) as answer:
+            self._call('PUT', '/v2/images/%s/stage' % image_id,
+                       expect=(204,), data=answer.iter_content(CHUNK),
+                       headers={'Content-Type': 'application/octet-stream'})
 
     def import_staged(self, image_id):
         self._call('POST', '/v2/images/%s/import' % image_id, expect=(202,),

@@ -13,6 +13,7 @@
 """The whole catalogue judged, page by page, a few images at a time."""
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import typing
 
@@ -62,9 +63,11 @@ def judge(glance, image, deep=False, counted=None):
     if found is not None:
         return found
     if deep:
-        def fresh():
-            return V.Hashed(_Raw(glance.data(image['id'])), image, counted)
-        return V.from_stream(image, fresh(), second_pass=fresh)
+        with contextlib.ExitStack() as opened:
+            def fresh():
+                answer = opened.enter_context(glance.data(image['id']))
+                return V.Hashed(answer.raw, image, counted)
+            return V.from_stream(image, fresh(), second_pass=fresh)
     for size in V.HEAD_SIZES:
         head = glance.head(image, size)
         try:
@@ -76,20 +79,6 @@ def judge(glance, image, deep=False, counted=None):
     return V.Verdict(V.UNJUDGED, ['its first %d KiB do not reach 0.vhd\'s '
                                   'footer: run with --deep'
                                   % (V.HEAD_SIZES[-1] // 1024)])
-
-
-class _Raw(object):
-    """A streamed response read as a file, closed at its end."""
-
-    def __init__(self, response):
-        self._response = response
-        self._raw = response.raw
-
-    def read(self, size):
-        data = self._raw.read(size)
-        if not data:
-            self._response.close()
-        return data
 
 
 def _row(glance, image, deep, counted):

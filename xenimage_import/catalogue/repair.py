@@ -41,7 +41,6 @@ WOULD = 'would-repair'
 FAILED = 'failed'
 SKIPPED = 'skipped'
 
-CHUNK = 1024 * 1024
 # A copy's statuses from the import call until it is active or failed
 # (back to queued).
 _IMPORTING = ('uploading', 'importing', 'saving')
@@ -195,10 +194,9 @@ class Repairer(object):
         for member in self._members(image):
             self.glance.add_member(copy['id'], member['member_id'],
                                    member['status'])
-        with self.glance.data(image['id']) as answer:
-            LOG.info('Image %s: staging its data into copy %s',
-                     image['id'], copy['id'])
-            self.glance.stage(copy['id'], answer.iter_content(CHUNK))
+        LOG.info('Image %s: staging its data into copy %s', image['id'],
+                 copy['id'])
+        self.glance.stage_from(copy['id'], image['id'])
         self.glance.import_staged(copy['id'])
         self.making = None
         LOG.info('Image %s: copy %s is importing', image['id'], copy['id'])
