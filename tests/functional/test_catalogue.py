@@ -177,6 +177,16 @@ class CatalogueTest(base.GlanceTestBase):
         self.assertIn('flatten', chain['reasons'][0])
         self.assertEqual('fixable', qemu['verdict'])
 
+    def test_an_unreadable_image_is_a_row_and_the_audit_goes_on(self):
+        lost = self.fresh_qcow2('store-lost-it')
+        os.unlink(os.path.join(self.server.store, lost))
+        proc, rows = self.audit(lost, self.seeds['qcow2'])
+        self.assertEqual('unjudged', rows[lost]['verdict'])
+        self.assertIn('its data could not be read: Glance refused GET '
+                      '/v2/images/%s/file' % lost, rows[lost]['reasons'][0])
+        self.assertEqual('fixable', rows[self.seeds['qcow2']]['verdict'])
+        self.assertEqual(1, proc.returncode)
+
     def test_every_page_is_walked(self):
         _, whole = self.audit()
         _, paged = self.audit('--page-size', '2')

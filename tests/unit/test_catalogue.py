@@ -42,10 +42,11 @@ def image(**fields):
 class RecordTest(testtools.TestCase):
 
     def test_no_data_is_not_judged(self):
-        for status in ('queued', 'saving', 'importing', 'killed',
-                       'uploading'):
-            found = V.from_record(image(status=status))
-            self.assertEqual(V.UNJUDGED, found.verdict, status)
+        for fields in ({'status': 'queued'}, {'status': 'saving'},
+                       {'status': 'importing'}, {'status': 'killed'},
+                       {'status': 'uploading'}, {'size': None}):
+            found = V.from_record(image(**fields))
+            self.assertEqual(V.UNJUDGED, found.verdict, fields)
 
     def test_what_holds_no_disk_is_not_convertible(self):
         for fields, reason in (
@@ -117,6 +118,21 @@ class HeadTest(testtools.TestCase):
         found = V.from_head(image(), self.tarball(vhd))
         self.assertEqual(V.FIXABLE, found.verdict)
         self.assertIn("written by 'qemu', not tap", found.reasons[0])
+
+    def test_a_fixed_vhd_in_a_tarball_is_fixable(self):
+        vhd = os.path.join(self.dir, 'fixed.vhd')
+        subprocess.run(['qemu-img', 'convert', '-q', '-O', 'vpc', '-o',
+                        'subformat=fixed', self.raw, vhd], check=True)
+        found = V.from_head(image(), self.tarball(vhd))
+        self.assertEqual(V.FIXABLE, found.verdict)
+        self.assertIn('no footer copy at its start', found.reasons[0])
+
+    def test_another_format_named_0_vhd_is_not_convertible(self):
+        qcow2 = images.qemu_convert(self.raw, os.path.join(
+            self.dir, 'q.qcow2'), 'qcow2')
+        found = V.from_head(image(), self.tarball(qcow2))
+        self.assertEqual(V.NOT_CONVERTIBLE, found.verdict)
+        self.assertIn('0.vhd holds a qcow2 image', found.reasons[0])
 
     def test_a_snapshot_tarball_is_fixable(self):
         chain = vhdchain.sample_chain(2, size=4 * MiB)

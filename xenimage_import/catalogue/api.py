@@ -21,6 +21,10 @@ import, members, JSON-patch updates.
 import json
 import re
 
+from keystoneauth1 import exceptions as ks_exceptions
+import requests
+import urllib3
+
 # Images per listing request; Glance caps it at its api_limit_max (1000
 # by default).
 PAGE_SIZE = 100
@@ -56,6 +60,12 @@ class GlanceError(Exception):
         detail = _plain(response.text or '')
         super().__init__('Glance refused %s %s: HTTP %d %s'
                          % (method, path, self.status, detail))
+
+
+# What one image's calls can end in, short of Glance being gone: its
+# refusal, or a connection that broke while its data streamed.
+ERRORS = (GlanceError, ks_exceptions.ClientException,
+          requests.RequestException, urllib3.exceptions.HTTPError)
 
 
 class Glance(object):

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import typing
 
+from xenimage_import.catalogue import api
 from xenimage_import.catalogue import verdict as V
 from xenimage_import import publish
 
@@ -82,7 +83,13 @@ def judge(glance, image, deep=False, counted=None):
 
 
 def _row(glance, image, deep, counted):
-    found = judge(glance, image, deep, counted)
+    try:
+        found = judge(glance, image, deep, counted)
+    except api.ERRORS as e:
+        # One unreadable image (a store down, a lost link) is a row, and
+        # the audit goes on.
+        return Row(image, V.Verdict(V.UNJUDGED, [
+            'its data could not be read: %s' % e]))
     if found.verdict in (V.FIXABLE, V.NOT_CONVERTIBLE):
         active = [c['id'] for c in copies_of(glance, image['id'])
                   if c.get('status') == 'active']

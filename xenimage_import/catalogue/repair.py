@@ -25,10 +25,12 @@ copy is what an interrupted run left (created, partly staged) and is
 removed before the copy is made again.
 """
 
+import contextlib
 import dataclasses
 import logging
 import time
 
+from xenimage_import.catalogue import api
 from xenimage_import.catalogue import audit
 from xenimage_import.catalogue import verdict as V
 from xenimage_import import publish
@@ -104,6 +106,19 @@ class Repairer(object):
         self.making = None              # a copy not yet handed to Glance
 
     def repair(self, image, found):
+        """Repair ``image`` if ``found`` says it is fixable: a Result.
+
+        Glance refusing a step, or a link breaking, fails this image
+        alone: the copy being made is removed and the run goes on.
+        """
+        try:
+            return self._repair(image, found)
+        except api.ERRORS as e:
+            self.abandon()
+            return Result(image['id'], image.get('name'), FAILED,
+                          detail=str(e))
+
+    def _repair(self, image, found):
         result = Result(image['id'], image.get('name'), SKIPPED)
         original = image.get(publish.REPAIRED_FROM_PROPERTY)
         if original:
@@ -252,9 +267,10 @@ class Repairer(object):
         self.glance.delete(copy['id'])
 
     def abandon(self):
-        """Remove the copy being made, after a signal (best effort)."""
-        if self.making:
-            copy = self.glance.find(self.making)
-            if copy is not None and copy['status'] != 'importing':
-                self._remove(copy)
-            self.making = None
+        """Remove the copy being made (best effort: a rerun clears it)."""
+        making, self.making = self.making, None
+        if making:
+            with contextlib.suppress(*api.ERRORS):
+                copy = self.glance.find(making)
+                if copy is not None and copy['status'] != 'importing':
+                    self._remove(copy)

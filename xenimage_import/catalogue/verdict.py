@@ -47,11 +47,12 @@ VERDICTS = (BOOTS, FIXABLE, NOT_CONVERTIBLE, UNJUDGED, REPAIRED)
 
 # Statuses whose data can be read (an admin reads a deactivated image).
 WITH_DATA = ('active', 'deactivated')
-# A tarball's first headers, 0.vhd's footer copy and dynamic header sit in
-# its first KiBs; a compressed head this long reaches them unless pax
-# records or a directory entry come first, when the longer one is read.
+# A tarball's first headers and the start of 0.vhd (its footer copy, or
+# another format's signature) sit in its first KiBs; a compressed head
+# this long reaches them unless pax records or a directory entry come
+# first, when the longer one is read.
 HEAD_SIZES = (64 * 1024, 1024 * 1024)
-_VHD_HEAD = L.FOOTER_SIZE
+_VHD_HEAD = 4096
 _CHUNK = 1024 * 1024
 _NOT_DISKS = {
     'iso': 'an ISO is installation media, not a disk: it stays as it '
@@ -96,7 +97,9 @@ def from_record(image):
     status = image.get('status')
     if status not in WITH_DATA:
         return Verdict(UNJUDGED, ['status %s: no data to judge' % status])
-    if not image.get('size'):
+    if image.get('size') is None:
+        return Verdict(UNJUDGED, ['Glance records no size for its data'])
+    if not image['size']:
         return _refused('the image holds no data (0 bytes)')
     disk = image.get('disk_format')
     container = image.get('container_format')
@@ -158,8 +161,8 @@ def _tarball_head(image, head):
             return _fixable('a snapshot tarball (first member %s): the '
                             'plugin flattens it; --deep checks its links'
                             % name)
-        footer = reader.parse_footer(archive.read_exactly(
-            gz, min(size, _VHD_HEAD), '0.vhd'))
+        member_head = archive.read_exactly(gz, min(size, _VHD_HEAD),
+                                           '0.vhd')
     except exception.Unreadable as e:
         if 'truncated' in str(e):
             raise NeedMore()
@@ -168,6 +171,15 @@ def _tarball_head(image, head):
         raise NeedMore()
     except exception.ArchiveError as e:
         return _refused('the tarball is not one Nova reads alike: %s' % e)
+    footer = reader.parse_footer(member_head)
+    if footer is None:
+        try:
+            inside = headers.sniff_bytes(member_head).name
+        except exception.UnsafeImage as e:
+            return _refused('0.vhd: %s' % e)
+        if inside not in headers.RAW_FAMILY:
+            return _refused('0.vhd holds a %s image, not a VHD: the plugin '
+                            'refuses a mislabelled upload' % inside)
     problem = _tap_vhd(image, footer, '0.vhd')
     if problem:
         return problem
