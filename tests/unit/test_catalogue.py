@@ -71,6 +71,7 @@ class RecordTest(testtools.TestCase):
                  ({'vm_mode': 'bogus'}, "'bogus' is not one Nova knows"),
                  ({'vm_mode': 'xen', 'os_type': 'windows'},
                   'Windows boots only as hvm'),
+                 ({'vm_mode': None, 'os_type': 'windows'}, None),
                  ({'vm_mode': 'PV'}, None), ({'vm_mode': 'hv'}, None),
                  ({'vm_mode': 'hvm', 'os_type': 'windows'}, None)]
         for fields, reason in cases:

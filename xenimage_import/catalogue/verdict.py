@@ -118,6 +118,8 @@ def vm_mode_problems(image):
     """Why Nova would boot this tap image wrongly, from its properties."""
     mode = image.get('vm_mode')
     if not mode:
+        if publish.is_windows(image):
+            return []           # Nova boots Windows as hvm all the same
         return ['vm_mode is not set: Nova boots it paravirtualised '
                 '(xen), which needs a PV kernel']
     canonical = publish.user_vm_mode(image)
