@@ -187,6 +187,13 @@ class CatalogueTest(base.GlanceTestBase):
         self.assertEqual('fixable', rows[self.seeds['qcow2']]['verdict'])
         self.assertEqual(1, proc.returncode)
 
+    def test_other_projects_community_images_are_audited(self):
+        image_id = self.fresh_qcow2('their-community', '--visibility',
+                                    'community', '--owner', uuid.uuid4().hex)
+        self.assertNotIn(image_id, self.glance('image-list').stdout)
+        _, rows = self.audit('--name', 'their-community')
+        self.assertEqual('fixable', rows[image_id]['verdict'])
+
     def test_every_page_is_walked(self):
         _, whole = self.audit()
         _, paged = self.audit('--page-size', '2')

@@ -90,7 +90,12 @@ class Glance(object):
         return answer
 
     def images(self, **filters):
-        """Every image the filters select, hidden ones included."""
+        """Every image the filters select, hidden ones included.
+
+        Every visibility unless one is given: Glance's default listing
+        leaves out other projects' community images.
+        """
+        filters.setdefault('visibility', 'all')
         for hidden in _HIDDEN_LISTINGS:
             params = dict(filters, limit=self.page_size, os_hidden=hidden)
             path = '/v2/images'
