@@ -15,6 +15,7 @@
 import concurrent.futures
 import contextlib
 import dataclasses
+import threading
 import typing
 
 from xenimage_import.catalogue import api
@@ -100,17 +101,36 @@ def _row(glance, image, deep, counted):
     return Row(image, found)
 
 
+class Stopped(Exception):
+    """The audit was interrupted: reads in flight end at their next chunk."""
+
+
 def audit(glance, images, deep=False, concurrency=4, counted=None):
     """Yield a :class:`Row` per image of ``images``, in their order.
 
     At most ``concurrency`` images are read at once, and at most twice as
-    many listed ahead of them.
+    many listed ahead of them. Interrupted (Ctrl-C, a signal), it stops
+    the reads in flight instead of waiting for whole images.
     """
+    stopping = threading.Event()
+
+    def count(nbytes):
+        if stopping.is_set():
+            raise Stopped()
+        if counted:
+            counted(nbytes)
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         pending = []
-        for image in images:
-            pending.append(pool.submit(_row, glance, image, deep, counted))
-            if len(pending) >= 2 * concurrency:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+        try:
+            for image in images:
+                pending.append(pool.submit(_row, glance, image, deep,
+                                           count))
+                if len(pending) >= 2 * concurrency:
+                    yield pending.pop(0).result()
+            for future in pending:
+                yield future.result()
+        except BaseException:
+            stopping.set()
+            for future in pending:
+                future.cancel()
+            raise
