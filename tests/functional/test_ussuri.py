@@ -23,6 +23,7 @@ that Python and what installing the plugin did to Glance's libraries.
 
 import json
 import os
+import re
 import subprocess
 
 import fixtures
@@ -91,6 +92,27 @@ class UssuriImportTest(base.GlanceTestBase):
         proc = base.catalogue(clouds, 'repair', '-f', 'json', image_id)
         self.assertEqual('already-repaired',
                          json.loads(proc.stdout)[0]['action'])
+
+    def test_preflight_reads_the_side_door_in_ussuri_policy_json(self):
+        etc = self.server.etc
+
+        def classic_upload():
+            rc, out, err = base.cli(
+                'convert', '--preflight', '--config-file',
+                os.path.join(etc, 'glance-api.conf'), '--config-file',
+                os.path.join(etc, 'glance-image-import.conf'),
+                release=USSURI)
+            self.assertEqual(0, rc, err)
+            return re.search(r'^  classic upload\s+(\w+)', out,
+                             re.M).group(1)
+        self.assertEqual('warning', classic_upload())
+        # Ussuri's oslo.policy reads policy.json: a policy.yaml is not.
+        for name, ok in (('policy.yaml', 'warning'), ('policy.json', 'ok')):
+            path = os.path.join(etc, name)
+            with open(path, 'w') as f:
+                f.write('{"upload_image": "role:admin"}\n')
+            self.addCleanup(os.unlink, path)
+            self.assertEqual(ok, classic_upload(), name)
 
     def test_vmdk_text_descriptor_refused_without_format_inspector(self):
         # Ussuri's oslo.utils has no format_inspector: the project's own
