@@ -182,8 +182,9 @@ class CatalogueTest(base.GlanceTestBase):
         os.unlink(os.path.join(self.server.store, lost))
         proc, rows = self.audit(lost, self.seeds['qcow2'])
         self.assertEqual('unjudged', rows[lost]['verdict'])
-        self.assertIn('its data could not be read: Glance refused GET '
-                      '/v2/images/%s/file' % lost, rows[lost]['reasons'][0])
+        self.assertEqual('its data could not be read: Glance refused GET '
+                         '/v2/images/%s/file: HTTP 204 No Content' % lost,
+                         rows[lost]['reasons'][0])
         self.assertEqual('fixable', rows[self.seeds['qcow2']]['verdict'])
         self.assertEqual(1, proc.returncode)
 

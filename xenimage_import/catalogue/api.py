@@ -57,7 +57,8 @@ class GlanceError(Exception):
 
     def __init__(self, method, path, response):
         self.status = response.status_code
-        detail = _plain(response.text or '')
+        # An empty answer (204: the store has no data for it) by its name.
+        detail = _plain(response.text or '') or response.reason or ''
         super().__init__('Glance refused %s %s: HTTP %d %s'
                          % (method, path, self.status, detail))
 
