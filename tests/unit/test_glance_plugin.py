@@ -34,6 +34,7 @@ from xenimage_import.glance import image_edit
 from xenimage_import.glance import plugin
 from xenimage_import.glance import staging
 from xenimage_import import pipeline
+from xenimage_import import publish
 
 GiB = glance_wrapper.GiB
 TASK = glance_wrapper.TASK
@@ -105,7 +106,7 @@ class PluginTaskTest(testtools.TestCase):
         self.assertEqual(5, image.min_disk)
         self.assertEqual('hvm', image.extra_properties['vm_mode'])
         self.assertEqual('qcow2', image.extra_properties[
-            plugin.SOURCE_FORMAT_PROPERTY])
+            publish.SOURCE_FORMAT_PROPERTY])
         self.assertGreater(self.repo.saved, 0)
         # The tarball replaced the staged upload, which is gone.
         self.assertEqual(['image-1.tgz'], os.listdir(self.dir))
@@ -142,7 +143,7 @@ class PluginTaskTest(testtools.TestCase):
             props['os_type'], props['auto_disk_config'], props['vm_mode']))
         self.assertEqual('set: auto_disk_config, os_type; os_type=windows; '
                          'auto_disk_config=Disabled; gpt [1:vfat, 2:ntfs]',
-                         props[plugin.INSPECTION_PROPERTY])
+                         props[publish.INSPECTION_PROPERTY])
 
     def test_inspection_keeps_user_values_and_can_be_switched_off(self):
         self.conf.config(default_vm_mode='xen', group='xenimage_import')
@@ -153,12 +154,12 @@ class PluginTaskTest(testtools.TestCase):
         props = self.image.extra_properties
         self.assertEqual(('linux', 'False', 'xen'), (
             props['os_type'], props['auto_disk_config'], props['vm_mode']))
-        self.assertIn('set: nothing', props[plugin.INSPECTION_PROPERTY])
+        self.assertIn('set: nothing', props[publish.INSPECTION_PROPERTY])
         self.conf.config(inspect_guest=False, group='xenimage_import')
         self.publish_inspected(self.wrapper(), self.WINDOWS)
         props = self.image.extra_properties
         self.assertNotIn('os_type', props)
-        self.assertNotIn(plugin.INSPECTION_PROPERTY, props)
+        self.assertNotIn(publish.INSPECTION_PROPERTY, props)
 
     def test_revert_removes_inferred_properties(self):
         props = {'os_glance_import_task': TASK}

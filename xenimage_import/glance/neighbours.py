@@ -37,8 +37,6 @@ from xenimage_import import helpers
 from xenimage_import import publish
 
 PLUGIN_NAME = 'xenimage_import'
-DISK_FORMAT = publish.DISK_FORMAT
-CONTAINER_FORMAT = publish.CONTAINER_FORMAT
 
 # Glance's plugins that replace the staged data; after this plugin they
 # would rewrite (or refuse) the tarball it made.
@@ -90,8 +88,8 @@ def configuration_checks(conf):
         checks = [_check('plugin order', False, '',
                          '%s is not in [image_import_opts] '
                          'image_import_plugins' % PLUGIN_NAME)]
-    for option, value in (('disk_formats', DISK_FORMAT),
-                          ('container_formats', CONTAINER_FORMAT)):
+    for option, value in (('disk_formats', publish.DISK_FORMAT),
+                          ('container_formats', publish.CONTAINER_FORMAT)):
         allowed = glance_option(conf, 'image_format', option)
         if allowed is not None:
             checks.append(_check(

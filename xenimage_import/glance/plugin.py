@@ -65,17 +65,13 @@ LOG = logging.getLogger(__name__)
 CONF = cfg.CONF
 conf.register_opts(CONF)
 
-DISK_FORMAT = publish.DISK_FORMAT
-CONTAINER_FORMAT = publish.CONTAINER_FORMAT
-SOURCE_FORMAT_PROPERTY = publish.SOURCE_FORMAT_PROPERTY
-INSPECTION_PROPERTY = publish.INSPECTION_PROPERTY
 # Set from the guest inspection when the user did not set them.
 _INFERRED_PROPERTIES = ('os_type', 'auto_disk_config')
 # What _PublishImage may change, restored by its revert.
 _PUBLISHED_ATTRIBUTES = ('disk_format', 'container_format', 'size',
                          'virtual_size', 'min_disk')
-_PUBLISHED_PROPERTIES = ('vm_mode', SOURCE_FORMAT_PROPERTY,
-                         INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
+_PUBLISHED_PROPERTIES = ('vm_mode', publish.SOURCE_FORMAT_PROPERTY,
+                         publish.INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
 
 
 def _policy():
@@ -253,7 +249,8 @@ class _PublishImage(task.Task):
                                if k in props},
             }
             image.set(
-                disk_format=DISK_FORMAT, container_format=CONTAINER_FORMAT,
+                disk_format=publish.DISK_FORMAT,
+                container_format=publish.CONTAINER_FORMAT,
                 size=size, virtual_size=xen_outcome.virtual_size)
             inferred = _inferred(props, xen_outcome.guest) \
                 if group.inspect_guest else {}
@@ -261,7 +258,7 @@ class _PublishImage(task.Task):
                 inferred,
                 vm_mode=publish.vm_mode(dict(props, **inferred),
                                         group.default_vm_mode),
-                **{SOURCE_FORMAT_PROPERTY: xen_outcome.source_format}))
+                **{publish.SOURCE_FORMAT_PROPERTY: xen_outcome.source_format}))
             if group.set_min_disk and not image.get('min_disk'):
                 image.set(min_disk=int(math.ceil(xen_outcome.virtual_size
                                                  / units.Gi)))
@@ -295,7 +292,7 @@ def _inferred(props, report):
         return {}
     found = {key: report[key] for key in _INFERRED_PROPERTIES
              if report.get(key) and not props.get(key)}
-    found[INSPECTION_PROPERTY] = guest.property_text(report, found)
+    found[publish.INSPECTION_PROPERTY] = guest.property_text(report, found)
     return found
 
 
