@@ -72,7 +72,8 @@ def _parser(argv):
         sub.add_argument('--project', dest='owner', metavar='PROJECT_ID',
                          help='only images owned by this project')
         sub.add_argument('--visibility', choices=(
-            'public', 'private', 'shared', 'community', 'all'))
+            'public', 'private', 'shared', 'community', 'all'),
+            help='only images of this visibility (default: all)')
         sub.add_argument('--name', help='only images of this exact name')
         sub.add_argument('--status', help='only images in this status')
         sub.add_argument('--concurrency', type=common.count(1), default=4,
@@ -97,9 +98,11 @@ def _parser(argv):
     originals.add_argument('--deactivate-original', action='store_true',
                            help='deactivate the original once its copy is '
                                 'active')
-    repair_p.add_argument('--timeout', type=common.count(1), default=3600,
-                          help='seconds to wait for one import '
-                               '(default: 3600)')
+    # NOTE: not --timeout: that is openstacksdk's, per API request.
+    repair_p.add_argument('--import-timeout', type=common.count(1),
+                          default=3600, metavar='SECONDS',
+                          help='seconds to wait for one import (default: '
+                               '3600; a later run waits for it again)')
     return p, cloud_config
 
 
@@ -167,7 +170,7 @@ def _repair(glance, args):
     repairer = repair.Repairer(glance, dry_run=args.dry_run,
                                hide=args.hide_original,
                                deactivate=args.deactivate_original,
-                               timeout=args.timeout)
+                               timeout=args.import_timeout)
     results = []
     try:
         for row in audit.audit(glance, _images(glance, args),
