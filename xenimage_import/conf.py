@@ -41,9 +41,9 @@ opts = [
                help="""
 Conversion helper that writes the tap VHD.
 
-Helpers are drivers registered in the ``xenimage_import.helpers`` entry
-point group. ``local`` writes the VHD on the Glance node itself and needs no
-XenServer.
+``local`` is built in: it writes the VHD on the Glance node itself and
+needs no XenServer. Every other helper is a driver registered in the
+``xenimage_import.helpers`` entry point group.
 
 Possible values:
     * local

@@ -13,7 +13,6 @@
 """What the command-line tools share: one-line errors, a progress bar."""
 
 import argparse
-import importlib.metadata
 import json
 import logging
 import os
@@ -40,6 +39,9 @@ class _Version(argparse.Action):
                          help='print the version and exit')
 
     def __call__(self, parser, namespace, values, option_string=None):
+        # importlib.metadata costs a fifth of start-up: only --version
+        # pays it.
+        import importlib.metadata
         print('%s %s' % (parser.prog,
                          importlib.metadata.version('xenimage_import')))
         parser.exit()

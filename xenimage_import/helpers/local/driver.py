@@ -23,7 +23,7 @@ from xenimage_import.helpers import tapwrite
 class LocalHelper(helpers.Helper):
     """Convert with the built-in tap VHD writer."""
 
-    name = 'local'
+    name = helpers.BUILT_IN
 
     def convert(self, request):
         return tapwrite.write(request, helper=self.name)
