@@ -19,7 +19,7 @@ keeps each class on one worker (its Glance starts once), and
 ``tests/durations.json`` holds each class's seconds:
 
 * ``python -m tools.test_durations save``: after a full run, write the
-  classes' durations from stestr's last run;
+  classes' durations from stestr's last run, set-up included;
 * ``python -m tools.test_durations seed | stestr load --force-init``:
   what tools/run-tests does in a repository with no history, a stream
   of one passed test per test id with its class's share of the time.
@@ -48,29 +48,40 @@ def test_class(test_id):
 
 
 def _last_run():
-    """``{test id: seconds}`` of the tests that passed in the last run."""
+    """``{class: seconds}`` of the last run, as each worker spent them.
+
+    A class's seconds run from the end of the test its worker ran before
+    it to the end of its own last test, so its setUpClass (a Glance, a
+    Keystone started) counts as well as its tests.
+    """
     stream = subprocess.run(['stestr', 'last', '--subunit'],
                             stdout=subprocess.PIPE, check=True).stdout
-    seconds = {}
+    by_worker = collections.defaultdict(list)
 
     def on_test(test):
         start, stop = test['timestamps']
-        if test['status'] == 'success' and start and stop:
-            seconds[test['id']] = (stop - start).total_seconds()
+        if start and stop:
+            worker = min(t for t in test['tags'] if t.startswith('worker'))
+            by_worker[worker].append((start, stop, test['id']))
 
     result = testtools.StreamToDict(on_test)
     result.startTestRun()
     subunit.ByteStreamToStreamResult(io.BytesIO(stream)).run(result)
     result.stopTestRun()
-    return seconds
+    per_class = collections.Counter()
+    for tests in by_worker.values():
+        tests.sort()
+        previous = tests[0][0]
+        for start, stop, test_id in tests:
+            per_class[test_class(test_id)] += (
+                stop - previous).total_seconds()
+            previous = stop
+    return per_class
 
 
 def save():
-    per_class = collections.Counter()
-    for test_id, seconds in _last_run().items():
-        per_class[test_class(test_id)] += seconds
     with open(FILE, 'w') as f:
-        json.dump({k: round(v, 1) for k, v in sorted(per_class.items())},
+        json.dump({k: round(v, 1) for k, v in sorted(_last_run().items())},
                   f, indent=1)
         f.write('\n')
 
