@@ -69,9 +69,8 @@ class RequestTest(testtools.TestCase):
         self.assertEqual('False', out.strip())
 
     def test_a_local_conversion_never_scans_entry_points(self):
-        # stevedore and importlib.metadata are a fifth of a small image's
-        # conversion: the built-in helper and the version are found
-        # without them.
+        # stevedore and importlib.metadata are a quarter of start-up: the
+        # built-in helper and the version are found without them.
         raw = os.path.join(self.dir, 'disk.raw')
         with open(raw, 'wb') as f:
             f.truncate(4 * 1024 ** 2)

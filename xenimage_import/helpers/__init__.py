@@ -173,23 +173,23 @@ def load(name, conf=None):
             NAMESPACE, name, invoke_on_load=True, invoke_kwds={'conf': conf},
             on_load_failure_callback=_load_failed)
     except _LoadFailed as e:
-        if not isinstance(e.error, ImportError):
+        if isinstance(e.error, ImportError):
+            # Helpers shipped here keep their packages in an extra.
+            hint = ('pip install "xenimage_import[%s]"' % name
+                    if e.module.startswith(__name__ + '.') else
+                    'install the package that provides it')
             raise exception.HelperNotFound(
-                'conversion helper %r could not be loaded: %s'
-                % (name, e.error))
-        # Helpers shipped here keep their packages in an extra.
-        hint = ('pip install "xenimage_import[%s]"' % name
-                if e.module.startswith(__name__ + '.') else
-                'install the package that provides it')
-        raise exception.HelperNotFound(
-            'conversion helper %r needs packages that are not installed '
-            '(%s): %s' % (name, e.error, hint))
+                'conversion helper %r needs packages that are not '
+                'installed (%s): %s' % (name, e.error, hint))
+        error = e.error
     except stevedore_exception.NoMatches:
         raise exception.HelperNotFound(
             'no conversion helper named %r is installed (%r is built in; '
             'others register in the %s entry point group)'
             % (name, BUILT_IN, NAMESPACE))
     except Exception as e:
-        raise exception.HelperNotFound(
-            'conversion helper %r could not be loaded: %s' % (name, e))
-    return manager.driver
+        error = e
+    else:
+        return manager.driver
+    raise exception.HelperNotFound(
+        'conversion helper %r could not be loaded: %s' % (name, error))
