@@ -11,3 +11,7 @@
 # under the License.
 
 """Turn disk images into the tap VHD tarballs XenServer boots."""
+
+from xenimage_import import startup
+
+startup.defer(*startup.DEFERRED)

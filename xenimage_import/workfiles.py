@@ -33,7 +33,6 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import tempfile
 
 from xenimage_import import cleanup
@@ -79,7 +78,9 @@ def node_tag(lock_path):
     staging directory shared by mistake, NFS) are never its to sweep. Two
     glance-api on one host have different lock paths, so different tags.
     """
-    identity = '%s:%s' % (socket.gethostname(), os.path.realpath(lock_path))
+    # NOTE: os.uname() is gethostname()'s answer without importing socket,
+    # which every command-line run would pay for.
+    identity = '%s:%s' % (os.uname().nodename, os.path.realpath(lock_path))
     return hashlib.sha256(identity.encode()).hexdigest()[:8]
 
 

@@ -85,3 +85,20 @@ class RequestTest(testtools.TestCase):
             stdout=subprocess.PIPE, text=True, check=True).stdout
         self.assertEqual('0 []', out.strip().splitlines()[-1])
         self.assertTrue(os.path.exists(os.path.join(self.dir, 'out.tgz')))
+
+    def test_a_local_conversion_never_runs_strutils(self):
+        # A third of start-up: the 400 regexes oslo_utils.strutils
+        # compiles as it loads, for a QemuImgInfo a conversion never uses.
+        raw = os.path.join(self.dir, 'disk.raw')
+        with open(raw, 'wb') as f:
+            f.truncate(4 * 1024 ** 2)
+        code = ('import sys\n'
+                'from xenimage_import.cmd import convert\n'
+                'rc = convert.main(["--json", sys.argv[1], sys.argv[2]])\n'
+                'strutils = sys.modules["oslo_utils.strutils"]\n'
+                'print(rc, "mask_password" in vars(strutils))\n')
+        out = subprocess.run(
+            [sys.executable, '-c', code, raw,
+             os.path.join(self.dir, 'out.tgz')],
+            stdout=subprocess.PIPE, text=True, check=True).stdout
+        self.assertEqual('0 False', out.strip().splitlines()[-1])
