@@ -59,7 +59,7 @@ class DeferredModuleTest(testtools.TestCase):
         self.dir = self.useFixture(fixtures.TempDir()).path
         self.useFixture(fixtures.MonkeyPatch('sys.path',
                                              [self.dir] + sys.path))
-        self.name = 'deferred_probe_%s' % self.id().rsplit('_', 1)[-1]
+        self.name = 'probe_%s' % self._testMethodName
         self.addCleanup(sys.modules.pop, self.name, None)
         self.gate = types.ModuleType(self.name + '_gate')
         self.gate.started = threading.Event()
@@ -101,6 +101,22 @@ class DeferredModuleTest(testtools.TestCase):
         self.gate.proceed.set()
         second.join(10)
         self.assertEqual([2], seen)
+
+    def test_its_own_code_reading_a_later_name_fails_as_an_import_would(self):
+        name = self.name + '_self'
+        with open(os.path.join(self.dir, name + '.py'), 'w') as f:
+            f.write('import sys\n'
+                    'try:\n'
+                    '    sys.modules[__name__].later\n'
+                    'except AttributeError as e:\n'
+                    '    early = str(e)\n'
+                    'later = 1\n')
+        importlib.invalidate_caches()
+        self.addCleanup(sys.modules.pop, name, None)
+        startup.defer(name)
+        module = sys.modules[name]
+        self.assertEqual(1, module.later)
+        self.assertIn('partially initialised', module.early)
 
     def test_a_module_already_imported_is_left_alone(self):
         loaded = importlib.import_module(self.name)
