@@ -60,6 +60,8 @@ class ChildContext(object):
 # Set once per process by the adapter that knows (the Glance plugin);
 # commands keep the default.
 _context = ChildContext()
+# The directory of the xenimage_import package.
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
 def set_context(context):
@@ -90,10 +92,16 @@ def limited(argv, limits):
 
 
 def python_paths():
-    """What a Python child runs and reads: this Python's own paths."""
+    """What a Python child runs and reads: this Python's own paths.
+
+    Its prefixes, its path, and this package's own directory: an editable
+    install (``pip install -e``, as devstack does) puts the package on no
+    path entry but behind an import hook, and a confined child still
+    imports some of it on first use (the helper it loads by name).
+    """
     return tuple({sys.prefix, sys.base_prefix, sys.exec_prefix,
-                  os.path.dirname(os.path.realpath(_context.python_exec))}
-                 | {p for p in sys.path if p})
+                  os.path.dirname(os.path.realpath(_context.python_exec)),
+                  _PACKAGE} | {p for p in sys.path if p})
 
 
 class Child(object):

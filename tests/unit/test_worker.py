@@ -86,6 +86,16 @@ class WorkerTest(testtools.TestCase):
         # Its progress reached the parent's Progress.
         self.assertTrue(shown.shown)
 
+    def test_converts_when_started_off_the_python_path(self):
+        # glance-api under systemd runs from /, where an editable install
+        # (devstack's) puts the package on no path entry: the confined
+        # worker must still import the helper it loads by name.
+        self.addCleanup(os.chdir, os.getcwd())
+        os.chdir(self.dir)
+        outcome = worker.convert(self.job(self.qcow2()), self.conf,
+                                 self.policy)
+        self.assertEqual(pipeline.CONVERT, outcome.action)
+
     def test_reads_the_configuration_files_it_is_given(self):
         # max_virtual_size = 1 (GiB) in the file, not in a default.
         src = images.qemu_convert(
