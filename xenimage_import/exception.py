@@ -18,6 +18,7 @@ problem and, where there is one, the way out.
 """
 
 import re
+import sys
 
 # Absolute paths in messages, quoted or bare.
 # (not the // of a URL, which names a host, not a file)
@@ -33,6 +34,16 @@ def scrub_paths(message, paths=()):
         message = message.replace("'%s'" % path, 'the image')
         message = message.replace(path, 'the image')
     return _PATH.sub('a file', message)
+
+
+def configuration_errors():
+    """oslo.config's error class, once something has loaded oslo.config.
+
+    The commands and the plugin's worker import it only to read files
+    (start-up counts), and before that no configuration error can arise.
+    """
+    cfg = sys.modules.get('oslo_config.cfg')
+    return (cfg.Error,) if cfg else ()
 
 
 def human_size(size):

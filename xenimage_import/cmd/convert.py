@@ -187,13 +187,9 @@ def _request(args, progress, describe=None):
 
 
 def _errors():
-    """The errors reported as one line.
-
-    Verdicts, I/O errors and, once a configuration was read (oslo.config
-    is imported only then), its errors.
-    """
-    cfg = sys.modules.get('oslo_config.cfg')
-    return (exception.XenImageError, OSError) + ((cfg.Error,) if cfg else ())
+    """The errors reported as one line: verdicts, I/O and configuration."""
+    return ((exception.XenImageError, OSError) +
+            exception.configuration_errors())
 
 
 def _preflight_report(glance, verdicts):

@@ -22,6 +22,13 @@ plugin runs the pipeline here instead, as a :class:`children.Child`
 configuration: the same pipeline as ``xenimage-convert``, in an
 interpreter of its own, while the API process only waits for it.
 
+The parent has read Glance's configuration already, so it sends the
+request's settings with the job; the child reads the files itself only
+for a helper with options of its own (``xenserver``). The built-in
+helper's worker never imports oslo.config: its start-up is part of
+every conversion (on Glance 20, oslo.config's dependencies load
+``pkg_resources``: 0.1 s).
+
 The parent writes one JSON job on the child's stdin; the child answers in
 JSON lines on stdout: ``{"progress": [phase, done, total]}`` and
 ``{"log": [level, logger, message]}`` as it goes, and last ``{"outcome":
@@ -43,17 +50,17 @@ import sys
 import tempfile
 import threading
 
-from oslo_config import cfg
 from oslo_utils import units
 
 from xenimage_import import children
 from xenimage_import import cleanup
-from xenimage_import import conf as xconf
 from xenimage_import import exception
+from xenimage_import import helpers
 from xenimage_import import pipeline
 from xenimage_import import progress as progress_
 from xenimage_import import sandbox
 from xenimage_import.source import decode
+from xenimage_import.source import inspect
 from xenimage_import.source import qemu
 from xenimage_import import workfiles
 
@@ -101,6 +108,7 @@ def limits(job, policy):
 
 def _config_args(conf):
     """The files ``conf`` was read from, as the worker's arguments."""
+    from oslo_config import cfg     # loaded in glance-api long before
     args = []
     try:
         files, directory = conf.config_file, conf.config_dir
@@ -115,6 +123,22 @@ def _config_args(conf):
         if path:
             args += ['--config-dir', path]
     return args
+
+
+def _settings_message(conf):
+    """The request's settings from ``conf``, as JSON for the worker."""
+    from xenimage_import import conf as xconf   # as for _config_args
+    settings = xconf.request_settings(conf)
+    del settings['conf']
+    settings['policy'] = dataclasses.asdict(settings['policy'])
+    return settings
+
+
+def _settings(message):
+    """The settings :func:`_settings_message` sent, as a request takes them."""
+    policy = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in message['policy'].items()}
+    return dict(message, policy=inspect.Policy(**policy))
 
 
 def convert(job, conf, policy, progress=None):
@@ -135,7 +159,8 @@ def convert(job, conf, policy, progress=None):
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True) as child:
             child.proc.stdin.write(json.dumps(dict(
-                dataclasses.asdict(job), parent=os.getpid())))
+                dataclasses.asdict(job), parent=os.getpid(),
+                settings=_settings_message(conf))))
             child.proc.stdin.close()
             for line in child.proc.stdout:
                 answer.update(_relay(line, progress))
@@ -250,11 +275,17 @@ def _policy(job):
         write=qemu.DEVICES)
 
 
-def _request(job, conf, progress):
+def _request(job, settings, progress):
     return pipeline.Request(
         path=job.path, destination=job.destination, claimed=job.claimed,
         work_prefix=job.work_prefix, progress=progress, keep_upload=True,
-        **xconf.request_settings(conf))
+        **settings)
+
+
+def _helper_conf(args):
+    """Glance's configuration, read again for a helper's own options."""
+    from xenimage_import import conf as xconf   # only for such helpers
+    return xconf.load(args.config_file, args.config_dir)
 
 
 def _outcome(outcome):
@@ -279,15 +310,19 @@ def main(argv=None):
     root.addHandler(_LogRelay(write))
     message = json.loads(sys.stdin.read())
     _follow_parent(message.pop('parent'))
+    settings = _settings(message.pop('settings'))
     job = Job(**message)
     try:
-        conf = xconf.load(args.config_file, args.config_dir)
-        if conf[xconf.GROUP].helper == 'local':
+        if settings['helper'] == helpers.BUILT_IN:
             LOG.debug('worker confined by %s',
                       sandbox.confine_self(_policy(job)))
-        outcome = pipeline.run(_request(job, conf, _ProgressRelay(write)))
+        else:
+            settings['conf'] = _helper_conf(args)
+        outcome = pipeline.run(_request(job, settings,
+                                        _ProgressRelay(write)))
     except Exception as e:
-        if not isinstance(e, (exception.XenImageError, cfg.Error)):
+        if not isinstance(e, (exception.XenImageError,) +
+                          exception.configuration_errors()):
             LOG.exception('conversion failed')
         write(refused=pipeline.refuse(e))
         return 1
