@@ -83,13 +83,16 @@ def _log_time(line):
 def write_page(result, path):
     """The figures as the RST fragment the docs include, dated."""
     m = result['machine']
-    lines = ['Measured on %s with ``python -m tools.glance_benchmark %s'
+    flags = ['--' + k.replace('_', '-') for k in ('compare', 'versus_cli')
+             if k in result]
+    if 'versus_cli' in result:
+        flags.append('--releases ' + ','.join(result['releases']))
+    lines = ['Measured on %s with ``python -m tools.glance_benchmark %s '
              '--runs %d`` on: %s cores (%s), %.0f GiB, Python %s; the image '
-             '%s.' % (result['date'][:10], ' '.join(
-                 '--' + k.replace('_', '-') for k in ('compare', 'versus_cli')
-                 if k in result) + ' ', result['runs'], m.get('cpus'),
-                 m.get('cpu', '?'), m.get('memory_kb', 0) / 1024 ** 2,
-                 m.get('python'), os.path.basename(result['image'])), '']
+             '%s.' % (result['date'][:10], ' '.join(flags), result['runs'],
+                      m.get('cpus'), m.get('cpu', '?'),
+                      m.get('memory_kb', 0) / 1024 ** 2, m.get('python'),
+                      os.path.basename(result['image'])), '']
     for key in ('compare', 'versus_cli'):
         if key in result:
             lines += ['::', '']
@@ -326,7 +329,8 @@ def main():
     p.add_argument('--load', action='store_true')
     p.add_argument('--versus-cli', action='store_true')
     p.add_argument('--releases', default='newest',
-                   help='for --versus-cli: newest, ussuri or both')
+                   help='for --versus-cli: comma-separated, of %s'
+                        % ', '.join(sorted(glance_server.RELEASES)))
     p.add_argument('--runs', type=int, default=3)
     p.add_argument('--concurrency', default='1,2,4,8')
     p.add_argument('--slots', default='1,2,4')
@@ -334,6 +338,9 @@ def main():
     p.add_argument('--page', default=None,
                    help='also write the figures as an RST fragment here')
     args = p.parse_args()
+    unknown = set(args.releases.split(',')) - set(glance_server.RELEASES)
+    if unknown:
+        p.error('unknown release(s): %s' % ', '.join(sorted(unknown)))
     image = args.image or os.path.join(args.work, 'fs.qcow2')
     scratch = tempfile.mkdtemp(prefix='glance-bench-', dir=args.work)
     result = {'image': image, 'runs': args.runs}
@@ -342,8 +349,9 @@ def main():
             result['compare'] = compare(scratch, image, args.runs)
             print(_table(result['compare']))
         if args.versus_cli:
+            result['releases'] = args.releases.split(',')
             result['versus_cli'] = versus_cli(
-                scratch, image, args.runs, args.releases.split(','))
+                scratch, image, args.runs, result['releases'])
             print(_table(result['versus_cli']))
         if args.load:
             result['load'] = load(
