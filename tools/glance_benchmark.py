@@ -338,7 +338,8 @@ def main():
     p.add_argument('--page', default=None,
                    help='also write the figures as an RST fragment here')
     args = p.parse_args()
-    unknown = set(args.releases.split(',')) - set(glance_server.RELEASES)
+    releases = args.releases.split(',')
+    unknown = set(releases) - set(glance_server.RELEASES)
     if unknown:
         p.error('unknown release(s): %s' % ', '.join(sorted(unknown)))
     image = args.image or os.path.join(args.work, 'fs.qcow2')
@@ -349,9 +350,9 @@ def main():
             result['compare'] = compare(scratch, image, args.runs)
             print(_table(result['compare']))
         if args.versus_cli:
-            result['releases'] = args.releases.split(',')
-            result['versus_cli'] = versus_cli(
-                scratch, image, args.runs, result['releases'])
+            result['releases'] = releases
+            result['versus_cli'] = versus_cli(scratch, image, args.runs,
+                                              releases)
             print(_table(result['versus_cli']))
         if args.load:
             result['load'] = load(

@@ -73,8 +73,7 @@ class WorkerTest(testtools.TestCase):
         src = self.qcow2()
         shown = _Shown()
         shown.interval = 0
-        outcome = worker.convert(self.job(src), self.conf, self.policy,
-                                 shown)
+        outcome = worker.convert(self.job(src), self.conf, shown)
         here = pipeline.run(pipeline.Request(
             path=src, destination=os.path.join(self.dir, 'here.tgz'),
             policy=self.policy, claimed='qcow2'))
@@ -96,8 +95,7 @@ class WorkerTest(testtools.TestCase):
         # worker must still import the helper it loads by name.
         self.addCleanup(os.chdir, os.getcwd())
         os.chdir(self.dir)
-        outcome = worker.convert(self.job(self.qcow2()), self.conf,
-                                 self.policy)
+        outcome = worker.convert(self.job(self.qcow2()), self.conf)
         self.assertEqual(pipeline.CONVERT, outcome.action)
 
     def test_takes_the_settings_glance_read(self):
@@ -107,24 +105,24 @@ class WorkerTest(testtools.TestCase):
                                [(0, MiB)]),
             os.path.join(self.dir, 'big.qcow2'), 'qcow2')
         e = self.assertRaises(exception.XenImageError, worker.convert,
-                              self.job(src), self.conf, self.policy)
+                              self.job(src), self.conf)
         self.assertIn('above the configured limit', str(e))
 
     def test_an_override_reaches_the_worker(self):
         # Set in the parent only, in no file: the worker has it all the
         # same, as the settings come from the parent's configuration.
         job = self.job(self.qcow2())
-        self.assertIsNotNone(worker.convert(job, self.conf,
-                                            self.policy).guest)
+        self.assertIsNotNone(worker.convert(job, self.conf).guest)
         self.conf.set_override('inspect_guest', False, 'xenimage_import')
-        self.assertIsNone(worker.convert(job, self.conf, self.policy).guest)
+        self.assertIsNone(worker.convert(job, self.conf).guest)
 
     def test_a_local_conversion_never_imports_oslo_config(self):
         # oslo.config (on Glance 20 with pkg_resources behind it) is a
         # tenth of a second of every conversion's start-up.
         message = dict(dataclasses.asdict(self.job(self.qcow2())),
                        parent=os.getpid(),
-                       settings=worker._settings_message(self.conf))
+                       settings=worker._settings_message(
+                           xconf.request_settings(self.conf)))
         code = ('import sys\n'
                 'from xenimage_import.glance import worker\n'
                 'rc = worker.main([])\n'
@@ -139,7 +137,7 @@ class WorkerTest(testtools.TestCase):
         src = hostile.build('qcow2-backing-absolute', self.dir)
         before = sorted(os.listdir(self.dir))
         e = self.assertRaises(exception.XenImageError, worker.convert,
-                              self.job(src), self.conf, self.policy)
+                              self.job(src), self.conf)
         self.assertIn('backing file', str(e))
         self.assertEqual(1, len(str(e).splitlines()))
         self.assertEqual(before, sorted(os.listdir(self.dir)))

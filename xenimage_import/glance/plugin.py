@@ -74,10 +74,6 @@ _PUBLISHED_PROPERTIES = ('vm_mode', publish.SOURCE_FORMAT_PROPERTY,
                          publish.INSPECTION_PROPERTY) + _INFERRED_PROPERTIES
 
 
-def _policy():
-    return conf.inspection_policy(CONF.xenimage_import)
-
-
 def _lock_path(staging_dir):
     # NOTE: the slot and liveness locks must be shared by every worker of
     # the node; Glance's lock_path is, and the staging directory is too.
@@ -208,7 +204,7 @@ class _ConvertToTapVhd(task.Task):
             group.max_concurrent_conversions)
         try:
             with slots.convert(self.image_id):
-                outcome = worker.convert(xen_job, CONF, _policy(),
+                outcome = worker.convert(xen_job, CONF,
                                          _ProgressLog(self.image_id))
         except Exception as e:
             _fail(self.image_id, e)

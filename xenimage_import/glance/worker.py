@@ -125,13 +125,11 @@ def _config_args(conf):
     return args
 
 
-def _settings_message(conf):
-    """The request's settings from ``conf``, as JSON for the worker."""
-    from xenimage_import import conf as xconf   # as for _config_args
-    settings = xconf.request_settings(conf)
-    del settings['conf']
-    settings['policy'] = dataclasses.asdict(settings['policy'])
-    return settings
+def _settings_message(settings):
+    """The request's ``settings`` but its ``conf``, as JSON for the worker."""
+    message = dict(settings, policy=dataclasses.asdict(settings['policy']))
+    del message['conf']
+    return message
 
 
 def _settings(message):
@@ -141,18 +139,21 @@ def _settings(message):
     return dict(message, policy=inspect.Policy(**policy))
 
 
-def convert(job, conf, policy, progress=None):
+def convert(job, conf, progress=None):
     """Run ``job`` in a worker; return its :class:`pipeline.Outcome`.
 
-    :param conf: Glance's configuration; its files configure the worker.
-    :param policy: the inspection policy, for the worker's limits.
+    :param conf: Glance's configuration: the request's settings, its
+        inspection policy bounding the worker, and the files a helper with
+        options of its own reads again.
     :param progress: a ``progress(phase, done, total)`` callback (a
         :class:`progress.Progress`) that receives the worker's.
     :raises exception.XenImageError: refused or failed, one line.
     """
+    from xenimage_import import conf as xconf   # as for _config_args
+    settings = xconf.request_settings(conf)
     argv = [children.context().python_exec, '-m', __name__] + \
         _config_args(conf)
-    bounds = limits(job, policy)
+    bounds = limits(job, settings['policy'])
     answer = {}
     try:
         with children.Child(argv, bounds, env=_CHILD_ENV,
@@ -160,7 +161,7 @@ def convert(job, conf, policy, progress=None):
                             text=True) as child:
             child.proc.stdin.write(json.dumps(dict(
                 dataclasses.asdict(job), parent=os.getpid(),
-                settings=_settings_message(conf))))
+                settings=_settings_message(settings))))
             child.proc.stdin.close()
             for line in child.proc.stdout:
                 answer.update(_relay(line, progress))
