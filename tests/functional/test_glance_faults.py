@@ -52,11 +52,14 @@ class _SmallTmpfsTest(base.GlanceTestBase):
 
     @classmethod
     def tearDownClass(cls):
+        # NOTE: unmounted before the base class removes the directories:
+        # a mount point cannot be removed, and would be left behind.
         try:
-            super().tearDownClass()
-        finally:
+            cls.server.stop()
             if cls.mounted:
                 subprocess.run(['umount', '-l', cls.mounted])
+        finally:
+            super().tearDownClass()
 
     def setUp(self):
         super().setUp()

@@ -16,6 +16,7 @@ Any other exception is a bug (a crash for the fuzzer, a failure for the
 corpus replay test).
 """
 
+import atexit
 import io
 import os
 import tempfile
@@ -51,6 +52,7 @@ def fuzz_inspect(data):
     if _TMP is None:
         fd, _TMP = tempfile.mkstemp(prefix='xenimage-fuzz-')
         os.close(fd)
+        atexit.register(os.unlink, _TMP)
     with open(_TMP, 'wb') as f:
         f.write(data)
     for claimed in ('auto', 'vhd'):
