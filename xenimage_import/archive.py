@@ -50,10 +50,12 @@ import time
 from isal import isal_zlib
 
 from xenimage_import import exception
+from xenimage_import import gnusparse
 from xenimage_import import pax
 from xenimage_import import structs
+from xenimage_import import tarfields
 
-TAR_BLOCK = 512
+TAR_BLOCK = tarfields.BLOCK
 TAR_RECORD = 20 * TAR_BLOCK          # GNU tar's default blocking factor
 VHD_MEMBER = '0.vhd'
 MEMBER_NAMES = (b'0.vhd', b'./0.vhd')
@@ -107,8 +109,6 @@ _TYPE_NAMES = {
     b'M': 'a GNU multi-volume continuation', b'V': 'a GNU volume label',
     b'D': 'a GNU directory dump', b'N': 'a GNU old long name record',
 }
-_OCTAL = re.compile(rb'[0-7]+')
-_BASE256 = 0x80
 _MODE_BITS = 0o777
 GZIP_MAGIC = b'\x1f\x8b'
 GZIP_WBITS = 16 + isal_zlib.MAX_WBITS
@@ -116,24 +116,8 @@ _READ_CHUNK = 1024 * 1024
 
 
 def _number(header, field, base256=False):
-    """A numeric field: octal digits then NUL/space padding, or base-256.
-
-    Stricter than every tar reader on purpose: ``tarfile`` takes ``+7``
-    or ``0_7`` where GNU tar does not, so such values are refused.
-    """
-    raw = getattr(header, field)
-    if raw[0] & _BASE256:
-        if not base256 or raw[0] != _BASE256:
-            raise exception.ArchiveError(
-                'tar header field %s is a negative or '
-                'base-256 number' % field)
-        return int.from_bytes(raw[1:], 'big')
-    digits = raw.rstrip(b'\0 ')
-    if not _OCTAL.fullmatch(digits):
-        raise exception.ArchiveError(
-            'tar header field %s is not an octal number '
-            '(%r)' % (field, raw.rstrip(b'\0')[:12]))
-    return int(digits, 8)
+    """A numeric field of ``header`` (:func:`tarfields.number`)."""
+    return tarfields.number(getattr(header, field), field, base256)
 
 
 def _text(header, field):
@@ -211,10 +195,10 @@ def parse_header(block, records=None):
         _refuse_type(header, 'a regular file 0.vhd')
     _check_plain(header)
     name = _text(header, 'name')
-    if name not in MEMBER_NAMES:
-        _refuse_name(name, ONE_VHD)
     size = _number(header, 'size', base256=True)
     pax.check_overrides(records or {}, name, size)
+    if name not in MEMBER_NAMES:
+        _refuse_name(name, ONE_VHD)
     return size
 
 
@@ -267,11 +251,57 @@ def parse_chain_header(block, records=None):
     pax.check_overrides(records or {}, name, size)
     if root:
         return None, 0
+    return _chain_name(name), size
+
+
+def _chain_name(name):
+    """``name`` without ``./``, if a snapshot tarball may hold it."""
     match = CHAIN_MEMBER.match(name)
     if not match:
         _refuse_name(name, ONE_VHD + ' (or a snapshot chain: 0.vhd, 1.vhd, '
                      '...)')
-    return match.group(1).decode('ascii'), size
+    return match.group(1).decode('ascii')
+
+
+def _sparse_member(stream, block, records):
+    """``(name, reader, stored bytes)`` of a GNU sparse member.
+
+    The header obeys the plain member's rules but for what makes it
+    sparse; its map (:mod:`xenimage_import.gnusparse`) is read here, and
+    the reader returned expands the extents that follow.
+    """
+    header = _parse_common(block, 'a header')
+    stored = _number(header, 'size', base256=True)
+
+    def next_block():
+        return read_exactly(stream, TAR_BLOCK, 'a sparse map')
+
+    if header.typeflag == gnusparse.SPARSE_TYPE:
+        if any(header.linkname):
+            raise exception.ArchiveError('tar header carries a link name')
+        name = _text(header, 'name')
+        pax.check_overrides(records, name, stored)
+        sparse_map = gnusparse.read_oldgnu_map(block, next_block)
+        map_bytes = 0
+    else:
+        if header.typeflag not in (REGTYPE, AREGTYPE):
+            _refuse_type(header, 'a regular .vhd file')
+        _check_plain(header)
+        if pax.SIZE in records and records[pax.SIZE] != b'%d' % stored:
+            raise exception.ArchiveError(
+                'pax size %s differs from the member size %d'
+                % (pax.shown(records[pax.SIZE]), stored))
+        version = gnusparse.pax_version(records)
+        name = gnusparse.real_name(_text(header, 'name'), records)
+        if version == '1.0':
+            sparse_map, map_bytes = gnusparse.read_map_1_0(
+                next_block, records, stored)
+        else:
+            sparse_map, map_bytes = gnusparse.map_0_1(records), 0
+    name = _chain_name(name)
+    sparse_map.check(stored - map_bytes)
+    member = MemberReader(stream, stored - map_bytes, name)
+    return name, gnusparse.ExpandedReader(member, sparse_map, name), stored
 
 
 def check_end(stream, size):
@@ -307,12 +337,15 @@ def _check_zero_tail(stream, end, after):
 
 
 def read_chain(stream, max_total, max_member=None):
-    """Yield ``(name, size)`` for each VHD of a snapshot tarball, in order.
+    """Yield ``(name, member)`` for each VHD of a snapshot tarball, in order.
 
-    After each yield the caller reads exactly ``size`` bytes of the member
-    from ``stream``. Names are unique; each declared size may not exceed
-    ``max_member`` nor all of them together ``max_total``, checked before
-    the member is read; only zero blocks may follow the last member.
+    ``member`` reads the VHD's ``member.size`` bytes from ``stream``; what
+    the caller leaves unread is skipped. Names are unique; each VHD's size
+    may not exceed ``max_member`` nor all of them together ``max_total``,
+    checked before its data is read; only zero blocks may follow the last
+    member. A GNU sparse member (``bsdtar``, ``tar -S``) is expanded as
+    GNU tar extracts it: this is an archive that is re-written, never one
+    stored as it is.
     """
     seen = set()
     total = members = 0
@@ -330,20 +363,26 @@ def read_chain(stream, max_total, max_member=None):
         if members > MAX_CHAIN_MEMBERS:
             raise exception.ArchiveError('more than %d members'
                                          % MAX_CHAIN_MEMBERS)
-        name, size = parse_chain_header(block, records)
-        if name is None:
-            if members != 1:
-                raise exception.ArchiveError(
-                    'the root entry ./ comes after a file')
-            continue
+        typeflag = block[TAR_HEADER.offsets['typeflag']:][:1]
+        if gnusparse.is_sparse(typeflag, records):
+            name, member, stored = _sparse_member(stream, block, records)
+        else:
+            name, stored = parse_chain_header(block, records)
+            if name is None:
+                if members != 1:
+                    raise exception.ArchiveError(
+                        'the root entry ./ comes after a file')
+                continue
+            member = MemberReader(stream, stored, name)
         if name in seen:
             raise exception.ArchiveError('%s appears twice' % name)
         seen.add(name)
-        total += size
-        _check_size(name, size, max_member)
+        total += member.size
+        _check_size(name, member.size, max_member)
         _check_size('the VHDs', total, max_total)
-        yield name, size
-        if any(read_exactly(stream, -size % TAR_BLOCK,
+        yield name, member
+        member.drain()
+        if any(read_exactly(stream, -stored % TAR_BLOCK,
                             'the padding of %s' % name)):
             raise exception.ArchiveError('%s is padded with non-zero bytes'
                                          % name)
@@ -383,9 +422,11 @@ def _check_size(what, size, limit):
 class MemberReader(object):
     """The ``size`` bytes of the member, read from the tar stream."""
 
+    sparse = False
+
     def __init__(self, stream, size, name=VHD_MEMBER):
         self._stream = stream
-        self.left = size
+        self.size = self.left = size
         self.name = name
 
     def read(self, size=-1):
@@ -409,7 +450,7 @@ def _octal_field(value, width):
     """``value`` in octal with a NUL, or base-256 when it does not fit."""
     if value < 8 ** (width - 1):
         return b'%0*o\0' % (width - 1, value)
-    return bytes([_BASE256]) + value.to_bytes(width - 1, 'big')
+    return bytes([tarfields.BASE256]) + value.to_bytes(width - 1, 'big')
 
 
 def tar_header(size, mtime=None):

@@ -99,13 +99,15 @@ def check_chain_stream(fileobj, path='-'):
     """
     report = CheckReport(path=path, kind='chain')
     layers = {}
+    sparse = []
     gz = archive.GzipMemberReader(fileobj)
     try:
-        for name, size in archive.read_chain(gz, float('inf')):
+        for name, member in archive.read_chain(gz, float('inf')):
             report.members.append(name)
-            member = archive.MemberReader(gz, size, name)
+            if member.sparse:
+                sparse.append(name)
             if name != archive.SWAP_MEMBER:
-                vhd = reader.validate_vhd(member, size,
+                vhd = reader.validate_vhd(member, member.size,
                                           role=reader.CHAIN_PARENT)
                 for problem in vhd.problems:
                     report.problems.append(reader.Problem(
@@ -119,7 +121,11 @@ def check_chain_stream(fileobj, path='-'):
                                        layers[n].header, None, b'')
                            for n in names])
         report.vhd = layers[names[0]]
-        if len(names) == 1:
+        if len(names) == 1 and sparse:
+            verdict = ('%s is stored as a GNU sparse member, which tar '
+                       'readers extract differently: xenimage-convert and '
+                       'the Glance plugin re-pack it' % names[0])
+        elif len(names) == 1:
             verdict = ('a snapshot tarball of one VHD (%s): xenimage-convert '
                        'and the Glance plugin re-pack it' % names[0])
         else:

@@ -19,8 +19,10 @@ Such records change nothing GNU tar (what Nova's dom0 plugin runs),
 busybox tar or ``tarfile`` extract as ``0.vhd``, so they are accepted.
 ``path`` and ``size`` are what the readers would take instead of the
 ustar fields, so they are accepted only when equal to those fields.
-Everything else (``linkpath``, ``GNU.sparse.*``, unknown keywords) could
-be read differently and is refused, named.
+Everything else (``linkpath``, unknown keywords) could be read
+differently and is refused, named. ``GNU.sparse.*`` records mark a sparse
+member: they pass here for :mod:`xenimage_import.gnusparse` to read, and
+:func:`check_overrides` refuses them where a plain member is required.
 
 The records are parsed strictly, ``"<len> <keyword>=<value>\\n"`` with
 ``len`` counting the whole record, no leading zero, no keyword twice;
@@ -56,8 +58,10 @@ HARMLESS_PREFIXES = (b'SCHILY.xattr.', b'LIBARCHIVE.xattr.',
 PATH = b'path'
 SIZE = b'size'
 # A sparse member: its data is a map plus the extents, which GNU tar
-# expands and busybox tar writes out as it is.
+# expands and busybox tar writes out as it is (xenimage_import.gnusparse).
 SPARSE_PREFIX = b'GNU.sparse.'
+# Format 0.0 repeats these two records, once per extent.
+SPARSE_0_0 = (SPARSE_PREFIX + b'offset', SPARSE_PREFIX + b'numbytes')
 _LENGTH = re.compile(rb'[1-9][0-9]{0,5} ')
 
 
@@ -91,32 +95,44 @@ def parse(data, typeflag):
     for keyword, value in _records(data):
         if keyword in found:
             raise exception.ArchiveError('pax record %s appears twice'
-                                         % _shown(keyword))
+                                         % shown(keyword))
         found[keyword] = value
         rule = HARMLESS.get(keyword)
         if rule is not None:
             if not rule.fullmatch(value):
                 raise exception.ArchiveError(
-                    'pax record %s has an invalid value' % _shown(keyword))
+                    'pax record %s has an invalid value' % shown(keyword))
         elif keyword.startswith(HARMLESS_PREFIXES):
             continue
         elif keyword in (PATH, SIZE) and typeflag == EXTENDED:
             continue                   # held to the ustar fields later
-        elif keyword.startswith(SPARSE_PREFIX):
+        elif keyword in SPARSE_0_0:
             raise exception.ArchiveError(
-                '0.vhd was archived as a sparse file (pax %s), which tar '
-                'readers extract differently; archive it without sparse '
-                'handling (GNU tar without --sparse, bsdtar '
-                '--no-read-sparse)' % _shown(keyword))
+                'the member was archived in GNU sparse format 0.0 (pax %s), '
+                'which tar readers pair differently; archive it with the '
+                'default sparse format or without sparse handling'
+                % shown(keyword))
+        elif keyword.startswith(SPARSE_PREFIX) and typeflag == EXTENDED:
+            continue                   # a sparse member: gnusparse reads it
         else:
             raise exception.ArchiveError(
                 'pax record %s could change what is extracted'
-                % _shown(keyword))
+                % shown(keyword))
     return found
 
 
 def check_overrides(records, name, size):
-    """``path`` and ``size`` records must say what the ustar fields say."""
+    """``path`` and ``size`` records must say what the ustar fields say.
+
+    And the member must not be sparse: this is the check of a plain
+    member, the only kind an archive stored as it is may hold.
+    """
+    for keyword in records:
+        if keyword.startswith(SPARSE_PREFIX):
+            raise exception.ArchiveError(
+                '%s was archived as a sparse file (pax %s), which tar '
+                'readers extract differently' % (
+                    name.decode('ascii', 'replace'), shown(keyword)))
     if PATH in records and records[PATH] != name:
         raise exception.ArchiveError(
             'pax path %r differs from the member name %r'
@@ -125,8 +141,8 @@ def check_overrides(records, name, size):
     if SIZE in records and records[SIZE] != b'%d' % size:
         raise exception.ArchiveError(
             'pax size %s differs from the member size %d'
-            % (_shown(records[SIZE]), size))
+            % (shown(records[SIZE]), size))
 
 
-def _shown(raw):
+def shown(raw):
     return raw.decode('utf-8', 'replace')[:48]

@@ -73,6 +73,16 @@ def _chain(d):
     return vhdchain.write_tarball(d, vhdchain.sample_chain(2))
 
 
+def _sparse_member(d):
+    """qemu-img's VHD (it has holes) as bsdtar stores it: pax sparse 1.0."""
+    work = os.path.join(d, 'bsdtar')
+    os.mkdir(work)
+    images.qemu_convert(hostile._raw(d), os.path.join(work, '0.vhd'), 'vpc')
+    out = os.path.join(d, 'sparse.tgz')
+    images.run('bsdtar', '-czf', out, '-C', work, '0.vhd')
+    return out
+
+
 def _too_large(d):
     return hostile._raw(d, size=2048 * MiB)
 
@@ -98,6 +108,7 @@ UPLOADS = [
     ('tap-tarball-passes-through', 'vhd', _tap_tarball),
     ('tap-vhd-is-packed', 'vhd', _tap_vhd),
     ('chain-is-flattened', 'vhd', _chain),
+    ('sparse-member-is-re-packed', 'vhd', _sparse_member),
     ('above-max-virtual-size', 'raw', _too_large),
     ('vdi-not-allowed', 'vdi', _vdi),
     ('vmdk-type-not-allowed', 'vmdk', _monolithic_sparse),

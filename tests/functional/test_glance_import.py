@@ -19,6 +19,7 @@ data, never on ``active`` alone: a plugin that fails to load leaves the
 image active as qcow2/bare.
 """
 
+import gzip
 import hashlib
 import math
 import os
@@ -127,6 +128,19 @@ class ImportConvertsTest(base.GlanceTestBase):
         images.qemu_convert(self.raw, vhd, 'vpc')
         tgz = os.path.join(self.dir, 'qemu.tgz')
         images.run('tar', '-czf', tgz, '-C', self.dir, '0.vhd')
+        image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
+        self.assert_converted(image_id, 'vhd')
+
+    def test_bsdtar_sparse_tarball_is_rewritten_as_tap(self):
+        # bsdtar (macOS's tar) stores qemu-img's VHD, which has holes, as
+        # a GNU sparse member.
+        work = os.path.join(self.dir, 'bsdtar')
+        os.mkdir(work)
+        images.qemu_convert(self.raw, os.path.join(work, '0.vhd'), 'vpc')
+        tgz = os.path.join(self.dir, 'sparse.tgz')
+        images.run('bsdtar', '-czf', tgz, '-C', work, '0.vhd')
+        with gzip.open(tgz) as f:
+            self.assertIn(b'GNU.sparse.major=1', f.read(4096))
         image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
         self.assert_converted(image_id, 'vhd')
 

@@ -21,10 +21,12 @@ shown to extract a different disk than the first member.
 """
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 import testtools
@@ -32,7 +34,9 @@ import testtools
 from lab import images
 from tests.functional import base
 from tests import hostile
+from tests import sparsetar
 from tests import vhdchain
+from xenimage_import import exception
 from xenimage_import.source import tarball
 
 MiB = images.MiB
@@ -48,9 +52,8 @@ WRITERS = {
     'gnu-posix': ['tar', '-czf', '{out}', '--format=posix', '0.vhd'],
     'gnu-posix-xattrs': ['tar', '-czf', '{out}', '--format=posix',
                          '--xattrs', '0.vhd'],
-    # bsdtar records a sparse file as GNU.sparse pax records (refused:
-    # busybox writes the map out as data); --no-read-sparse is the fix
-    # the refusal names.
+    # Without --no-read-sparse bsdtar stores a file with holes as a
+    # sparse member (SPARSE_WRITERS).
     'bsdtar-default': ['bsdtar', '-czf', '{out}', '--no-read-sparse',
                        '0.vhd'],
     'bsdtar-pax': ['bsdtar', '-czf', '{out}', '--format', 'pax',
@@ -59,6 +62,17 @@ WRITERS = {
                      '0.vhd'],
     'bsdtar-gnutar': ['bsdtar', '-czf', '{out}', '--format', 'gnutar',
                       '0.vhd'],
+}
+# What each tool makes of a file with holes: a GNU sparse member.
+SPARSE_WRITERS = {
+    'gnu-sparse': ['tar', '-S', '-czf', '{out}', '0.vhd'],
+    'gnu-posix-sparse': ['tar', '-S', '--format=posix', '-czf', '{out}',
+                         '0.vhd'],
+    'gnu-posix-sparse-0.1': ['tar', '-S', '--format=posix',
+                             '--sparse-version=0.1', '-czf', '{out}',
+                             '0.vhd'],
+    'bsdtar-default': ['bsdtar', '-czf', '{out}', '0.vhd'],
+    'bsdtar-pax': ['bsdtar', '-czf', '{out}', '--format', 'pax', '0.vhd'],
 }
 _TARFILE = ('import sys, tarfile\n'
             'with tarfile.open(sys.argv[1], "w:gz", format=getattr(\n'
@@ -100,13 +114,7 @@ class TarReadersAgreeTest(testtools.TestCase):
         layers = vhdchain.sample_chain(3, seed=9)
         path = vhdchain.write_tarball(
             self.dir, layers, extra={'swap.vhd': layers[0].to_bytes()})
-        work = os.path.join(self.dir, 'ours')
-        os.mkdir(work)
-        found = tarball.extract_chain(path, work, 'x.', 1 << 40, 1 << 40)
-        ours = {}
-        for name, file in found.items():
-            with open(file, 'rb') as f:
-                ours[name] = hashlib.sha256(f.read()).hexdigest()
+        ours = self.extract_ours(path)
         for name, command in READERS.items():
             rc, seen = images.tar_extract(command, path,
                                           os.path.join(self.dir, name))
@@ -147,14 +155,90 @@ class TarReadersAgreeTest(testtools.TestCase):
                            stdout=subprocess.DEVNULL)
             self.assert_all_agree(out)
 
-    def test_bsdtar_sparse_member_is_refused_with_the_fix(self):
+    def extract_ours(self, path):
+        """{name: sha256} of what the converter unpacks from ``path``."""
+        work = tempfile.mkdtemp(dir=self.dir)
+        found = tarball.extract_chain(path, work, 'x.', 1 << 40, 1 << 40)
+        ours = {}
+        for name, file in found.items():
+            with open(file, 'rb') as f:
+                ours[name] = hashlib.sha256(f.read()).hexdigest()
+        return ours
+
+    def assert_expanded_alike(self, path, readers=('gnu', 'bsdtar')):
+        ours = self.extract_ours(path)
+        for name in readers:
+            rc, seen = images.tar_extract(READERS[name], path,
+                                          os.path.join(self.dir, name))
+            self.assertEqual((0, ours), (rc, seen), name)
+        return ours
+
+    def test_sparse_members_real_tools_make(self):
+        # Each tool's sparse member is expanded as GNU tar and bsdtar
+        # extract it, and the converter re-packs it as a plain tarball.
+        vhd = self._tap_vhd()
+        with open(vhd, 'rb') as f:
+            want = {'0.vhd': hashlib.sha256(f.read()).hexdigest()}
+        for name, argv in sorted(SPARSE_WRITERS.items()):
+            out = os.path.join(self.dir, name + '.tgz')
+            subprocess.run([a.format(out=out) for a in argv], check=True,
+                           cwd=os.path.dirname(vhd))
+            self.assertEqual(want, self.assert_expanded_alike(out), name)
+            packed = os.path.join(self.dir, name + '-packed.tgz')
+            self.assertEqual(0, base.cli('convert', out, packed)[0], name)
+            self.assert_all_agree(packed)
+
+    def test_crafted_sparse_maps_gnu_tar_expands_alike(self):
+        # Leading and trailing holes, an unaligned offset, a last extent
+        # of part of a block, extension blocks: GNU tar agrees.
+        b = sparsetar.BLOCK
+        maps = [([(4 * b, 3 * b), (20 * b + 1, 2 * b), (64 * b, 700)],
+                 64 * b + 700),
+                ([(0, b), (9 * b, 100), (80 * b, 0)], 80 * b),
+                ([(i * 4 * b, b) for i in range(30)] + [(120 * b, 0)],
+                 120 * b)]
+        for build in (sparsetar.oldgnu, sparsetar.pax_0_1,
+                      sparsetar.pax_1_0):
+            for extents, realsize in maps:
+                path = hostile._gzip_file(self.dir, 'crafted.tgz',
+                                          build(extents, realsize))
+                want = hashlib.sha256(sparsetar.expanded(
+                    extents, realsize)).hexdigest()
+                self.assertEqual({'0.vhd': want},
+                                 self.assert_expanded_alike(path, ['gnu']))
+
+    def test_refused_maps_are_ones_gnu_tar_and_tarfile_differ_on(self):
+        # Part of a block before the last extent; a trailing hole with no
+        # end marker. Each is refused, and the two readers disagree.
+        b = sparsetar.BLOCK
+        for extents, realsize in (([(0, 700), (4 * b, b)], 5 * b),
+                                  ([(0, b)], 4 * b)):
+            path = hostile._gzip_file(self.dir, 'odd.tgz', sparsetar.oldgnu(
+                extents, realsize))
+            _, gnu = images.tar_extract(READERS['gnu'], path,
+                                        os.path.join(self.dir, 'gnu'))
+            with tarfile.open(path) as t:
+                by_tarfile = hashlib.sha256(
+                    t.extractfile('0.vhd').read()).hexdigest()
+            self.assertNotEqual({'0.vhd': by_tarfile}, gnu)
+            self.assertRaises(exception.UnsafeImage, self.extract_ours, path)
+
+    def test_sparse_member_is_never_stored_as_it_is(self):
+        # busybox tar writes the member out unexpanded, under its
+        # stand-in name: stored as it is, it would be another disk.
         vhd = self._tap_vhd()
         out = os.path.join(self.dir, 'sparse.tgz')
         subprocess.run(['bsdtar', '-czf', out, '0.vhd'], check=True,
                        cwd=os.path.dirname(vhd))
+        _, seen = images.tar_extract(READERS['busybox'], out,
+                                     os.path.join(self.dir, 'busybox'))
+        self.assertNotIn('0.vhd', seen)
         rc, stdout, _ = base.cli('check', out)
         self.assertEqual(1, rc)
-        self.assertIn('--no-read-sparse', stdout)
+        self.assertIn('stored as a GNU sparse member', stdout)
+        rc, stdout, _ = base.cli('convert', '--json', out,
+                                 os.path.join(self.dir, 'out.tgz'))
+        self.assertEqual((0, 'convert'), (rc, json.loads(stdout)['action']))
 
     def test_dot_slash_member(self):
         vhd = self._tap_vhd()

@@ -13,11 +13,13 @@
 """Structure-aware fuzzing of the whole pipeline, through the real commands.
 
 Seeds are small real images of every accepted format (made by qemu-img
-and GNU tar) and the project's own tarballs. Each mutation targets what
-parsers trust: header fields, table entries (found by parsing the seed),
-the file's length, tar header fields and trailing data. Every mutated
-input goes through ``xenimage-convert`` and ``xenimage-check`` as
-subprocesses, and :func:`judge` holds them to the project's promises:
+and GNU tar), the project's own tarballs, and qemu-img's VHD as bsdtar
+and ``tar -S`` store it (sparse members, whose maps are mutated). Each
+mutation targets what parsers trust: header fields, table entries (found
+by parsing the seed), the file's length, tar header fields, sparse maps
+and trailing data. Every mutated input goes through
+``xenimage-convert`` and ``xenimage-check`` as subprocesses, and
+:func:`judge` holds them to the project's promises:
 
 * exit 0, or exit 1 with exactly one line on stderr; never a traceback;
 * no process runs past its deadline; peak RSS under 100 MB;
@@ -129,6 +131,26 @@ def _tap_tarball(scratch, vhd_data):
         return f.read()
 
 
+def _sparse_tarball(scratch, vhd_data, *tar):
+    """``vhd_data`` with holes as ``tar`` archives it: a sparse member.
+
+    bsdtar writes pax format 1.0, ``tar -S`` an old GNU ``S`` member.
+    """
+    work = tempfile.mkdtemp(dir=scratch)
+    with open(os.path.join(work, '0.vhd'), 'wb') as f:
+        for at in range(0, len(vhd_data), 4096):
+            chunk = vhd_data[at:at + 4096]
+            if any(chunk):
+                f.seek(at)
+                f.write(chunk)
+        f.truncate(len(vhd_data))
+    out = os.path.join(scratch, 'sparse.tgz')
+    subprocess.run(list(tar) + ['-czf', out, '-C', work, '0.vhd'],
+                   check=True)
+    with open(out, 'rb') as f:
+        return f.read()
+
+
 def _guest_disk(scratch):
     """A raw disk with sfdisk's GPT and an ext4 head in its partition."""
     path = os.path.join(scratch, 'seed.disk')
@@ -169,6 +191,10 @@ def seeds(scratch):
     with open(os.path.join(scratch, 'seed.raw'), 'rb') as f:
         found[0].data = f.read()
     found.append(Seed('tgz', _tap_tarball(scratch, found[3].data), []))
+    found.append(Seed('tgz-pax-sparse', _sparse_tarball(
+        scratch, found[3].data, 'bsdtar'), []))
+    found.append(Seed('tgz-gnu-sparse', _sparse_tarball(
+        scratch, found[3].data, 'tar', '-S'), []))
     disk = _guest_disk(scratch)
     found.append(Seed('disk', disk, _guest_fields(disk)))
     return found
@@ -230,11 +256,50 @@ def _mutate_tarball(rng, seed):
     return data
 
 
+def _map_number(rng, value):
+    """A sparse map number changed as a writer's bug or an attacker would."""
+    value = rng.choice((value + 1, value - 1, value + 512, value - 512, 0,
+                        value * 2, 1 << rng.randrange(64)))
+    return rng.choice((b'%d', b'%d', b'%d', b'+%d', b'%d_0', b' %d')) % (
+        max(value, 0))
+
+
+def _mutate_sparse_map(rng, seed):
+    """Change one number of a sparse member's map (pax 1.0 or old GNU)."""
+    tar = bytearray(zlib.decompress(seed.data, 31))
+    stand_in = tar.find(b'GNUSparseFile.')
+    if stand_in >= 0:
+        # pax 1.0: the map opens the member's data, one number a line.
+        start = stand_in - stand_in % 512 + 512
+        lines = bytes(tar[start:start + 512]).split(b'\0')[0].split(b'\n')
+        i = rng.randrange(len(lines) - 1)
+        lines[i] = _map_number(rng, int(lines[i]))
+        text = b'\n'.join(lines)[:512]
+        tar[start:start + 512] = text.ljust(512, b'\0')
+    else:
+        # old GNU: four 24-byte entries in the header, 21 per extension.
+        spots = [386 + 24 * i for i in range(4)]
+        if tar[482]:
+            spots += [512 + 24 * i for i in range(21)]
+        at = rng.choice(spots) + rng.choice((0, 12))
+        old = int(bytes(tar[at:at + 11]).strip(b'\0') or b'0', 8)
+        tar[at:at + 12] = rng.choice((
+            b'%011o\0' % (max(old + rng.choice((-512, -1, 1, 512)), 0)),
+            bytes(12), b'+%010o\0' % old))
+        if rng.random() < 0.9:
+            tar[148:156] = b' ' * 8
+            tar[148:156] = b'%06o\0 ' % sum(tar[:512])
+    out = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return out.compress(bytes(tar)) + out.flush()
+
+
 def mutate(rng, seed):
     """One mutated input from seed."""
     choice = rng.random()
     if seed.name == 'tgz' and choice < 0.7:
         return _mutate_tarball(rng, seed)
+    if seed.name.endswith('-sparse') and choice < 0.7:
+        return _mutate_sparse_map(rng, seed)
     if choice < 0.15:
         return seed.data[:rng.randrange(len(seed.data))]
     if choice < 0.3 or not seed.fields:

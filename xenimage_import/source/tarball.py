@@ -86,10 +86,9 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
         with open(path, 'rb') as raw:
             try:
                 gz = archive.GzipMemberReader(raw)
-                for name, size in archive.read_chain(
+                for name, member in archive.read_chain(
                         gz, member_limit(total_limit),
                         member_limit(layer_limit)):
-                    member = archive.MemberReader(gz, size, name)
                     if name == archive.SWAP_MEMBER:
                         member.drain()
                         continue
@@ -97,7 +96,7 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
                                                      workfiles.VHD)
                     found[name] = work_file
                     with os.fdopen(fd, 'wb') as out:
-                        _copy_sparse(member, out, size)
+                        _copy_sparse(member, out, member.size)
             except exception.ArchiveError as e:
                 _refuse(str(e))
     except BaseException:
