@@ -281,7 +281,7 @@ def _sparse_member(stream, block, records):
             raise exception.ArchiveError('tar header carries a link name')
         name = _text(header, 'name')
         pax.check_overrides(records, name, stored)
-        sparse_map = gnusparse.read_oldgnu_map(block, next_block)
+        sparse_map = gnusparse.read_oldgnu_map(block, next_block, stored)
         map_bytes = 0
     else:
         if header.typeflag not in (REGTYPE, AREGTYPE):
@@ -297,7 +297,7 @@ def _sparse_member(stream, block, records):
             sparse_map, map_bytes = gnusparse.read_map_1_0(
                 next_block, records, stored)
         else:
-            sparse_map, map_bytes = gnusparse.map_0_1(records), 0
+            sparse_map, map_bytes = gnusparse.map_0_1(records, stored), 0
     name = _chain_name(name)
     sparse_map.check(stored - map_bytes)
     member = MemberReader(stream, stored - map_bytes, name)

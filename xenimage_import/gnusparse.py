@@ -92,7 +92,6 @@ OLDGNU_EXTENSION = structs.Layout('OldGnuSparseExtension', [
     ('isextended', 'B'),
     ('pad', '7s'),
 ], BLOCK)
-_EXTENSION_ENTRIES = 21
 _ENTRY = structs.Layout('OldGnuSparseEntry', [
     ('offset', '12s'),
     ('numbytes', '12s'),
@@ -180,8 +179,16 @@ def _decimal(raw, what):
     return int(raw)
 
 
-def _check_count(count):
-    """Refuse a map of more extents than :data:`MAX_EXTENTS`."""
+def _check_count(count, stored):
+    """Refuse a map longer than the member can hold, before it is read.
+
+    Every extent but the last two (data of part of a block, the end
+    marker) stores at least a block, so ``stored`` bytes hold at most
+    ``stored / 512 + 2`` of them; :data:`MAX_EXTENTS` bounds the memory.
+    """
+    if count > stored // BLOCK + 2:
+        raise exception.ArchiveError(
+            'sparse map of %d extents for %d stored bytes' % (count, stored))
     if count > MAX_EXTENTS:
         raise exception.ArchiveError(
             'sparse map of %d extents (at most %d); archive the file '
@@ -231,11 +238,11 @@ def real_name(ustar_name, records):
     return name
 
 
-def map_0_1(records):
+def map_0_1(records, stored):
     """The :class:`SparseMap` of a pax 0.1 member (all in its records)."""
     realsize = _decimal(records[SIZE], 'GNU.sparse.size')
     count = _decimal(records[NUMBLOCKS], 'GNU.sparse.numblocks')
-    _check_count(count)
+    _check_count(count, stored)
     extents = array.array('Q')
     fields = records[MAP].split(b',') if records[MAP] else []
     if len(fields) != 2 * count:
@@ -256,7 +263,7 @@ def read_map_1_0(next_block, records, stored):
     realsize = _decimal(records[REALSIZE], 'GNU.sparse.realsize')
     reader = _Lines(next_block, stored)
     count = _decimal(reader.line(), 'the sparse map\'s count')
-    _check_count(count)
+    _check_count(count, stored)
     extents = array.array('Q')
     for _ in range(2 * count):
         extents.append(_decimal(reader.line(), 'a sparse map number'))
@@ -295,7 +302,7 @@ class _Lines(object):
                 'the sparse map\'s block has data after the map')
 
 
-def read_oldgnu_map(block, next_block):
+def read_oldgnu_map(block, next_block, stored):
     """The :class:`SparseMap` of the old GNU ``S`` member headed by ``block``.
 
     ``next_block()`` returns the next 512 bytes of the archive: the
@@ -311,12 +318,14 @@ def read_oldgnu_map(block, next_block):
     extents = array.array('Q')
     more = _entries(tail.sparse, extents, tail.isextended)
     while more:
+        # A block that is followed by another is full: 21 entries more.
+        _check_count(len(extents) // 2, stored)
         ext = OLDGNU_EXTENSION.unpack(next_block())
         if any(ext.pad):
             raise exception.ArchiveError(
                 'a sparse header extension has data in its padding')
-        _check_count(len(extents) // 2 + _EXTENSION_ENTRIES)
         more = _entries(ext.sparse, extents, ext.isextended)
+    _check_count(len(extents) // 2, stored)
     return SparseMap(realsize, extents)
 
 

@@ -160,13 +160,18 @@ class PaxMapRefusalTest(testtools.TestCase):
 
     def test_map_shorter_than_its_count(self):
         self.assert_refused(sparsetar.pax_1_0(
-            [], 2 * B, map_lines=[b'1000'] + [b'1'] * 300), 'ends before')
+            [], 2 * B, map_lines=[b'3', b'0', b'512']), 'ends before')
 
     def test_map_longer_than_the_member(self):
-        # 512 bytes of map text, no padding, and the member ends there.
-        lines = [b'1000', b'10'] + [b'1'] * 252
-        self.assert_refused(sparsetar.pax_1_0([], 2 * B, map_lines=lines),
+        # A member of no bytes, whose map cannot even begin.
+        self.assert_refused(sparsetar.pax_1_0([], 0, map_lines=[]),
                             'runs past')
+
+    def test_extent_count_bounded_by_the_bytes_stored(self):
+        # Every extent but the last two stores at least a block.
+        self.assert_refused(sparsetar.pax_1_0(
+            [(0, 2 * B)], 2 * B, map_lines=[b'6']),
+            '6 extents for 1536 stored bytes')
 
     def test_map_placing_more_than_is_stored(self):
         self.assert_refused(sparsetar.pax_1_0(
@@ -181,7 +186,7 @@ class PaxMapRefusalTest(testtools.TestCase):
     def test_extent_count_bounded_before_the_map_is_read(self):
         with mock.patch.object(gnusparse, 'MAX_EXTENTS', 3):
             self.assert_refused(sparsetar.pax_1_0(
-                [(0, 1)], 2 * B, map_lines=[b'4']), 'at most 3')
+                [(0, 4 * B)], 4 * B, map_lines=[b'4']), 'at most 3')
 
     def test_stand_in_name_unlike_the_real_name(self):
         self.assert_refused(sparsetar.pax_1_0(
