@@ -206,7 +206,7 @@ def tap_vhd_bytes(plan, read_block=None, timestamp=None, unique_id=None):
     return b''.join(pieces)
 
 
-def tar_extract(command, path, directory):
+def tar_extract(command, path, directory, gzipped=True):
     """What the tar ``command`` extracts from ``path`` into a new directory.
 
     :returns: (exit code, {relative name: sha256, or None if not a regular
@@ -214,7 +214,8 @@ def tar_extract(command, path, directory):
     """
     shutil.rmtree(directory, ignore_errors=True)
     os.mkdir(directory)
-    proc = subprocess.run(list(command) + ['-xzf', path, '-C', directory],
+    proc = subprocess.run(list(command) + ['-xzf' if gzipped else '-xf',
+                                           path, '-C', directory],
                           stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
     found = {}

@@ -17,8 +17,10 @@ builder writes the file into a directory and returns its path. Used by the
 CLI tests and the Glance plugin tests alike, so both refuse the same way.
 """
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import struct
 import subprocess
@@ -354,6 +356,21 @@ def _gnu_tar(*options):
         _sparse_vhd_file(work)
         path = os.path.join(d, 'gnu.tgz')
         images.run('tar', '-czf', path, *options, '-C', work, '0.vhd')
+        return path
+    return build
+
+
+# RFC 8878's frame magic: what the refusal knows zstd by (no zstd
+# encoder in the standard library).
+ZSTD_FRAME_MAGIC = b'\x28\xb5\x2f\xfd'
+
+
+def _compressed_tar(compress):
+    """A tarball of a tap 0.vhd, compressed by ``compress``."""
+    def build(d):
+        path = os.path.join(d, 'upload.tar.x')
+        with open(path, 'wb') as f:
+            f.write(compress(tar_bytes(_tap_vhd_bytes())))
         return path
     return build
 
@@ -728,6 +745,14 @@ CASES = [
      _tar_raw(lambda d: sparsetar.pax_1_0(
          [(0, 512)], 4096, map_lines=[b'1', b'+0', b'512'])),
      'not a decimal'),
+    # tar -cJf, -cjf, --zstd: only gzip is read (bare tar is converted).
+    ('tar-xz', 'vhd', _compressed_tar(lzma.compress), 'xz-compressed'),
+    ('tar-bzip2', 'vhd', _compressed_tar(bz2.compress),
+     'bzip2-compressed'),
+    ('tar-zstd-claimed-raw', 'raw', _compressed_tar(
+        lambda data: ZSTD_FRAME_MAGIC + data), 'zstd-compressed'),
+    ('bare-tar-claimed-raw', 'raw', _compressed_tar(lambda data: data),
+     'content is a tar archive'),
     ('tar-sparse-format-0-0', 'vhd',
      _gnu_tar('--format=posix', '--sparse', '--sparse-version=0.0'),
      'format 0.0'),
@@ -821,7 +846,8 @@ def add_case_tests(cls, check, prefix='test_'):
 
 # Cases whose content is legitimate in another format: with
 # --source-format auto they are not refused.
-MISLABELLED = ('claims-qcow2-is-raw', 'claims-raw-is-qcow2', 'gzip-archive')
+MISLABELLED = ('claims-qcow2-is-raw', 'claims-raw-is-qcow2', 'gzip-archive',
+               'bare-tar-claimed-raw')
 
 
 def gpt_disk(d, size=8 * MiB):

@@ -111,6 +111,15 @@ _TYPE_NAMES = {
 }
 _MODE_BITS = 0o777
 GZIP_MAGIC = b'\x1f\x8b'
+# The compressed streams tar writes (-z, -J, -j, --zstd), by their magic
+# (RFC 1952, the xz and bzip2 formats, RFC 8878). Only gzip is read; the
+# others are known so that a refusal can name them.
+COMPRESSION_MAGIC = (
+    ('gzip', re.compile(re.escape(GZIP_MAGIC))),
+    ('xz', re.compile(rb'\xfd7zXZ\x00')),
+    ('bzip2', re.compile(rb'BZh[1-9]\x31\x41\x59\x26\x53\x59')),
+    ('zstd', re.compile(rb'\x28\xb5\x2f\xfd')),
+)
 GZIP_WBITS = 16 + isal_zlib.MAX_WBITS
 _READ_CHUNK = 1024 * 1024
 
@@ -134,6 +143,64 @@ def _text(header, field):
 def _checksum(block):
     offset = TAR_HEADER.offsets['checksum']
     return sum(block[:offset]) + 8 * 0x20 + sum(block[offset + 8:])
+
+
+def compression(head):
+    """The name of the compressed stream ``head`` opens, or None."""
+    for name, magic in COMPRESSION_MAGIC:
+        if magic.match(head):
+            return name
+    return None
+
+
+def is_tar(head):
+    """Whether ``head`` opens with a ustar header whose checksum holds.
+
+    An uncompressed tarball: a disk whose first sector happened to carry
+    the magic and a right checksum is not a thing real tools make.
+    """
+    if len(head) < TAR_BLOCK:
+        return False
+    header = TAR_HEADER.unpack(head)
+    if (header.magic, header.version) not in (MAGIC_GNU, MAGIC_POSIX):
+        return False
+    try:
+        return _number(header, 'checksum') == _checksum(head[:TAR_BLOCK])
+    except exception.ArchiveError:
+        return False
+
+
+def open_stream(fileobj):
+    """``(tar stream, gzipped)`` of a tarball read from ``fileobj``.
+
+    Gunzipped (one member) or as it is; ``fileobj`` need not seek.
+    """
+    head = read_upto(fileobj, len(GZIP_MAGIC))
+    stream = PrefixedReader(head, fileobj)
+    if head == GZIP_MAGIC:
+        return GzipMemberReader(stream), True
+    return stream, False
+
+
+class PrefixedReader(object):
+    """``head``, already read from ``fileobj``, then the rest of it."""
+
+    def __init__(self, head, fileobj):
+        self._head = head
+        self._file = fileobj
+
+    def read(self, size=-1):
+        if not self._head:
+            return self._file.read(size)
+        if size is None or size < 0:
+            size = _READ_CHUNK
+        data, self._head = self._head[:size], self._head[size:]
+        return data
+
+
+def typeflag(block):
+    """The type of the member whose header is ``block``."""
+    return block[TAR_HEADER.offsets['typeflag']:][:1]
 
 
 def _parse_common(block, what):
@@ -211,7 +278,7 @@ def next_header(stream, what):
     records = {}
     for _ in range(pax.MAX_HEADERS + 1):
         block = read_exactly(stream, TAR_BLOCK, what)
-        if block[TAR_HEADER.offsets['typeflag']:][:1] not in pax.TYPES:
+        if typeflag(block) not in pax.TYPES:
             return block, records
         header = _parse_common(block, 'a pax header')
         if any(header.linkname):
@@ -363,8 +430,7 @@ def read_chain(stream, max_total, max_member=None):
         if members > MAX_CHAIN_MEMBERS:
             raise exception.ArchiveError('more than %d members'
                                          % MAX_CHAIN_MEMBERS)
-        typeflag = block[TAR_HEADER.offsets['typeflag']:][:1]
-        if gnusparse.is_sparse(typeflag, records):
+        if gnusparse.is_sparse(typeflag(block), records):
             name, member, stored = _sparse_member(stream, block, records)
         else:
             name, stored = parse_chain_header(block, records)
@@ -389,13 +455,21 @@ def read_chain(stream, max_total, max_member=None):
         last = name
 
 
-def read_exactly(stream, size, what):
+def read_upto(stream, size):
+    """``size`` bytes of ``stream``, fewer only where it ends."""
     data = b''
     while len(data) < size:
         chunk = stream.read(size - len(data))
         if not chunk:
-            raise exception.ArchiveError('the archive ends inside %s' % what)
+            break
         data += chunk
+    return data
+
+
+def read_exactly(stream, size, what):
+    data = read_upto(stream, size)
+    if len(data) < size:
+        raise exception.ArchiveError('the archive ends inside %s' % what)
     return data
 
 

@@ -91,18 +91,20 @@ def check_tarball_stream(fileobj, path='-', max_member_size=None):
 
 
 def check_chain_stream(fileobj, path='-'):
-    """Check a snapshot tarball (a VHD chain) read from ``fileobj``.
+    """Check a tarball that is re-written, read from ``fileobj``.
 
-    Each layer is validated as it streams past and the links are checked
-    as the converter checks them; a chain is never a valid image as it
-    is, but it is one that xenimage-convert and the plugin flatten.
+    A snapshot chain, or a tarball the converter re-packs: bare (not
+    gzipped) or with sparse members. Each layer is validated as it
+    streams past and the links are checked as the converter checks them;
+    such a tarball is never a valid image as it is, but it is one that
+    xenimage-convert and the plugin re-pack or flatten.
     """
     report = CheckReport(path=path, kind='chain')
     layers = {}
     sparse = []
-    gz = archive.GzipMemberReader(fileobj)
+    stream, gzipped = archive.open_stream(fileobj)
     try:
-        for name, member in archive.read_chain(gz, float('inf')):
+        for name, member in archive.read_chain(stream, float('inf')):
             report.members.append(name)
             if member.sparse:
                 sparse.append(name)
@@ -121,13 +123,17 @@ def check_chain_stream(fileobj, path='-'):
                                        layers[n].header, None, b'')
                            for n in names])
         report.vhd = layers[names[0]]
-        if len(names) == 1 and sparse:
-            verdict = ('%s is stored as a GNU sparse member, which tar '
-                       'readers extract differently: xenimage-convert and '
-                       'the Glance plugin re-pack it' % names[0])
-        elif len(names) == 1:
-            verdict = ('a snapshot tarball of one VHD (%s): xenimage-convert '
-                       'and the Glance plugin re-pack it' % names[0])
+        if len(names) == 1:
+            why = []
+            if not gzipped:
+                why.append('the tarball is not gzipped (Nova\'s dom0 '
+                           'plugin runs tar -zx)')
+            if sparse:
+                why.append('%s is stored as a GNU sparse member, which tar '
+                           'readers extract differently' % names[0])
+            verdict = ('%s: xenimage-convert and the Glance plugin re-pack '
+                       'it' % ('; '.join(why) or 'a snapshot tarball of one '
+                               'VHD (%s)' % names[0]))
         else:
             verdict = ('a snapshot chain of %d VHDs (%s, leaf first): '
                        'xenimage-convert and the Glance plugin flatten it '
@@ -178,9 +184,11 @@ def check_path(path):
     """
     try:
         with regular.open_file(path) as f:
-            magic = f.read(2)
+            head = f.read(archive.TAR_BLOCK)
             f.seek(0)
-            if magic == archive.GZIP_MAGIC:
+            if archive.is_tar(head):
+                return check_chain_stream(f, path)
+            if archive.compression(head) == 'gzip':
                 report = check_tarball_stream(f, path)
                 if report.valid or not any(p.check == 'tar.format'
                                            for p in report.problems):

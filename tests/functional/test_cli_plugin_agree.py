@@ -83,6 +83,16 @@ def _sparse_member(d):
     return out
 
 
+def _bare_tar(d):
+    """A tap 0.vhd in a tarball that is not gzipped (tar -cf)."""
+    work = os.path.join(d, 'tar')
+    os.mkdir(work)
+    images.tap_vhd(hostile._raw(d), os.path.join(work, '0.vhd'))
+    out = os.path.join(d, 'bare.tar')
+    images.run('tar', '-cf', out, '-C', work, '0.vhd')
+    return out
+
+
 def _too_large(d):
     return hostile._raw(d, size=2048 * MiB)
 
@@ -109,6 +119,7 @@ UPLOADS = [
     ('tap-vhd-is-packed', 'vhd', _tap_vhd),
     ('chain-is-flattened', 'vhd', _chain),
     ('sparse-member-is-re-packed', 'vhd', _sparse_member),
+    ('bare-tarball-is-re-packed', 'vhd', _bare_tar),
     ('above-max-virtual-size', 'raw', _too_large),
     ('vdi-not-allowed', 'vdi', _vdi),
     ('vmdk-type-not-allowed', 'vmdk', _monolithic_sparse),

@@ -24,6 +24,7 @@ import hashlib
 import math
 import os
 import shutil
+import tempfile
 import time
 
 from lab import glance_server
@@ -123,25 +124,32 @@ class ImportConvertsTest(base.GlanceTestBase):
                                        '--min-disk', '7')
         self.assert_converted(image_id, 'raw', min_disk=7)
 
+    def qemu_vhd_archived(self, *tar):
+        """qemu-img's VHD of the disk as ``tar ... ARCHIVE 0.vhd`` packs it."""
+        work = tempfile.mkdtemp(dir=self.dir)
+        images.qemu_convert(self.raw, os.path.join(work, '0.vhd'), 'vpc')
+        path = os.path.join(work, 'upload')
+        images.run(*tar, path, '-C', work, '0.vhd')
+        return path
+
     def test_qemu_vhd_tarball_is_rewritten_as_tap(self):
-        vhd = os.path.join(self.dir, '0.vhd')
-        images.qemu_convert(self.raw, vhd, 'vpc')
-        tgz = os.path.join(self.dir, 'qemu.tgz')
-        images.run('tar', '-czf', tgz, '-C', self.dir, '0.vhd')
+        tgz = self.qemu_vhd_archived('tar', '-czf')
         image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
         self.assert_converted(image_id, 'vhd')
 
     def test_bsdtar_sparse_tarball_is_rewritten_as_tap(self):
         # bsdtar (macOS's tar) stores qemu-img's VHD, which has holes, as
         # a GNU sparse member.
-        work = os.path.join(self.dir, 'bsdtar')
-        os.mkdir(work)
-        images.qemu_convert(self.raw, os.path.join(work, '0.vhd'), 'vpc')
-        tgz = os.path.join(self.dir, 'sparse.tgz')
-        images.run('bsdtar', '-czf', tgz, '-C', work, '0.vhd')
+        tgz = self.qemu_vhd_archived('bsdtar', '-czf')
         with gzip.open(tgz) as f:
             self.assertIn(b'GNU.sparse.major=1', f.read(4096))
         image_id, _ = self.import_file(tgz, 'vhd', container_format='ovf')
+        self.assert_converted(image_id, 'vhd')
+
+    def test_bare_tarball_is_rewritten_gzipped(self):
+        # tar -cf: Nova's dom0 plugin reads gzipped tarballs only.
+        tar = self.qemu_vhd_archived('tar', '-cf')
+        image_id, _ = self.import_file(tar, 'vhd', container_format='ovf')
         self.assert_converted(image_id, 'vhd')
 
     def test_bare_tap_vhd_is_packed_as_it_is(self):

@@ -165,11 +165,13 @@ class TarReadersAgreeTest(testtools.TestCase):
                 ours[name] = hashlib.sha256(f.read()).hexdigest()
         return ours
 
-    def assert_expanded_alike(self, path, readers=('gnu', 'bsdtar')):
+    def assert_expanded_alike(self, path, readers=('gnu', 'bsdtar'),
+                              gzipped=True):
         ours = self.extract_ours(path)
         for name in readers:
             rc, seen = images.tar_extract(READERS[name], path,
-                                          os.path.join(self.dir, name))
+                                          os.path.join(self.dir, name),
+                                          gzipped)
             self.assertEqual((0, ours), (rc, seen), name)
         return ours
 
@@ -184,6 +186,24 @@ class TarReadersAgreeTest(testtools.TestCase):
             subprocess.run([a.format(out=out) for a in argv], check=True,
                            cwd=os.path.dirname(vhd))
             self.assertEqual(want, self.assert_expanded_alike(out), name)
+            packed = os.path.join(self.dir, name + '-packed.tgz')
+            self.assertEqual(0, base.cli('convert', out, packed)[0], name)
+            self.assert_all_agree(packed)
+
+    def test_bare_tarballs_are_re_packed(self):
+        # tar -cf, without gzip: read alike, and re-packed gzipped, since
+        # Nova's dom0 plugin runs tar -zx.
+        vhd = self._tap_vhd()
+        for name, argv in (('gnu', ['tar', '-cf']),
+                           ('gnu-sparse', ['tar', '-S', '-cf']),
+                           ('bsdtar', ['bsdtar', '-cf'])):
+            out = os.path.join(self.dir, name + '.tar')
+            subprocess.run(argv + [out, '0.vhd'], check=True,
+                           cwd=os.path.dirname(vhd))
+            self.assert_expanded_alike(out, gzipped=False)
+            rc, stdout, _ = base.cli('check', out)
+            self.assertEqual(1, rc, name)
+            self.assertIn('not gzipped', stdout, name)
             packed = os.path.join(self.dir, name + '-packed.tgz')
             self.assertEqual(0, base.cli('convert', out, packed)[0], name)
             self.assert_all_agree(packed)

@@ -91,11 +91,7 @@ class HeadTest(testtools.TestCase):
                                       4 * MiB, [(MiB, MiB)])
 
     def tarball(self, vhd):
-        os.rename(vhd, os.path.join(self.dir, '0.vhd'))
-        out = os.path.join(self.dir, 'image.tgz')
-        subprocess.run(['tar', '-czf', out, '-C', self.dir, '0.vhd'],
-                       check=True)
-        return self.head(out)
+        return self.archived(vhd, 'tar', '-czf')
 
     def head(self, path, size=V.HEAD_SIZES[0]):
         with open(path, 'rb') as f:
@@ -145,6 +141,27 @@ class HeadTest(testtools.TestCase):
     def test_a_head_cut_before_the_footer_asks_for_more(self):
         head = self.tarball(self.tap())
         self.assertRaises(V.NeedMore, V.from_head, image(), head[:60])
+
+    def archived(self, vhd, *tar):
+        """The head of ``vhd`` as ``tar ... ARCHIVE 0.vhd`` packs it."""
+        os.rename(vhd, os.path.join(self.dir, '0.vhd'))
+        out = os.path.join(self.dir, 'upload')
+        subprocess.run(list(tar) + [out, '-C', self.dir, '0.vhd'],
+                       check=True)
+        return self.head(out)
+
+    def test_a_bare_tarball_is_fixable(self):
+        # tar -cf: Nova's tar -zx cannot read it, the plugin re-packs it.
+        found = V.from_head(image(), self.archived(self.tap(), 'tar', '-cf'))
+        self.assertEqual(V.FIXABLE, found.verdict)
+        self.assertIn('not gzipped', found.reasons[0])
+
+    def test_a_sparse_member_is_fixable(self):
+        vhd = images.qemu_convert(self.raw, os.path.join(self.dir, 'q.vhd'),
+                                  'vpc')
+        found = V.from_head(image(), self.archived(vhd, 'bsdtar', '-czf'))
+        self.assertEqual(V.FIXABLE, found.verdict)
+        self.assertIn('GNU sparse member', found.reasons[0])
 
     def test_a_tarball_label_on_other_data_is_not_convertible(self):
         found = V.from_head(image(), self.head(self.raw))

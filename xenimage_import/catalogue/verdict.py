@@ -30,6 +30,7 @@ import io
 from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import import exception
+from xenimage_import import gnusparse
 from xenimage_import import publish
 from xenimage_import.source import formats
 from xenimage_import.source.formats import qcow2
@@ -149,7 +150,13 @@ def _tap_vhd(image, footer, what):
     return None
 
 
+_BARE_TAR = ('a tarball that is not gzipped: Nova\'s dom0 plugin runs tar '
+             '-zx; the plugin re-packs it')
+
+
 def _tarball_head(image, head):
+    if archive.is_tar(head):
+        return _fixable(_BARE_TAR)
     if not head.startswith(archive.GZIP_MAGIC):
         return _refused('labelled vhd/ovf, but the data is no gzipped '
                         'tarball')
@@ -158,6 +165,11 @@ def _tarball_head(image, head):
         name = None
         while name is None:
             block, records = archive.next_header(gz, 'a header')
+            if gnusparse.is_sparse(archive.typeflag(block), records):
+                return _fixable('a VHD stored as a GNU sparse member, which '
+                                'busybox tar extracts differently: the '
+                                'plugin re-packs it; --deep reads it as '
+                                'the plugin does')
             name, size = archive.parse_chain_header(block, records)
         if name != archive.VHD_MEMBER:
             return _fixable('a snapshot tarball (first member %s): the '
@@ -285,8 +297,22 @@ def from_stream(image, stream, second_pass=None):
         stream.drain()
         mismatch = stream.mismatch()
         return _refused(mismatch) if mismatch else from_head(image, head)
+    head = archive.read_upto(stream, archive.TAR_BLOCK)
+    if archive.is_tar(head):
+        # Read as the plugin reads it, to say whether a re-import works.
+        chained = check.check_chain_stream(
+            archive.PrefixedReader(head, stream))
+        stream.drain()
+        if stream.mismatch():
+            return _refused(stream.mismatch())
+        if chained.vhd is not None and len(chained.problems) == 1:
+            return _fixable(_BARE_TAR)
+        return _refused('a tarball that is not gzipped, and fails its '
+                        'checks: %s' % '; '.join(
+                            p.message for p in chained.problems))
     try:
-        report = check.check_tarball_stream(stream)
+        report = check.check_tarball_stream(
+            archive.PrefixedReader(head, stream))
         stream.drain()
     except exception.Unreadable as e:
         return _refused(str(e))

@@ -199,13 +199,16 @@ def preinspect(path, claimed='auto', policy=None):
     policy = policy or Policy()
     with regular.open_file(path) as f:
         st = os.fstat(f.fileno())
-        head = f.read(len(archive.GZIP_MAGIC))
+        head = f.read(archive.TAR_BLOCK)
     if st.st_size == 0:
         raise exception.ImageTooSmall(0)
-    if head.startswith(archive.GZIP_MAGIC):
+    compressed = archive.compression(head)
+    if compressed or archive.is_tar(head):
         raise exception.UnsupportedFormat(
-            'the file is gzip-compressed; only XenServer image tarballs '
-            '(claimed as vhd) and single disk image files are converted')
+            'the file is %s; only XenServer image tarballs (gzipped or '
+            'bare tar, claimed as vhd) and single disk image files are '
+            'converted' % ('%s-compressed' % compressed if compressed
+                           else 'a tar archive'))
     sniffed = _detect(path)
     detected = sniffed.name
     if detected == 'raw' and vhd.has_fixed_footer(path, st.st_size):

@@ -85,9 +85,9 @@ def extract_chain(path, work_dir, work_prefix, layer_limit, total_limit):
     try:
         with open(path, 'rb') as raw:
             try:
-                gz = archive.GzipMemberReader(raw)
+                stream, _ = archive.open_stream(raw)
                 for name, member in archive.read_chain(
-                        gz, member_limit(total_limit),
+                        stream, member_limit(total_limit),
                         member_limit(layer_limit)):
                     if name == archive.SWAP_MEMBER:
                         member.drain()

@@ -17,8 +17,8 @@ command line and the Glance plugin accept and refuse the same uploads:
 
 * a valid tap tarball passes through unchanged (``PASS_THROUGH``);
 * a valid bare tap VHD is packed as it is (``PACK_VHD``);
-* any other tarball has its ``0.vhd`` extracted and converted
-  (``UNPACK``, then ``CONVERT``);
+* any other tarball, gzipped or bare (``tar -cf``), has its VHDs
+  extracted and converted (``UNPACK``, then ``CONVERT``);
 * any other file is inspected and converted (``CONVERT``).
 """
 
@@ -92,9 +92,13 @@ class Upload(object):
         self.work_files = []
 
 
-def _is_gzip(path):
+def _archive_kind(path):
+    """``'gzip'`` for a gzipped file, ``'tar'`` for a bare tarball."""
     with regular.open_file(path) as f:
-        return f.read(2) == archive.GZIP_MAGIC
+        head = f.read(archive.TAR_BLOCK)
+    if archive.compression(head) == 'gzip':
+        return 'gzip'
+    return 'tar' if archive.is_tar(head) else None
 
 
 def _disk_limit(path, policy):
@@ -118,7 +122,8 @@ def examine(path, claimed, policy):
         ``auto``); a tarball must be claimed as ``vhd`` or ``auto``.
     :raises: :class:`xenimage_import.exception.XenImageError`.
     """
-    if not _is_gzip(path):
+    kind = _archive_kind(path)
+    if kind is None:
         source = inspect.inspect_source(path, claimed, policy)
         if source.format == 'vhd':
             report = check.check_vhd_file(path)
@@ -127,7 +132,11 @@ def examine(path, claimed, policy):
         return Upload(path, CONVERT, source=source)
 
     if claimed not in ('vhd', 'auto'):
-        raise exception.FormatMismatch(claimed, 'a gzip archive')
+        raise exception.FormatMismatch(claimed, 'a %s archive' % kind)
+    if kind == 'tar':
+        # Nova's dom0 plugin reads gzipped tarballs only (tar -zx): a bare
+        # one is re-written, never stored as it is.
+        return Upload(path, UNPACK)
     try:
         with open(path, 'rb') as f:
             report = check.check_tarball_stream(
