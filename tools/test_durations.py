@@ -82,9 +82,10 @@ def _last_run():
 
 
 def save():
+    # Read the run before opening the file: a failure leaves it as it was.
+    durations = {k: round(v, 1) for k, v in sorted(_last_run().items())}
     with open(FILE, 'w') as f:
-        json.dump({k: round(v, 1) for k, v in sorted(_last_run().items())},
-                  f, indent=1)
+        json.dump(durations, f, indent=1)
         f.write('\n')
 
 
