@@ -88,6 +88,26 @@ class ChainConvertTest(testtools.TestCase):
         self.assertEqual(vhdchain.expected_disk(layers),
                          self.flatten(tarball))
 
+    def test_chain_archived_by_other_tools(self):
+        # Layers written with holes, archived as users' tools do: bsdtar
+        # and tar -S store them as sparse members, tar -cf bare.
+        layers = vhdchain.sample_chain(3, seed=4)
+        work = tempfile.mkdtemp(dir=self.dir)
+        for i, layer in enumerate(layers):
+            data = layer.to_bytes()
+            with open(os.path.join(work, '%d.vhd' % i), 'wb') as f:
+                for at in range(0, len(data), 4096):
+                    if any(data[at:at + 4096]):
+                        f.seek(at)
+                        f.write(data[at:at + 4096])
+                f.truncate(len(data))
+        for n, tar in enumerate((['bsdtar', '-czf'], ['tar', '-S', '-czf'],
+                                 ['tar', '-cf'])):
+            tarball = os.path.join(self.dir, 'chain-%d' % n)
+            images.run(*tar, tarball, '-C', work, '.')
+            self.assertEqual(vhdchain.expected_disk(layers),
+                             self.flatten(tarball), tar)
+
     def test_single_layer_snapshot_from_nova(self):
         # One VHD, packed by Nova with its root entry ./: no chain.
         layers = vhdchain.sample_chain(1, seed=2)
