@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 
@@ -252,6 +253,25 @@ class CommandLineTest(testtools.TestCase):
         self.assertIn('this is a qcow2 image', out)
         rc, out, _ = cli('check', '--json', qcow2)
         self.assertEqual('qcow2', json.loads(out)['detected'])
+
+    def test_a_reader_leaving_early_ends_the_command_quietly(self):
+        # cmd | head: the pipe is closed when the command prints. The
+        # output is placed all the same; no traceback, SIGPIPE's code.
+        d = tempfile.mkdtemp(prefix='xenimage-pipe-')
+        self.addCleanup(shutil.rmtree, d, True)
+        raw = images.make_sparse(os.path.join(d, 'a.raw'), 4 * MiB,
+                                 [(0, MiB)])
+        out = os.path.join(d, 'a.tgz')
+        for argv in (('convert', raw, out), ('check', raw)):
+            proc = subprocess.Popen(
+                [sys.executable, '-m', 'xenimage_import.cmd.%s' % argv[0]]
+                + list(argv[1:]), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+            proc.stdout.close()
+            err = proc.stderr.read()
+            proc.stderr.close()
+            self.assertEqual((141, b''), (proc.wait(), err), argv[0])
+        self.assertEqual(0, cli('check', out)[0])
 
     def test_check_exit_codes(self):
         self.assertEqual(2, cli('check')[0])                 # usage

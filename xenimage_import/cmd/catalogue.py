@@ -223,6 +223,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt()
 
 
+@common.command
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from openstack import exceptions as sdk_exceptions

@@ -40,6 +40,7 @@ def _looks_like(path):
     return None if name in ('raw', 'vhd') else name
 
 
+@common.command
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog='xenimage-check',

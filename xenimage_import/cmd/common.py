@@ -13,6 +13,7 @@
 """What the command-line tools share: one-line errors, a progress bar."""
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -65,6 +66,33 @@ def count(minimum):
                                              % (value, minimum))
         return value
     return parse
+
+
+def command(main):
+    """``main`` as a console script: quiet when its reader leaves early.
+
+    ``xenimage-check *.tgz | head`` closes stdout under the command;
+    Python would print a traceback, and another at exit when it flushes.
+    The work is done by then (outputs are placed before anything is
+    printed), so the command ends as tools do on a closed pipe.
+    """
+    @functools.wraps(main)
+    def run(argv=None):
+        try:
+            code = main(argv)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:
+            # stdout stays open on /dev/null, for the flush at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return BROKEN_PIPE
+    return run
+
+
+# What a shell reports for a command killed by SIGPIPE (128 + 13).
+BROKEN_PIPE = 141
 
 
 def fail(error, code=1, as_json=False):

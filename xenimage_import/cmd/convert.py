@@ -249,6 +249,7 @@ def _preflight(args):
     return 0 if ready else 1
 
 
+@common.command
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)

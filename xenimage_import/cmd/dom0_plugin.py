@@ -53,6 +53,7 @@ def _parser():
     return p
 
 
+@common.command
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
