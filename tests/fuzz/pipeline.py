@@ -13,13 +13,13 @@
 """Structure-aware fuzzing of the whole pipeline, through the real commands.
 
 Seeds are small real images of every accepted format (made by qemu-img
-and GNU tar), the project's own tarballs, and qemu-img's VHD as bsdtar
-and ``tar -S`` store it (sparse members, whose maps are mutated). Each
-mutation targets what parsers trust: header fields, table entries (found
-by parsing the seed), the file's length, tar header fields, sparse maps
-and trailing data. Every mutated input goes through
-``xenimage-convert`` and ``xenimage-check`` as subprocesses, and
-:func:`judge` holds them to the project's promises:
+and GNU tar), the project's own tarballs (gzipped and bare), and
+qemu-img's VHD as bsdtar and ``tar -S`` store it (sparse members, whose
+maps are mutated). Each mutation targets what parsers trust: header
+fields, table entries (found by parsing the seed), the file's length,
+tar header fields, sparse maps and trailing data. Every mutated input
+goes through ``xenimage-convert`` and ``xenimage-check`` as
+subprocesses, and :func:`judge` holds them to the project's promises:
 
 * exit 0, or exit 1 with exactly one line on stderr; never a traceback;
 * no process runs past its deadline; peak RSS under 100 MB;
@@ -191,6 +191,7 @@ def seeds(scratch):
     with open(os.path.join(scratch, 'seed.raw'), 'rb') as f:
         found[0].data = f.read()
     found.append(Seed('tgz', _tap_tarball(scratch, found[3].data), []))
+    found.append(Seed('tar', zlib.decompress(found[-1].data, 31), []))
     found.append(Seed('tgz-pax-sparse', _sparse_tarball(
         scratch, found[3].data, 'bsdtar'), []))
     found.append(Seed('tgz-gnu-sparse', _sparse_tarball(
@@ -225,7 +226,9 @@ _TAR_FIELDS = ('name', 'mode', 'size', 'typeflag', 'linkname', 'magic',
 
 
 def _mutate_tarball(rng, seed):
-    tar = bytearray(zlib.decompress(seed.data, 31))
+    gzipped = seed.data.startswith(archive.GZIP_MAGIC)
+    tar = bytearray(zlib.decompress(seed.data, 31) if gzipped
+                    else seed.data)
     header = archive.TAR_HEADER.unpack(tar[:512])
     field = rng.choice(_TAR_FIELDS)
     width = len(getattr(header, field))
@@ -249,8 +252,10 @@ def _mutate_tarball(rng, seed):
     if rng.random() < 0.2:
         tar += bytes(rng.getrandbits(8) for _ in range(rng.choice(
             (1, 511, 512))))
-    out = zlib.compressobj(1, zlib.DEFLATED, 31)
-    data = out.compress(bytes(tar)) + out.flush()
+    data = bytes(tar)
+    if gzipped:
+        out = zlib.compressobj(1, zlib.DEFLATED, 31)
+        data = out.compress(data) + out.flush()
     if rng.random() < 0.1:
         data += data
     return data
@@ -296,7 +301,7 @@ def _mutate_sparse_map(rng, seed):
 def mutate(rng, seed):
     """One mutated input from seed."""
     choice = rng.random()
-    if seed.name == 'tgz' and choice < 0.7:
+    if seed.name in ('tgz', 'tar') and choice < 0.7:
         return _mutate_tarball(rng, seed)
     if seed.name.endswith('-sparse') and choice < 0.7:
         return _mutate_sparse_map(rng, seed)
@@ -327,6 +332,13 @@ def _cli(name, *args):
 def _is_gzip(path):
     with open(path, 'rb') as f:
         return f.read(2) == archive.GZIP_MAGIC
+
+
+def _is_tarball(path):
+    """Gzipped or bare: what the converter reads as a tarball."""
+    with open(path, 'rb') as f:
+        head = f.read(archive.TAR_BLOCK)
+    return head.startswith(archive.GZIP_MAGIC) or archive.is_tar(head)
 
 
 def judge(data, work):
@@ -391,9 +403,10 @@ def _same_disk(src, dest, work, summary):
     os.mkdir(vhd_dir)
     subprocess.run(['tar', '-xzf', dest, '-C', vhd_dir], check=True)
     reference, ref_fmt = src, {'vhd': 'vpc'}.get(fmt, fmt)
-    if fmt == 'vhd' and _is_gzip(src):
+    if fmt == 'vhd' and _is_tarball(src):
         trc, members = images.tar_extract(['tar'], src,
-                                          os.path.join(work, 'gnu-in'))
+                                          os.path.join(work, 'gnu-in'),
+                                          gzipped=_is_gzip(src))
         if trc or list(members) != ['0.vhd']:
             raise AssertionError('converted a tarball GNU tar reads as %s'
                                  % members)
