@@ -99,7 +99,7 @@ def entry(offset, length):
     return b'%011o\0%011o\0' % (offset, length)
 
 
-def _checksummed(block):
+def checksummed(block):
     block = bytearray(block)
     block[148:156] = b' ' * 8
     block[148:156] = b'%06o\0 ' % sum(block)
@@ -127,7 +127,7 @@ def oldgnu(extents, realsize, name='0.vhd', entries=None,
     header[386:482] = b''.join(groups[0]).ljust(96, b'\0')
     header[482] = flags[0]
     header[483:495] = b'%011o\0' % realsize
-    blocks = [_checksummed(header)]
+    blocks = [checksummed(header)]
     for group, flag in zip(groups[1:], flags[1:]):
         blocks.append(b''.join(group).ljust(504, b'\0') + bytes([flag])
                       + bytes(7))

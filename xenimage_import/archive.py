@@ -344,6 +344,10 @@ def _sparse_member(stream, block, records):
         return read_exactly(stream, TAR_BLOCK, 'a sparse map')
 
     if header.typeflag == gnusparse.SPARSE_TYPE:
+        # Its map lives in fields only the GNU layout has.
+        if (header.magic, header.version) != MAGIC_GNU:
+            raise exception.ArchiveError(
+                'a GNU sparse member in a header that is not GNU\'s')
         if any(header.linkname):
             raise exception.ArchiveError('tar header carries a link name')
         name = _text(header, 'name')

@@ -247,6 +247,12 @@ class OldGnuRefusalTest(testtools.TestCase):
         self.assert_refused(sparsetar.oldgnu(
             [(0, B)], 2 * B, entries=entries), 'out of range')
 
+    def test_posix_header_with_the_old_gnu_type(self):
+        tar = bytearray(sparsetar.oldgnu([(0, B)], B))
+        tar[257:265] = b'ustar\x0000'
+        self.assert_refused(bytes(sparsetar.checksummed(tar[:B])) + tar[B:],
+                            'not GNU')
+
     def test_extension_count_bounded_as_it_is_read(self):
         extents = [(i * 2 * B, B) for i in range(30)]
         with mock.patch.object(gnusparse, 'MAX_EXTENTS', 10):
