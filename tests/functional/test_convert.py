@@ -19,6 +19,7 @@ qemu's own VHD. Each output is read back by ``qemu-img compare``, Python's
 """
 
 import json
+import lzma
 import os
 import shutil
 import subprocess
@@ -272,6 +273,20 @@ class CommandLineTest(testtools.TestCase):
             proc.stderr.close()
             self.assertEqual((141, b''), (proc.wait(), err), argv[0])
         self.assertEqual(0, cli('check', out)[0])
+
+    def test_check_names_a_compressed_file(self):
+        # tar -cJf: neither a VHD nor a tarball this project reads.
+        d = tempfile.mkdtemp(prefix='xenimage-xz-')
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, 'image.tar.xz')
+        with open(path, 'wb') as f:
+            f.write(lzma.compress(bytes(64 * 1024)))
+        rc, out, _ = cli('check', path)
+        self.assertEqual(1, rc)
+        self.assertIn('this is an xz-compressed file', out.splitlines()[0])
+        self.assertIn('tar -czf', out.splitlines()[0])
+        rc, out, _ = cli('check', '--json', path)
+        self.assertEqual('xz', json.loads(out)['detected'])
 
     def test_check_exit_codes(self):
         self.assertEqual(2, cli('check')[0])                 # usage

@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 
+from xenimage_import import archive
 from xenimage_import import check
 from xenimage_import.cmd import common
 from xenimage_import import exception
@@ -34,10 +35,31 @@ EXIT_UNREADABLE = 3
 def _looks_like(path):
     """What a file that is no VHD is, for a message users can act on."""
     try:
+        with open(path, 'rb') as f:
+            compressed = archive.compression(f.read(archive.TAR_BLOCK))
+        if compressed:
+            return compressed
         name = headers.sniff(path).name
     except (OSError, exception.XenImageError):
         return None
     return None if name in ('raw', 'vhd') else name
+
+
+def _not_a_vhd(path, other):
+    """The verdict line for a file that is something else."""
+    if other in _OTHER_COMPRESSION:
+        what = '%s %s-compressed file' % ('an' if other == 'xz' else 'a',
+                                          other)
+        advice = 're-pack its tarball with tar -czf'
+    else:
+        what = 'a %s image' % other
+        advice = 'convert it with xenimage-convert'
+    return '%s: FAIL this is %s, not a VHD or an image tarball (%s)' % (
+        path, what, advice)
+
+
+# Compressed files that are no tarball this project reads (gzip is one).
+_OTHER_COMPRESSION = ('xz', 'bzip2', 'zstd')
 
 
 @common.command
@@ -66,9 +88,7 @@ def main(argv=None):
         print(json.dumps(dict(report.as_dict(), detected=other), indent=2))
     else:
         if other:
-            print('%s: FAIL this is a %s image, not a VHD or an image '
-                  'tarball (convert it with xenimage-convert)'
-                  % (args.path, other))
+            print(_not_a_vhd(args.path, other))
         for problem in report.all_problems():
             print('%s: FAIL %s' % (args.path, problem))
         if report.valid:
