@@ -133,3 +133,32 @@ class TrustTest(testtools.TestCase):
             self.assertIn('host_certificates entry for xs-01', str(e))
             self.assertIn(text, str(e))
             self.assertNotIn('/', str(e))
+
+
+class ServerCertificateTest(testtools.TestCase):
+    """The receiver's key is loaded without leaving a file behind."""
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.useFixture(fixtures.MonkeyPatch('tempfile.tempdir', self.tmp))
+
+    def test_the_key_never_reaches_a_filesystem(self):
+        # memfd files vanish with the process, even one killed midway.
+        opened = []
+        real_open = os.open
+        self.useFixture(fixtures.MonkeyPatch(
+            'os.open', lambda path, *a: opened.append(path)
+            or real_open(path, *a)))
+        cert = tls.ServerCertificate.ephemeral('node', ['127.0.0.1'])
+        self.assertEqual(64, len(cert.fingerprint))
+        self.assertEqual([], os.listdir(self.tmp))
+        self.assertEqual([], [p for p in opened
+                              if str(p).endswith('key.pem')])
+
+    def test_without_memfd_a_private_directory_is_removed(self):
+        self.useFixture(fixtures.MonkeyPatch('os.memfd_create', None))
+        delattr(os, 'memfd_create')
+        cert = tls.ServerCertificate.ephemeral('node', ['127.0.0.1'])
+        self.assertEqual(64, len(cert.fingerprint))
+        self.assertEqual([], os.listdir(self.tmp))

@@ -39,6 +39,38 @@ def fingerprint(der):
     return hashlib.sha256(der).hexdigest()
 
 
+def _load_cert_chain(context, cert_pem, key_pem):
+    """``context.load_cert_chain`` from memory.
+
+    It reads files only. On Linux they are anonymous memory files
+    (memfd), named through /proc: the key never reaches a filesystem and
+    nothing outlives the process, even one killed with SIGKILL midway.
+    Elsewhere, a 0700 directory holds them for the moment it takes.
+    """
+    if hasattr(os, 'memfd_create') and os.path.isdir('/proc/self/fd'):
+        fds = []
+        try:
+            for data in (cert_pem, key_pem):
+                fds.append(os.memfd_create('xenimage-tls', os.MFD_CLOEXEC))
+                with os.fdopen(os.dup(fds[-1]), 'wb') as f:
+                    f.write(data)
+            context.load_cert_chain(*('/proc/self/fd/%d' % fd
+                                      for fd in fds))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    with tempfile.TemporaryDirectory(prefix='xenimage-tls-') as d:
+        paths = []
+        for name, data in (('cert.pem', cert_pem), ('key.pem', key_pem)):
+            paths.append(os.path.join(d, name))
+            fd = os.open(paths[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600)
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+        context.load_cert_chain(*paths)
+
+
 class ServerCertificate(object):
     """A server-side SSL context and the fingerprint dom0 pins."""
 
@@ -48,17 +80,7 @@ class ServerCertificate(object):
         self.fingerprint = fingerprint(der)
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
-        # NOTE: load_cert_chain reads files only; the key lives in a 0700
-        # directory for the moment it takes.
-        with tempfile.TemporaryDirectory(prefix='xenimage-tls-') as d:
-            cert_file = os.path.join(d, 'cert.pem')
-            key_file = os.path.join(d, 'key.pem')
-            for path, data in ((cert_file, cert_pem), (key_file, key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                             0o600)
-                with os.fdopen(fd, 'wb') as f:
-                    f.write(data)
-            self.context.load_cert_chain(cert_file, key_file)
+        _load_cert_chain(self.context, cert_pem, key_pem)
 
     @classmethod
     def from_files(cls, cert_file, key_file):
