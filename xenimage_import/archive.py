@@ -120,6 +120,9 @@ COMPRESSION_MAGIC = (
     ('bzip2', re.compile(rb'BZh[1-9]\x31\x41\x59\x26\x53\x59')),
     ('zstd', re.compile(rb'\x28\xb5\x2f\xfd')),
 )
+UNREAD_COMPRESSION = tuple(name for name, _ in COMPRESSION_MAGIC
+                           if name != 'gzip')
+BARE_TAR = 'tar'
 GZIP_WBITS = 16 + isal_zlib.MAX_WBITS
 _READ_CHUNK = 1024 * 1024
 
@@ -145,29 +148,28 @@ def _checksum(block):
     return sum(block[:offset]) + 8 * 0x20 + sum(block[offset + 8:])
 
 
-def compression(head):
-    """The name of the compressed stream ``head`` opens, or None."""
+def container(head):
+    """What a file opening with ``head`` (its first block) holds, if known.
+
+    A compression name of :data:`COMPRESSION_MAGIC`, :data:`BARE_TAR` for
+    an uncompressed tarball, or None. A bare tarball is a ustar header
+    whose checksum holds: a disk whose first sector happened to carry the
+    magic and a right checksum is not a thing real tools make.
+    """
     for name, magic in COMPRESSION_MAGIC:
         if magic.match(head):
             return name
-    return None
-
-
-def is_tar(head):
-    """Whether ``head`` opens with a ustar header whose checksum holds.
-
-    An uncompressed tarball: a disk whose first sector happened to carry
-    the magic and a right checksum is not a thing real tools make.
-    """
     if len(head) < TAR_BLOCK:
-        return False
+        return None
     header = TAR_HEADER.unpack(head)
     if (header.magic, header.version) not in (MAGIC_GNU, MAGIC_POSIX):
-        return False
+        return None
     try:
-        return _number(header, 'checksum') == _checksum(head[:TAR_BLOCK])
+        if _number(header, 'checksum') == _checksum(head[:TAR_BLOCK]):
+            return BARE_TAR
     except exception.ArchiveError:
-        return False
+        pass
+    return None
 
 
 def open_stream(fileobj):
@@ -358,10 +360,7 @@ def _sparse_member(stream, block, records):
         if header.typeflag not in (REGTYPE, AREGTYPE):
             _refuse_type(header, 'a regular .vhd file')
         _check_plain(header)
-        if pax.SIZE in records and records[pax.SIZE] != b'%d' % stored:
-            raise exception.ArchiveError(
-                'pax size %s differs from the member size %d'
-                % (pax.shown(records[pax.SIZE]), stored))
+        pax.check_size(records, stored)
         version = gnusparse.pax_version(records)
         name = gnusparse.real_name(_text(header, 'name'), records)
         if version == '1.0':

@@ -184,11 +184,11 @@ def check_path(path):
     """
     try:
         with regular.open_file(path) as f:
-            head = f.read(archive.TAR_BLOCK)
+            kind = archive.container(f.read(archive.TAR_BLOCK))
             f.seek(0)
-            if archive.is_tar(head):
+            if kind == archive.BARE_TAR:
                 return check_chain_stream(f, path)
-            if archive.compression(head) == 'gzip':
+            if kind == 'gzip':
                 report = check_tarball_stream(f, path)
                 if report.valid or not any(p.check == 'tar.format'
                                            for p in report.problems):

@@ -134,9 +134,6 @@ class SparseMap(object):
     def __len__(self):
         return len(self.extents) // 2
 
-    def stored_bytes(self):
-        return sum(self.extents[1::2])
-
     def check(self, stored):
         """Refuse a map readers could expand differently (module doc)."""
         end = 0
@@ -166,10 +163,11 @@ class SparseMap(object):
             raise exception.ArchiveError(
                 'sparse map ends at %d but the file is %d bytes, with no '
                 'empty last extent to mark its end' % (end, self.realsize))
-        if self.stored_bytes() != stored:
+        placed = sum(self.extents[1::2])
+        if placed != stored:
             raise exception.ArchiveError(
                 'sparse map places %d bytes but the member stores %d'
-                % (self.stored_bytes(), stored))
+                % (placed, stored))
 
 
 def _decimal(raw, what):

@@ -138,6 +138,11 @@ def check_overrides(records, name, size):
             'pax path %r differs from the member name %r'
             % (records[PATH].decode('utf-8', 'replace')[:64],
                name.decode('ascii', 'replace')))
+    check_size(records, size)
+
+
+def check_size(records, size):
+    """A ``size`` record must say what the ustar size field says."""
     if SIZE in records and records[SIZE] != b'%d' % size:
         raise exception.ArchiveError(
             'pax size %s differs from the member size %d'

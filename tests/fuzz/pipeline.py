@@ -338,7 +338,7 @@ def _is_tarball(path):
     """Gzipped or bare: what the converter reads as a tarball."""
     with open(path, 'rb') as f:
         head = f.read(archive.TAR_BLOCK)
-    return head.startswith(archive.GZIP_MAGIC) or archive.is_tar(head)
+    return archive.container(head) in ('gzip', archive.BARE_TAR)
 
 
 def judge(data, work):

@@ -155,7 +155,7 @@ _BARE_TAR = ('a tarball that is not gzipped: Nova\'s dom0 plugin runs tar '
 
 
 def _tarball_head(image, head):
-    if archive.is_tar(head):
+    if archive.container(head) == archive.BARE_TAR:
         return _fixable(_BARE_TAR)
     if not head.startswith(archive.GZIP_MAGIC):
         return _refused('labelled vhd/ovf, but the data is no gzipped '
@@ -284,6 +284,22 @@ class Hashed(object):
         return None
 
 
+def _re_writable(chained):
+    """Whether the plugin re-writes a tarball ``check_chain_stream`` read.
+
+    Its one problem is then the verdict saying so.
+    """
+    return chained.vhd is not None and len(chained.problems) == 1
+
+
+def _re_written(chained, what):
+    """The verdict on ``what``, a tarball the plugin would re-write."""
+    if _re_writable(chained):
+        return _fixable(chained.problems[0].message)
+    return _refused('%s that fails its checks: %s' % (
+        what, '; '.join(p.message for p in chained.problems)))
+
+
 def from_stream(image, stream, second_pass=None):
     """The verdict from every byte (``--deep``).
 
@@ -298,18 +314,14 @@ def from_stream(image, stream, second_pass=None):
         mismatch = stream.mismatch()
         return _refused(mismatch) if mismatch else from_head(image, head)
     head = archive.read_upto(stream, archive.TAR_BLOCK)
-    if archive.is_tar(head):
+    if archive.container(head) == archive.BARE_TAR:
         # Read as the plugin reads it, to say whether a re-import works.
         chained = check.check_chain_stream(
             archive.PrefixedReader(head, stream))
         stream.drain()
         if stream.mismatch():
             return _refused(stream.mismatch())
-        if chained.vhd is not None and len(chained.problems) == 1:
-            return _fixable(_BARE_TAR)
-        return _refused('a tarball that is not gzipped, and fails its '
-                        'checks: %s' % '; '.join(
-                            p.message for p in chained.problems))
+        return _re_written(chained, 'a bare tarball')
     try:
         report = check.check_tarball_stream(
             archive.PrefixedReader(head, stream))
@@ -329,12 +341,8 @@ def from_stream(image, stream, second_pass=None):
             again.drain()
         except exception.Unreadable as e:
             return _refused(str(e))
-        if chained.vhd is not None and len(chained.problems) == 1:
-            return _fixable(chained.problems[0].message)
-        if len(chained.members) > 1:
-            return _refused('a snapshot chain that fails its checks: %s'
-                            % '; '.join(p.message
-                                        for p in chained.problems))
+        if _re_writable(chained) or len(chained.members) > 1:
+            return _re_written(chained, 'a snapshot chain')
     return Verdict(FIXABLE if not any(p.check == 'tar.format'
                                       for p in report.problems)
                    else NOT_CONVERTIBLE,

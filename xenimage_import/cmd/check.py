@@ -36,9 +36,9 @@ def _looks_like(path):
     """What a file that is no VHD is, for a message users can act on."""
     try:
         with open(path, 'rb') as f:
-            compressed = archive.compression(f.read(archive.TAR_BLOCK))
-        if compressed:
-            return compressed
+            kind = archive.container(f.read(archive.TAR_BLOCK))
+        if kind in archive.UNREAD_COMPRESSION:
+            return kind
         name = headers.sniff(path).name
     except (OSError, exception.XenImageError):
         return None
@@ -47,7 +47,7 @@ def _looks_like(path):
 
 def _not_a_vhd(path, other):
     """The verdict line for a file that is something else."""
-    if other in _OTHER_COMPRESSION:
+    if other in archive.UNREAD_COMPRESSION:
         what = '%s %s-compressed file' % ('an' if other == 'xz' else 'a',
                                           other)
         advice = 're-pack its tarball with tar -czf'
@@ -56,10 +56,6 @@ def _not_a_vhd(path, other):
         advice = 'convert it with xenimage-convert'
     return '%s: FAIL this is %s, not a VHD or an image tarball (%s)' % (
         path, what, advice)
-
-
-# Compressed files that are no tarball this project reads (gzip is one).
-_OTHER_COMPRESSION = ('xz', 'bzip2', 'zstd')
 
 
 @common.command

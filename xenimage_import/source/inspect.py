@@ -202,13 +202,13 @@ def preinspect(path, claimed='auto', policy=None):
         head = f.read(archive.TAR_BLOCK)
     if st.st_size == 0:
         raise exception.ImageTooSmall(0)
-    compressed = archive.compression(head)
-    if compressed or archive.is_tar(head):
+    kind = archive.container(head)
+    if kind:
         raise exception.UnsupportedFormat(
             'the file is %s; only XenServer image tarballs (gzipped or '
             'bare tar, claimed as vhd) and single disk image files are '
-            'converted' % ('%s-compressed' % compressed if compressed
-                           else 'a tar archive'))
+            'converted' % ('a tar archive' if kind == archive.BARE_TAR
+                           else '%s-compressed' % kind))
     sniffed = _detect(path)
     detected = sniffed.name
     if detected == 'raw' and vhd.has_fixed_footer(path, st.st_size):

@@ -95,10 +95,8 @@ class Upload(object):
 def _archive_kind(path):
     """``'gzip'`` for a gzipped file, ``'tar'`` for a bare tarball."""
     with regular.open_file(path) as f:
-        head = f.read(archive.TAR_BLOCK)
-    if archive.compression(head) == 'gzip':
-        return 'gzip'
-    return 'tar' if archive.is_tar(head) else None
+        kind = archive.container(f.read(archive.TAR_BLOCK))
+    return kind if kind in ('gzip', archive.BARE_TAR) else None
 
 
 def _disk_limit(path, policy):
@@ -133,7 +131,7 @@ def examine(path, claimed, policy):
 
     if claimed not in ('vhd', 'auto'):
         raise exception.FormatMismatch(claimed, 'a %s archive' % kind)
-    if kind == 'tar':
+    if kind == archive.BARE_TAR:
         # Nova's dom0 plugin reads gzipped tarballs only (tar -zx): a bare
         # one is re-written, never stored as it is.
         return Upload(path, UNPACK)
